@@ -1,0 +1,59 @@
+/* qc_admin.h -- admin and generic calls of libquotad, over the generated
+ * protobuf-c types (proto/quotad.proto). Include after quotad.h.
+ *
+ * Ownership: every Quotad__Reply handed out must be released with
+ * qc_reply_free(). Requests are borrowed: the library reads them and sets
+ * req->id; it never frees them.
+ * Return codes are those of quotad.h: 0 ok, < 0 client error, > 0 the
+ * server's quotad.Code (the reply is still returned for inspection).
+ */
+#ifndef QC_ADMIN_H
+#define QC_ADMIN_H
+
+#include "quotad.h"
+#include "quotad.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void qc_reply_free(Quotad__Reply *r);
+
+/* Synchronous generic call: sends req (its id is assigned), waits for the
+ * reply with the same id. *out is set whenever a reply arrived. */
+int qc_call(qc_ctx *c, Quotad__Request *req, Quotad__Reply **out);
+
+/* Pipelined generic calls: append (one request per frame), then read
+ * replies in order. */
+int qc_append(qc_ctx *c, Quotad__Request *req);
+int qc_read(qc_ctx *c, Quotad__Reply **out);
+
+/* Batch: n requests in one frame; out[i] gets each reply (n <= 256). */
+int qc_call_batch(qc_ctx *c, Quotad__Request **reqs, size_t n,
+                  Quotad__Reply **out);
+
+/* Typed wrappers. Each fills *out (the reply; its result oneof holds the
+ * typed answer) and returns as above. */
+int qc_create_workspace(qc_ctx *c, const char *name, uint32_t max_keys,
+                        int64_t overdraft_limit, int64_t initial_balance,
+                        Quotad__Reply **out);
+int qc_get_workspace(qc_ctx *c, uint32_t ws_id, Quotad__Reply **out);
+int qc_adjust_wallet(qc_ctx *c, uint32_t ws_id, int64_t delta,
+                     const char *reason, const char *idempotency_id,
+                     Quotad__Reply **out);
+/* ck is borrowed (build it with QUOTAD__CREATE_KEY__INIT). */
+int qc_create_key(qc_ctx *c, Quotad__CreateKey *ck, Quotad__Reply **out);
+int qc_get_key(qc_ctx *c, uint64_t key_id, Quotad__Reply **out);
+int qc_list_keys(qc_ctx *c, Quotad__ListKeys *lk, Quotad__Reply **out);
+int qc_update_key(qc_ctx *c, Quotad__UpdateKey *uk, Quotad__Reply **out);
+int qc_enable_key(qc_ctx *c, uint64_t key_id, Quotad__Reply **out);
+int qc_disable_key(qc_ctx *c, uint64_t key_id, Quotad__Reply **out);
+int qc_revoke_key(qc_ctx *c, uint64_t key_id, Quotad__Reply **out);
+int qc_rotate_key(qc_ctx *c, uint64_t key_id, int64_t grace_ms,
+                  Quotad__Reply **out);
+int qc_delete_key(qc_ctx *c, uint64_t key_id, Quotad__Reply **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

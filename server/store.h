@@ -1,0 +1,154 @@
+/* store -- all workspaces, keys, holds and idempotency answers, in shards.
+ *
+ * A workspace and all its keys and holds live in shard (ws_id % shards),
+ * so a check-and-debit takes exactly one shard mutex and no global lock.
+ * Ids carry their workspace so any request routes without a lookup:
+ *   key id  = ws_id << 32 | per-workspace key counter
+ *   hold id = ws_id << 32 | per-workspace hold counter (skips live ids)
+ *   secret  = carries ws_id in its body (keyfmt.h)
+ *
+ *   worker threads --(ws_id % n)--> shard[i] { mutex, tables, heap, idem }
+ *
+ * Functions named do_* expect the caller to hold the shard lock. Every
+ * state change takes the next sequence number (store_next_seq) while the
+ * shard lock is held, so per-shard order equals seq order.
+ */
+#ifndef QD_STORE_H
+#define QD_STORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "htab.h"
+#include "idem.h"
+#include "ipnet.h"
+#include "keyfmt.h"
+#include "window.h"
+
+#define LIMIT_NONE INT64_C(-1)   /* "unlimited" for every numeric limit */
+
+enum key_status { KEY_ENABLED = 1, KEY_DISABLED = 2, KEY_REVOKED = 3 };
+enum key_kind { KEY_STANDARD = 0, KEY_ADMIN = 1 };
+
+typedef struct kv_pair {
+    char *key;
+    char *value;
+} kv_pair;
+
+/* Cold, variable-size parts of a key; NULL-able pointers keep the hot
+ * record small. Owned by the key. */
+typedef struct key_ext {
+    char *name, *group, *creator;
+    char **models;
+    uint32_t n_models;
+    ipnet_range *ips;
+    uint32_t n_ips;
+    kv_pair *meta;
+    uint32_t n_meta;
+    /* Rotation: the previous secret stays valid until prev_expires_ms;
+     * afterwards it answers revoked_api_key until the next rotation. */
+    keyfmt_hash prev_hash;
+    int64_t prev_expires_ms;   /* 0 = no previous secret */
+} key_ext;
+
+typedef struct key {
+    uint64_t id;
+    uint32_t ws_id;
+    uint8_t status;            /* enum key_status */
+    uint8_t kind;              /* enum key_kind */
+    char hint[KEYFMT_HINT_CHARS + 1];
+    keyfmt_hash hash;
+    int64_t created_ms, expires_ms;          /* expires 0 = never */
+    int64_t quota_total, quota_remaining;    /* LIMIT_NONE = unlimited */
+    int64_t cap_day, cap_week, cap_month;    /* LIMIT_NONE = none */
+    int64_t rpm, tpm;                        /* LIMIT_NONE = none */
+    win_rate rate;
+    win_spend spend;
+    int64_t usage_requests, usage_tokens, usage_spend;
+    key_ext ext;
+} key;
+
+typedef struct workspace {
+    uint32_t id;
+    uint32_t max_keys;
+    char *name;
+    int64_t balance;           /* micro-units */
+    int64_t overdraft_limit;   /* balance may reach -overdraft_limit */
+    int64_t reserved;          /* sum of open holds (already debited) */
+    int64_t created_ms;
+    int64_t usage_requests, usage_tokens, usage_spend;
+    uint32_t next_key_seq, next_hold_seq;
+    key **keys;                /* sorted by id */
+    uint32_t n_keys, keys_cap;
+} workspace;
+
+/* A reservation made by a check with hold=true. The amount was already
+ * taken from quota, spend windows and wallet; settle refunds the rest. */
+typedef struct hold {
+    uint64_t id;
+    uint64_t key_id;
+    int64_t amount;            /* reserved */
+    int64_t tokens;            /* counted at check time */
+    int64_t created_ms, expires_ms;
+    uint32_t heap_idx;         /* position in the shard's expiry heap */
+} hold;
+
+typedef struct shard {
+    pthread_mutex_t mu;
+    htab by_tag;               /* keyfmt_tag(secret hash) -> key* */
+    htab keys;                 /* key id -> key* */
+    htab wss;                  /* ws id -> workspace* */
+    htab holds;                /* hold id -> hold* */
+    hold **heap;               /* min-heap on expires_ms */
+    uint32_t heap_n, heap_cap;
+    idem_tab idem;
+    uint64_t holds_expired;    /* stat */
+} shard;
+
+typedef struct store_opts {
+    uint32_t shards;
+    uint32_t hold_timeout_ms;          /* default when a check gives 0 */
+    uint32_t idem_window_ms;
+    uint32_t idem_entries_per_shard;
+    uint32_t max_keys_default;
+    int64_t settle_overrun_micro;
+    char key_prefix[KEY_PREFIX_BYTES_MAX + 1];
+} store_opts;
+
+typedef struct store {
+    store_opts opt;
+    shard *shards;
+    _Atomic uint64_t seq;              /* last assigned sequence number */
+    _Atomic uint32_t next_ws_id;       /* last assigned workspace id */
+    int64_t (*now_ms)(void);           /* injectable clock */
+} store;
+
+void store_opts_default(store_opts *o);
+
+__attribute__((warn_unused_result))
+int store_open(const store_opts *o, store **out);
+void store_close(store *st);
+
+int64_t store_clock_real_ms(void);
+
+static inline shard *store_shard_of(store *st, uint32_t ws_id)
+{
+    return &st->shards[ws_id % st->opt.shards];
+}
+
+void store_lock(shard *sh);
+void store_unlock(shard *sh);
+
+/* Next sequence number for a state change (shard lock held). */
+uint64_t store_next_seq(store *st);
+uint64_t store_current_seq(store *st);
+
+/* Release expired holds of shards [first, first+count), at most
+ * HOLD_SWEEP_BATCH_MAX per shard. Takes each shard lock briefly. Returns
+ * the number released. */
+uint32_t store_sweep(store *st, uint32_t first, uint32_t count,
+                     int64_t now_ms);
+
+#endif
