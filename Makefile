@@ -18,7 +18,8 @@ LIBS    := -levent_core -levent_pthreads -lsodium -lprotobuf-c -lxxhash \
            -lzstd -lpthread -lm
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-missing-field-initializers
-INC     := -I$(GEN) -Iproto -Iserver -Iclient -Ipersistence -Itests
+INC     := -iquote $(GEN) -iquote proto -iquote server -iquote client \
+           -iquote persistence -iquote tests -iquote tests/lib
 BASE    := -std=c11 -D_GNU_SOURCE -pthread $(INC) -MMD -MP
 REL_CFLAGS  := $(BASE) $(WARN) -O2 -g
 TEST_CFLAGS := $(BASE) $(WARN) -O1 -g -fno-omit-frame-pointer \
@@ -83,10 +84,10 @@ $(B)/asan/%.o: %.c | $(PB_H)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
 $(B)/rel/gen/quotad.pb-c.o: $(PB_C)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O2 -g -I$(GEN) $(GEN_WARN) -c $< -o $@
+	$(CC) -std=c11 -O2 -g -iquote $(GEN) $(GEN_WARN) -c $< -o $@
 $(B)/asan/gen/quotad.pb-c.o: $(PB_C)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O1 -g -fsanitize=address,undefined -I$(GEN) $(GEN_WARN) -c $< -o $@
+	$(CC) -std=c11 -O1 -g -fsanitize=address,undefined -iquote $(GEN) $(GEN_WARN) -c $< -o $@
 
 $(B)/rel/libquotad.a: $(REL_CLI) $(call obj,rel,proto/qd_frame.c) $(B)/rel/gen/quotad.pb-c.o
 	ar rcs $@ $^

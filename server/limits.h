@@ -61,7 +61,7 @@
 
 /* Idempotency: answers kept this long, at most this many per shard. */
 #define IDEM_WINDOW_MS_DEFAULT 86400000u  /* 24 hours */
-#define IDEM_ENTRIES_PER_SHARD_MAX 65536u
+#define IDEM_ENTRIES_PER_SHARD_MAX 16384u
 
 /* Sharding. */
 #define SHARDS_DEFAULT 64u
@@ -90,5 +90,25 @@ _Static_assert(CONN_OUT_BYTES_MAX >= FRAME_BYTES_MAX,
 _Static_assert(LIST_PAGE_MAX * 2048u < FRAME_BYTES_MAX,
                "a full list page must fit in one frame");
 _Static_assert(SHARDS_DEFAULT <= SHARDS_MAX, "default within bound");
+
+/* Daemon process and network layer (config.c, net.c, conn.c, log.c). */
+#define CONNS_MAX_LIMIT 1000000u          /* conns_max bound: fd table size */
+#define CONN_TIMEOUT_MS_MAX 86400000u     /* idle/write timeout bound: 1 day */
+#define CONN_LINGER_MS 2000u              /* after an error reply, wait this
+                                           * long for the peer's FIN so close
+                                           * sends FIN, not RST */
+#define CONN_LINGER_BYTES_MAX (2u * FRAME_BYTES_MAX) /* discarded, then cut */
+#define CONN_REPLY_COPY_BYTES_MAX 16384u  /* smaller replies are copied into
+                                           * the output (one writev chain);
+                                           * larger ones are referenced */
+#define NET_ACCEPT_QUEUE_MAX 4096u        /* accepted fds waiting per worker */
+#define NET_ACCEPT_RETRY_MS 100u          /* accept paused after EMFILE */
+#define IDEM_WINDOW_MS_MAX 604800000u     /* idem_window_ms bound: 7 days */
+#define LOG_LINE_BYTES_MAX 1024u          /* longer log lines are truncated */
+
+_Static_assert(CONN_LINGER_BYTES_MAX >= FRAME_BYTES_MAX,
+               "lingering must absorb the rest of one refused frame");
+_Static_assert(CONN_REPLY_COPY_BYTES_MAX < CONN_OUT_BYTES_MAX / 2,
+               "a copied reply never crosses the output limit alone");
 
 #endif

@@ -25,6 +25,7 @@
 #include "idem.h"
 #include "ipnet.h"
 #include "keyfmt.h"
+#include "limits.h"
 #include "window.h"
 
 #define LIMIT_NONE INT64_C(-1)   /* "unlimited" for every numeric limit */
@@ -150,5 +151,26 @@ uint64_t store_current_seq(store *st);
  * the number released. */
 uint32_t store_sweep(store *st, uint32_t first, uint32_t count,
                      int64_t now_ms);
+
+
+/* ---- shard-internal helpers: caller holds the shard lock ---- */
+workspace *do_ws_find(shard *sh, uint32_t ws_id);
+key *do_key_find(shard *sh, uint64_t key_id);
+uint32_t do_ws_key_lower_bound(const workspace *w, uint64_t key_id);
+__attribute__((warn_unused_result)) int do_ws_insert(shard *sh, workspace *w);
+/* Returns 0, -1 out of memory, -2 secret tag already taken. */
+__attribute__((warn_unused_result))
+int do_key_insert(shard *sh, workspace *w, key *k);
+void do_key_remove(shard *sh, workspace *w, key *k);
+/* Returns 0, -1 out of memory, -2 shard hold limit reached. */
+__attribute__((warn_unused_result)) int do_hold_insert(shard *sh, hold *h);
+void do_hold_remove(shard *sh, hold *h);
+hold *do_hold_find(shard *sh, uint64_t hold_id);
+uint64_t do_hold_new_id(shard *sh, workspace *w);
+/* Void an expired/abandoned hold (refund all) and unindex it; the caller
+ * frees it and takes a seq. */
+void do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms);
+
+void store_key_free(key *k);
 
 #endif

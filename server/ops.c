@@ -1,0 +1,244 @@
+/* ops -- frame decode, dispatch and encode; see ops.h. */
+#include "ops.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+#include "keyview.h"
+#include "ops_internal.h"
+#include "qd_frame.h"
+
+void op_fail(op_ctx *c, Quotad__Reply *rp, Quotad__Code code,
+             const char *fmt, ...)
+{
+    char buf[OPS_ERROR_BYTES_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    rp->has_code = 1;
+    rp->code = code;
+    rp->error = arena_strdup(c->ar, buf);
+    rp->result_case = QUOTAD__REPLY__RESULT__NOT_SET;
+    op_seq(c, rp, store_current_seq(c->st));
+}
+
+void op_seq(op_ctx *c, Quotad__Reply *rp, uint64_t seq)
+{
+    rp->has_seq = 1;
+    rp->seq = seq;
+    if (seq > c->seq_max) {
+        c->seq_max = seq;
+    }
+}
+
+void op_reply_key(op_ctx *c, Quotad__Reply *rp, const key *k)
+{
+    rp->key = keyview_key(c->ar, k, c->st->opt.key_prefix, c->now_ms);
+    if (rp->key == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "reply too large");
+        return;
+    }
+    rp->result_case = QUOTAD__REPLY__RESULT_KEY;
+}
+
+void op_reply_ws(op_ctx *c, Quotad__Reply *rp, const workspace *w)
+{
+    rp->workspace = keyview_ws(c->ar, w);
+    if (rp->workspace == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "reply too large");
+        return;
+    }
+    rp->result_case = QUOTAD__REPLY__RESULT_WORKSPACE;
+}
+
+static void op_hello(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
+{
+    const Quotad__Hello *h = rq->hello;
+    if (h->has_version && h->version != PROTO_VERSION) {
+        op_fail(c, rp, QUOTAD__CODE__VERSION_MISMATCH,
+                "server speaks protocol %u", PROTO_VERSION);
+        return;
+    }
+    Quotad__HelloReply *hr = arena_alloc(c->ar, sizeof(*hr));
+    if (hr == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return;
+    }
+    quotad__hello_reply__init(hr);
+    hr->has_version = 1;
+    hr->version = PROTO_VERSION;
+    hr->server_name = "quotad";
+    hr->has_frame_bytes_max = 1;
+    hr->frame_bytes_max = FRAME_BYTES_MAX;
+    hr->has_batch_ops_max = 1;
+    hr->batch_ops_max = BATCH_OPS_MAX;
+    rp->hello = hr;
+    rp->result_case = QUOTAD__REPLY__RESULT_HELLO;
+    op_seq(c, rp, store_current_seq(c->st));
+}
+
+static void op_ping(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
+{
+    Quotad__Pong *p = arena_alloc(c->ar, sizeof(*p));
+    if (p == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return;
+    }
+    quotad__pong__init(p);
+    if (rq->ping->has_payload) {
+        p->has_payload = 1;
+        p->payload = rq->ping->payload; /* lives until the frame is packed */
+    }
+    rp->pong = p;
+    rp->result_case = QUOTAD__REPLY__RESULT_PONG;
+    op_seq(c, rp, store_current_seq(c->st));
+}
+
+/* One handler per oneof case; NULL = unknown operation. */
+static op_handler handler_of(Quotad__Request__OpCase op)
+{
+    switch (op) {
+    case QUOTAD__REQUEST__OP_HELLO: return op_hello;
+    case QUOTAD__REQUEST__OP_PING: return op_ping;
+    case QUOTAD__REQUEST__OP_CREATE_WORKSPACE: return op_create_workspace;
+    case QUOTAD__REQUEST__OP_GET_WORKSPACE: return op_get_workspace;
+    case QUOTAD__REQUEST__OP_UPDATE_WORKSPACE: return op_update_workspace;
+    case QUOTAD__REQUEST__OP_ADJUST_WALLET: return op_adjust_wallet;
+    case QUOTAD__REQUEST__OP_CREATE_KEY: return op_create_key;
+    case QUOTAD__REQUEST__OP_GET_KEY: return op_get_key;
+    case QUOTAD__REQUEST__OP_LIST_KEYS: return op_list_keys;
+    case QUOTAD__REQUEST__OP_UPDATE_KEY: return op_update_key;
+    case QUOTAD__REQUEST__OP_ENABLE_KEY: return op_enable_key;
+    case QUOTAD__REQUEST__OP_DISABLE_KEY: return op_disable_key;
+    case QUOTAD__REQUEST__OP_REVOKE_KEY: return op_revoke_key;
+    case QUOTAD__REQUEST__OP_ROTATE_KEY: return op_rotate_key;
+    case QUOTAD__REQUEST__OP_DELETE_KEY: return op_delete_key;
+    case QUOTAD__REQUEST__OP_CHECK: return op_check;
+    case QUOTAD__REQUEST__OP_SETTLE: return op_settle;
+    case QUOTAD__REQUEST__OP_VOID_HOLD: return op_void_hold;
+    default: return NULL;
+    }
+}
+
+static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
+                     const Quotad__Request *rq, Quotad__Reply *rp)
+{
+    quotad__reply__init(rp);
+    rp->has_id = 1;
+    rp->id = rq->id;
+    rp->has_code = 1;
+    rp->code = QUOTAD__CODE__OK;
+    if (f->has_version && f->version != PROTO_VERSION) {
+        op_fail(c, rp, QUOTAD__CODE__VERSION_MISMATCH,
+                "server speaks protocol %u", PROTO_VERSION);
+        return;
+    }
+    op_handler h = handler_of(rq->op_case);
+    if (h == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__UNKNOWN_OP, "unknown operation");
+        return;
+    }
+    h(c, rq, rp);
+}
+
+/* Pack replies; if they do not fit in one frame (many big lists in one
+ * batch), answer every request with LIMIT_REACHED instead. */
+static int encode_replies(op_ctx *c, Quotad__ServerFrame *sf,
+                          ops_reply *out)
+{
+    if (qd_frame_encode(&sf->base, FRAME_BYTES_MAX, &out->frame,
+                        &out->len) == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < sf->n_replies; i++) {
+        op_fail(c, sf->replies[i], QUOTAD__CODE__LIMIT_REACHED,
+                "replies exceed one frame; split the batch");
+    }
+    return qd_frame_encode(&sf->base, FRAME_BYTES_MAX, &out->frame,
+                           &out->len);
+}
+
+static int run_frame(store *st, arena *ar, const Quotad__ClientFrame *f,
+                     ops_reply *out)
+{
+    op_ctx c = {.st = st, .ar = ar, .now_ms = st->now_ms(), .seq_max = 0};
+    Quotad__Reply *replies = arena_alloc(ar, f->n_requests * sizeof(*replies));
+    Quotad__Reply **ptrs = arena_alloc(ar, f->n_requests * sizeof(*ptrs));
+    if (replies == NULL || ptrs == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < f->n_requests; i++) {
+        dispatch(&c, f, f->requests[i], &replies[i]);
+        ptrs[i] = &replies[i];
+    }
+    Quotad__ServerFrame sf = QUOTAD__SERVER_FRAME__INIT;
+    sf.has_version = 1;
+    sf.version = PROTO_VERSION;
+    sf.n_replies = f->n_requests;
+    sf.replies = ptrs;
+    out->seq_needed = c.seq_max;
+    return encode_replies(&c, &sf, out);
+}
+
+int ops_handle_frame(store *st, const uint8_t *body, size_t len,
+                     ops_reply *out)
+{
+    memset(out, 0, sizeof(*out));
+    qd_capalloc alloc;
+    qd_capalloc_init(&alloc, DECODE_HEAP_BYTES_MAX);
+    Quotad__ClientFrame *f =
+        quotad__client_frame__unpack(&alloc.base, len, body);
+    if (f == NULL || len == 0) {
+        if (f != NULL) {
+            quotad__client_frame__free_unpacked(f, &alloc.base);
+        }
+        return ops_error_frame(QUOTAD__CODE__MALFORMED,
+                               "frame is not a ClientFrame", out);
+    }
+    if (f->n_requests == 0 || f->n_requests > BATCH_OPS_MAX) {
+        int empty = f->n_requests == 0;
+        quotad__client_frame__free_unpacked(f, &alloc.base);
+        return empty ? ops_error_frame(QUOTAD__CODE__MALFORMED,
+                                       "frame holds no request", out)
+                     : ops_error_frame(QUOTAD__CODE__BATCH_TOO_LARGE,
+                                       "more than 256 requests", out);
+    }
+    arena ar;
+    arena_init(&ar);
+    int rc = run_frame(st, &ar, f, out);
+    arena_free(&ar);
+    quotad__client_frame__free_unpacked(f, &alloc.base);
+    assert(rc != 0 || out->frame != NULL);
+    return rc;
+}
+
+int ops_error_frame(uint32_t code, const char *msg, ops_reply *out)
+{
+    memset(out, 0, sizeof(*out));
+    Quotad__Reply rp = QUOTAD__REPLY__INIT;
+    rp.has_id = 1;
+    rp.id = 0;
+    rp.has_code = 1;
+    rp.code = (Quotad__Code)code;
+    rp.error = (char *)msg;
+    Quotad__Reply *ptr = &rp;
+    Quotad__ServerFrame sf = QUOTAD__SERVER_FRAME__INIT;
+    sf.has_version = 1;
+    sf.version = PROTO_VERSION;
+    sf.n_replies = 1;
+    sf.replies = &ptr;
+    out->close_after = true;
+    return qd_frame_encode(&sf.base, FRAME_BYTES_MAX, &out->frame, &out->len);
+}
+
+void ops_reply_free(ops_reply *r)
+{
+    free(r->frame);
+    r->frame = NULL;
+    r->len = 0;
+}

@@ -1,0 +1,69 @@
+/* ops_internal -- shared by the ops_*.c handlers. Not for other modules.
+ *
+ * A handler gets the decoded request, fills the pre-initialised reply (code,
+ * error, seq, result) with memory from the frame's arena, and takes shard
+ * locks itself: lock, look up, change, copy the view, unlock. Packing
+ * happens in ops.c after every lock is released.
+ */
+#ifndef QD_OPS_INTERNAL_H
+#define QD_OPS_INTERNAL_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "quotad.pb-c.h"
+#include "store.h"
+
+#define OPS_ERROR_BYTES_MAX 200u
+/* Budget of reply bytes one frame may build (leaves room under
+ * FRAME_BYTES_MAX for the framing of the other replies). */
+#define OPS_REPLY_ARENA_BYTES_MAX (FRAME_BYTES_MAX / 2u)
+
+typedef struct op_ctx {
+    store *st;
+    arena *ar;
+    int64_t now_ms;
+    uint64_t seq_max;       /* highest seq any reply of the frame reflects */
+} op_ctx;
+
+typedef void (*op_handler)(op_ctx *c, const Quotad__Request *rq,
+                           Quotad__Reply *rp);
+
+/* Set an error code and message on rp (message copied into the arena). */
+void op_fail(op_ctx *c, Quotad__Reply *rp, Quotad__Code code,
+             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Record the seq a reply reflects. */
+void op_seq(op_ctx *c, Quotad__Reply *rp, uint64_t seq);
+/* Reply with the key view (code OK); INTERNAL if the arena is full. */
+void op_reply_key(op_ctx *c, Quotad__Reply *rp, const key *k);
+void op_reply_ws(op_ctx *c, Quotad__Reply *rp, const workspace *w);
+
+/* Handlers (ops_ws.c, ops_key.c, ops_keylife.c, ops_check.c). */
+void op_create_workspace(op_ctx *c, const Quotad__Request *rq,
+                         Quotad__Reply *rp);
+void op_get_workspace(op_ctx *c, const Quotad__Request *rq,
+                      Quotad__Reply *rp);
+void op_update_workspace(op_ctx *c, const Quotad__Request *rq,
+                         Quotad__Reply *rp);
+void op_adjust_wallet(op_ctx *c, const Quotad__Request *rq,
+                      Quotad__Reply *rp);
+void op_create_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_get_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_list_keys(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_update_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_enable_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_disable_key(op_ctx *c, const Quotad__Request *rq,
+                    Quotad__Reply *rp);
+void op_revoke_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_rotate_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_delete_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_check(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_settle(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_void_hold(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+
+/* Draw a fresh secret for ws_id and fill *h and hint (ops_key.c). The
+ * secret text goes into the arena (it is sent once, never stored). */
+char *op_new_secret(op_ctx *c, uint32_t ws_id, keyfmt_hash *h,
+                    char hint[KEYFMT_HINT_CHARS + 1]);
+
+#endif

@@ -1,0 +1,157 @@
+/* ops_keylife -- key lifecycle: enable, disable, revoke, rotate, delete.
+ * Each takes effect for the very next request: the change is made under
+ * the shard lock that every check of that key takes. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyview.h"
+#include "limits.h"
+#include "ops_internal.h"
+
+/* Lock the key's shard and find it; on failure rp is answered and NULL
+ * returned with the lock released. */
+static key *lock_key(op_ctx *c, uint64_t key_id, shard **sh_out,
+                     Quotad__Reply *rp)
+{
+    shard *sh = store_shard_of(c->st, (uint32_t)(key_id >> 32));
+    store_lock(sh);
+    key *k = do_key_find(sh, key_id);
+    if (k == NULL) {
+        store_unlock(sh);
+        op_fail(c, rp, QUOTAD__CODE__NOT_FOUND, "no such key");
+        return NULL;
+    }
+    *sh_out = sh;
+    return k;
+}
+
+/* Move a key to status to; revoked is final. */
+static void set_status(op_ctx *c, uint64_t key_id, uint8_t to,
+                       Quotad__Reply *rp)
+{
+    shard *sh = NULL;
+    key *k = lock_key(c, key_id, &sh, rp);
+    if (k == NULL) {
+        return;
+    }
+    if (k->status == KEY_REVOKED && to != KEY_REVOKED) {
+        store_unlock(sh);
+        op_fail(c, rp, QUOTAD__CODE__FAILED_PRECONDITION,
+                "key is revoked (final)");
+        return;
+    }
+    if (k->status != to) {
+        k->status = to;
+        op_seq(c, rp, store_next_seq(c->st));
+    } else {
+        op_seq(c, rp, store_current_seq(c->st));
+    }
+    op_reply_key(c, rp, k);
+    store_unlock(sh);
+}
+
+void op_enable_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
+{
+    set_status(c, rq->enable_key->key_id, KEY_ENABLED, rp);
+}
+
+void op_disable_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
+{
+    set_status(c, rq->disable_key->key_id, KEY_DISABLED, rp);
+}
+
+void op_revoke_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
+{
+    set_status(c, rq->revoke_key->key_id, KEY_REVOKED, rp);
+}
+
+/* Swap in the new secret: the current one becomes the previous one
+ * (valid until grace ends), the one before is forgotten. The new tag is
+ * indexed before anything else changes, so a failure leaves k as it was. */
+static int rotate_swap(shard *sh, key *k, const keyfmt_hash *nh,
+                       const char *hint, int64_t prev_expires_ms)
+{
+    uint64_t ntag = keyfmt_tag(nh);
+    if (htab_get(&sh->by_tag, ntag) != NULL) {
+        return -2;
+    }
+    if (htab_put(&sh->by_tag, ntag, k) != 0) {
+        return -1;
+    }
+    if (k->ext.prev_expires_ms != 0) {
+        uint64_t ptag = keyfmt_tag(&k->ext.prev_hash);
+        if (htab_get(&sh->by_tag, ptag) == k) {
+            htab_del(&sh->by_tag, ptag);
+        }
+    }
+    k->ext.prev_hash = k->hash;
+    k->ext.prev_expires_ms = prev_expires_ms;
+    k->hash = *nh;
+    memcpy(k->hint, hint, sizeof(k->hint));
+    return 0;
+}
+
+void op_rotate_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
+{
+    const Quotad__RotateKey *r = rq->rotate_key;
+    if (r->grace_ms < 0 || r->grace_ms > ROTATE_GRACE_MS_MAX) {
+        op_fail(c, rp, QUOTAD__CODE__INVALID_ARGUMENT,
+                "grace_ms must be 0..%lld", (long long)ROTATE_GRACE_MS_MAX);
+        return;
+    }
+    shard *sh = NULL;
+    key *k = lock_key(c, r->key_id, &sh, rp);
+    if (k == NULL) {
+        return;
+    }
+    if (k->status == KEY_REVOKED) {
+        store_unlock(sh);
+        op_fail(c, rp, QUOTAD__CODE__FAILED_PRECONDITION, "key is revoked");
+        return;
+    }
+    int rc = -2;
+    char *secret = NULL;
+    for (int i = 0; i < 8 && rc == -2; i++) {
+        keyfmt_hash nh;
+        char hint[KEYFMT_HINT_CHARS + 1];
+        secret = op_new_secret(c, k->ws_id, &nh, hint);
+        rc = secret ? rotate_swap(sh, k, &nh, hint, c->now_ms + r->grace_ms)
+                    : -1;
+    }
+    if (rc != 0) {
+        store_unlock(sh);
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return;
+    }
+    op_seq(c, rp, store_next_seq(c->st));
+    Quotad__KeySecret *ks = arena_alloc(c->ar, sizeof(*ks));
+    if (ks != NULL) {
+        quotad__key_secret__init(ks);
+        ks->secret = secret;
+        ks->key = keyview_key(c->ar, k, c->st->opt.key_prefix, c->now_ms);
+    }
+    store_unlock(sh);
+    if (ks == NULL || ks->key == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return;
+    }
+    rp->key_secret = ks;
+    rp->result_case = QUOTAD__REPLY__RESULT_KEY_SECRET;
+}
+
+void op_delete_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
+{
+    shard *sh = NULL;
+    key *k = lock_key(c, rq->delete_key->key_id, &sh, rp);
+    if (k == NULL) {
+        return;
+    }
+    workspace *w = do_ws_find(sh, k->ws_id);
+    assert(w != NULL);
+    op_reply_key(c, rp, k);
+    do_key_remove(sh, w, k);
+    op_seq(c, rp, store_next_seq(c->st));
+    store_unlock(sh);
+    store_key_free(k);
+}

@@ -1,0 +1,207 @@
+/* ops_ws -- workspace operations: create, get, update, wallet adjust. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "limits.h"
+#include "log.h"
+#include "ops_internal.h"
+
+static bool ws_name_ok(const char *name)
+{
+    return name == NULL || strlen(name) <= NAME_BYTES_MAX;
+}
+
+static workspace *ws_new(const Quotad__CreateWorkspace *cw, uint32_t id,
+                         uint32_t max_keys, int64_t now_ms)
+{
+    workspace *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        return NULL;
+    }
+    w->name = strdup(cw->name ? cw->name : "");
+    if (w->name == NULL) {
+        free(w);
+        return NULL;
+    }
+    w->id = id;
+    w->max_keys = max_keys;
+    w->overdraft_limit = cw->has_overdraft_limit ? cw->overdraft_limit : 0;
+    w->balance = cw->has_initial_balance ? cw->initial_balance : 0;
+    w->created_ms = now_ms;
+    return w;
+}
+
+void op_create_workspace(op_ctx *c, const Quotad__Request *rq,
+                         Quotad__Reply *rp)
+{
+    const Quotad__CreateWorkspace *cw = rq->create_workspace;
+    if (!ws_name_ok(cw->name) || cw->max_keys > WORKSPACE_MAX_KEYS_LIMIT ||
+        cw->overdraft_limit < 0 || cw->overdraft_limit > AMOUNT_MICRO_MAX ||
+        cw->initial_balance < 0 || cw->initial_balance > AMOUNT_MICRO_MAX) {
+        op_fail(c, rp, QUOTAD__CODE__INVALID_ARGUMENT,
+                "name, max_keys, overdraft_limit or initial_balance out of "
+                "range");
+        return;
+    }
+    uint32_t id = atomic_fetch_add(&c->st->next_ws_id, 1) + 1;
+    if (id == 0 || id == UINT32_MAX) {
+        op_fail(c, rp, QUOTAD__CODE__LIMIT_REACHED, "workspace ids used up");
+        return;
+    }
+    uint32_t max_keys = cw->max_keys ? cw->max_keys
+                                     : c->st->opt.max_keys_default;
+    workspace *w = ws_new(cw, id, max_keys, c->now_ms);
+    shard *sh = store_shard_of(c->st, id);
+    store_lock(sh);
+    if (w == NULL || do_ws_insert(sh, w) != 0) {
+        store_unlock(sh);
+        if (w != NULL) {
+            free(w->name);
+            free(w);
+        }
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return;
+    }
+    op_seq(c, rp, store_next_seq(c->st));
+    op_reply_ws(c, rp, w);
+    store_unlock(sh);
+}
+
+void op_get_workspace(op_ctx *c, const Quotad__Request *rq,
+                      Quotad__Reply *rp)
+{
+    uint32_t id = rq->get_workspace->workspace_id;
+    shard *sh = store_shard_of(c->st, id);
+    store_lock(sh);
+    workspace *w = do_ws_find(sh, id);
+    if (w == NULL) {
+        store_unlock(sh);
+        op_fail(c, rp, QUOTAD__CODE__NOT_FOUND, "no workspace %u", id);
+        return;
+    }
+    op_seq(c, rp, store_current_seq(c->st));
+    op_reply_ws(c, rp, w);
+    store_unlock(sh);
+}
+
+void op_update_workspace(op_ctx *c, const Quotad__Request *rq,
+                         Quotad__Reply *rp)
+{
+    const Quotad__UpdateWorkspace *u = rq->update_workspace;
+    if (!ws_name_ok(u->name) ||
+        (u->has_max_keys && (u->max_keys == 0 ||
+                             u->max_keys > WORKSPACE_MAX_KEYS_LIMIT)) ||
+        (u->has_overdraft_limit &&
+         (u->overdraft_limit < 0 || u->overdraft_limit > AMOUNT_MICRO_MAX))) {
+        op_fail(c, rp, QUOTAD__CODE__INVALID_ARGUMENT,
+                "name, max_keys or overdraft_limit out of range");
+        return;
+    }
+    char *name = u->name ? strdup(u->name) : NULL;
+    if (u->name && name == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return;
+    }
+    shard *sh = store_shard_of(c->st, u->workspace_id);
+    store_lock(sh);
+    workspace *w = do_ws_find(sh, u->workspace_id);
+    if (w == NULL) {
+        store_unlock(sh);
+        free(name);
+        op_fail(c, rp, QUOTAD__CODE__NOT_FOUND, "no workspace %u",
+                u->workspace_id);
+        return;
+    }
+    if (name != NULL) {
+        free(w->name);
+        w->name = name;
+    }
+    if (u->has_max_keys) {
+        w->max_keys = u->max_keys;
+    }
+    if (u->has_overdraft_limit) {
+        w->overdraft_limit = u->overdraft_limit;
+    }
+    op_seq(c, rp, store_next_seq(c->st));
+    op_reply_ws(c, rp, w);
+    store_unlock(sh);
+}
+
+/* The remembered answer of an idempotent wallet adjustment. */
+typedef struct wallet_answer {
+    uint64_t seq;
+} wallet_answer;
+
+/* Replay check for adjust_wallet. Returns 1 if rp was answered. */
+static int wallet_replay(op_ctx *c, shard *sh, const Quotad__AdjustWallet *a,
+                         workspace *w, idem_key ik, uint64_t in_hash,
+                         Quotad__Reply *rp)
+{
+    const idem_entry *e = idem_find(&sh->idem, ik, c->now_ms);
+    if (e == NULL) {
+        return 0;
+    }
+    if (e->input_hash != in_hash) {
+        op_fail(c, rp, QUOTAD__CODE__IDEMPOTENCY_CONFLICT,
+                "idempotency id reused with different input");
+        return 1;
+    }
+    wallet_answer ans;
+    memcpy(&ans, e->answer, sizeof(ans));
+    op_reply_ws(c, rp, w);
+    op_seq(c, rp, ans.seq);
+    (void)a;
+    return 1;
+}
+
+void op_adjust_wallet(op_ctx *c, const Quotad__Request *rq,
+                      Quotad__Reply *rp)
+{
+    const Quotad__AdjustWallet *a = rq->adjust_wallet;
+    const char *idem = a->idempotency_id;
+    if (a->delta < -AMOUNT_MICRO_MAX || a->delta > AMOUNT_MICRO_MAX ||
+        (a->reason && strlen(a->reason) > REASON_BYTES_MAX) ||
+        (idem && strlen(idem) > IDEMPOTENCY_ID_BYTES_MAX)) {
+        op_fail(c, rp, QUOTAD__CODE__INVALID_ARGUMENT,
+                "delta, reason or idempotency_id out of range");
+        return;
+    }
+    bool use_idem = idem != NULL && idem[0] != '\0';
+    idem_key ik = {0, 0};
+    uint64_t in_hash = XXH3_64bits(&a->delta, sizeof(a->delta));
+    if (use_idem) {
+        ik = idem_make_key(a->workspace_id, 'W', idem, strlen(idem));
+    }
+    shard *sh = store_shard_of(c->st, a->workspace_id);
+    store_lock(sh);
+    workspace *w = do_ws_find(sh, a->workspace_id);
+    if (w == NULL) {
+        store_unlock(sh);
+        op_fail(c, rp, QUOTAD__CODE__NOT_FOUND, "no workspace %u",
+                a->workspace_id);
+        return;
+    }
+    if (use_idem && wallet_replay(c, sh, a, w, ik, in_hash, rp)) {
+        store_unlock(sh);
+        return;
+    }
+    int64_t nb = w->balance + a->delta;
+    if (nb < -w->overdraft_limit || nb > AMOUNT_MICRO_MAX * 1000) {
+        store_unlock(sh);
+        op_fail(c, rp, QUOTAD__CODE__FAILED_PRECONDITION,
+                "balance would leave [-overdraft_limit, max]");
+        return;
+    }
+    w->balance = nb;
+    wallet_answer ans = {.seq = store_next_seq(c->st)};
+    if (use_idem &&
+        idem_put(&sh->idem, ik, in_hash, &ans, sizeof(ans), c->now_ms) != 0) {
+        /* The money moved; a lost idempotency entry only weakens retries. */
+        log_warn("idempotency table: out of memory");
+    }
+    op_seq(c, rp, ans.seq);
+    op_reply_ws(c, rp, w);
+    store_unlock(sh);
+}

@@ -1,0 +1,387 @@
+/* store -- shards and their tables; see store.h for the layout. */
+#include "store.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "limits.h"
+#include "quota.h"
+
+void store_opts_default(store_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->shards = SHARDS_DEFAULT;
+    o->hold_timeout_ms = HOLD_TIMEOUT_MS_DEFAULT;
+    o->idem_window_ms = IDEM_WINDOW_MS_DEFAULT;
+    o->idem_entries_per_shard = IDEM_ENTRIES_PER_SHARD_MAX;
+    o->max_keys_default = WORKSPACE_MAX_KEYS_DEFAULT;
+    o->settle_overrun_micro = SETTLE_OVERRUN_MICRO_DEFAULT;
+    strcpy(o->key_prefix, KEYFMT_PREFIX_DEFAULT);
+}
+
+int64_t store_clock_real_ms(void)
+{
+    struct timespec ts;
+    int rc = clock_gettime(CLOCK_REALTIME, &ts);
+    assert(rc == 0);
+    (void)rc;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int shard_init(shard *sh, const store_opts *o)
+{
+    memset(sh, 0, sizeof(*sh));
+    if (pthread_mutex_init(&sh->mu, NULL) != 0) {
+        return -1;
+    }
+    if (idem_init(&sh->idem, o->idem_entries_per_shard,
+                  o->idem_window_ms) != 0) {
+        pthread_mutex_destroy(&sh->mu);
+        return -1;
+    }
+    return 0;
+}
+
+void store_key_free(key *k)
+{
+    if (k == NULL) {
+        return;
+    }
+    free(k->ext.name);
+    free(k->ext.group);
+    free(k->ext.creator);
+    for (uint32_t i = 0; i < k->ext.n_models; i++) {
+        free(k->ext.models[i]);
+    }
+    free(k->ext.models);
+    free(k->ext.ips);
+    for (uint32_t i = 0; i < k->ext.n_meta; i++) {
+        free(k->ext.meta[i].key);
+        free(k->ext.meta[i].value);
+    }
+    free(k->ext.meta);
+    free(k);
+}
+
+static void ws_free(workspace *w)
+{
+    free(w->name);
+    free(w->keys);
+    free(w);
+}
+
+static void shard_free(shard *sh)
+{
+    size_t pos = 0;
+    uint64_t id;
+    void *v;
+    while (htab_next(&sh->keys, &pos, &id, &v)) {
+        store_key_free(v);
+    }
+    pos = 0;
+    while (htab_next(&sh->wss, &pos, &id, &v)) {
+        ws_free(v);
+    }
+    pos = 0;
+    while (htab_next(&sh->holds, &pos, &id, &v)) {
+        free(v);
+    }
+    htab_free(&sh->by_tag);
+    htab_free(&sh->keys);
+    htab_free(&sh->wss);
+    htab_free(&sh->holds);
+    free(sh->heap);
+    idem_free(&sh->idem);
+    pthread_mutex_destroy(&sh->mu);
+}
+
+int store_open(const store_opts *o, store **out)
+{
+    assert(o->shards >= 1 && o->shards <= SHARDS_MAX);
+    *out = NULL;
+    store *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return -1;
+    }
+    st->opt = *o;
+    st->now_ms = store_clock_real_ms;
+    st->shards = calloc(o->shards, sizeof(shard));
+    if (st->shards == NULL) {
+        free(st);
+        return -1;
+    }
+    for (uint32_t i = 0; i < o->shards; i++) {
+        if (shard_init(&st->shards[i], o) != 0) {
+            for (uint32_t j = 0; j < i; j++) {
+                shard_free(&st->shards[j]);
+            }
+            free(st->shards);
+            free(st);
+            return -1;
+        }
+    }
+    atomic_init(&st->seq, 0);
+    atomic_init(&st->next_ws_id, 0);
+    *out = st;
+    return 0;
+}
+
+void store_close(store *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < st->opt.shards; i++) {
+        shard_free(&st->shards[i]);
+    }
+    free(st->shards);
+    free(st);
+}
+
+void store_lock(shard *sh)
+{
+    int rc = pthread_mutex_lock(&sh->mu);
+    assert(rc == 0);
+    (void)rc;
+}
+
+void store_unlock(shard *sh)
+{
+    int rc = pthread_mutex_unlock(&sh->mu);
+    assert(rc == 0);
+    (void)rc;
+}
+
+uint64_t store_next_seq(store *st)
+{
+    return atomic_fetch_add(&st->seq, 1) + 1;
+}
+
+uint64_t store_current_seq(store *st)
+{
+    return atomic_load(&st->seq);
+}
+
+workspace *do_ws_find(shard *sh, uint32_t ws_id)
+{
+    return ws_id == 0 ? NULL : htab_get(&sh->wss, ws_id);
+}
+
+key *do_key_find(shard *sh, uint64_t key_id)
+{
+    return key_id == 0 ? NULL : htab_get(&sh->keys, key_id);
+}
+
+/* Index of the first key in w->keys with id >= key_id. */
+uint32_t do_ws_key_lower_bound(const workspace *w, uint64_t key_id)
+{
+    uint32_t lo = 0, hi = w->n_keys;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (w->keys[mid]->id < key_id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+int do_ws_insert(shard *sh, workspace *w)
+{
+    assert(w->id != 0);
+    assert(htab_get(&sh->wss, w->id) == NULL);
+    return htab_put(&sh->wss, w->id, w);
+}
+
+/* Register a new key in every index. Key ids grow, so appending keeps
+ * w->keys sorted. All-or-nothing: on failure nothing is indexed. */
+int do_key_insert(shard *sh, workspace *w, key *k)
+{
+    assert(w->n_keys == 0 || w->keys[w->n_keys - 1]->id < k->id);
+    if (w->n_keys == w->keys_cap) {
+        uint32_t cap = w->keys_cap ? w->keys_cap * 2 : 4;
+        key **nk = realloc(w->keys, cap * sizeof(*nk));
+        if (nk == NULL) {
+            return -1;
+        }
+        w->keys = nk;
+        w->keys_cap = cap;
+    }
+    uint64_t tag = keyfmt_tag(&k->hash);
+    if (htab_get(&sh->by_tag, tag) != NULL) {
+        return -2; /* tag taken: caller draws a new secret */
+    }
+    if (htab_put(&sh->by_tag, tag, k) != 0) {
+        return -1;
+    }
+    if (htab_put(&sh->keys, k->id, k) != 0) {
+        htab_del(&sh->by_tag, tag);
+        return -1;
+    }
+    w->keys[w->n_keys++] = k;
+    return 0;
+}
+
+/* Remove a key from every index (current and previous secret) and from
+ * its workspace; the caller frees it. */
+void do_key_remove(shard *sh, workspace *w, key *k)
+{
+    void *v = htab_del(&sh->by_tag, keyfmt_tag(&k->hash));
+    assert(v == k);
+    (void)v;
+    if (k->ext.prev_expires_ms != 0) {
+        uint64_t ptag = keyfmt_tag(&k->ext.prev_hash);
+        if (htab_get(&sh->by_tag, ptag) == k) {
+            htab_del(&sh->by_tag, ptag);
+        }
+    }
+    v = htab_del(&sh->keys, k->id);
+    assert(v == k);
+    uint32_t i = do_ws_key_lower_bound(w, k->id);
+    assert(i < w->n_keys && w->keys[i] == k);
+    memmove(&w->keys[i], &w->keys[i + 1],
+            (w->n_keys - i - 1) * sizeof(*w->keys));
+    w->n_keys--;
+}
+
+/* ---- hold expiry heap (min-heap on expires_ms) ---- */
+
+static void heap_swap(shard *sh, uint32_t a, uint32_t b)
+{
+    hold *t = sh->heap[a];
+    sh->heap[a] = sh->heap[b];
+    sh->heap[b] = t;
+    sh->heap[a]->heap_idx = a;
+    sh->heap[b]->heap_idx = b;
+}
+
+static void heap_up(shard *sh, uint32_t i)
+{
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (sh->heap[p]->expires_ms <= sh->heap[i]->expires_ms) {
+            break;
+        }
+        heap_swap(sh, p, i);
+        i = p;
+    }
+}
+
+static void heap_down(shard *sh, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < sh->heap_n &&
+            sh->heap[l]->expires_ms < sh->heap[m]->expires_ms) {
+            m = l;
+        }
+        if (r < sh->heap_n &&
+            sh->heap[r]->expires_ms < sh->heap[m]->expires_ms) {
+            m = r;
+        }
+        if (m == i) {
+            return;
+        }
+        heap_swap(sh, i, m);
+        i = m;
+    }
+}
+
+/* Index a new hold by id and by expiry. */
+int do_hold_insert(shard *sh, hold *h)
+{
+    if (sh->heap_n >= HOLDS_PER_SHARD_MAX) {
+        return -2;
+    }
+    if (sh->heap_n == sh->heap_cap) {
+        uint32_t cap = sh->heap_cap ? sh->heap_cap * 2 : 64;
+        hold **nh = realloc(sh->heap, cap * sizeof(*nh));
+        if (nh == NULL) {
+            return -1;
+        }
+        sh->heap = nh;
+        sh->heap_cap = cap;
+    }
+    if (htab_put(&sh->holds, h->id, h) != 0) {
+        return -1;
+    }
+    h->heap_idx = sh->heap_n;
+    sh->heap[sh->heap_n++] = h;
+    heap_up(sh, h->heap_idx);
+    return 0;
+}
+
+void do_hold_remove(shard *sh, hold *h)
+{
+    void *v = htab_del(&sh->holds, h->id);
+    assert(v == h);
+    (void)v;
+    uint32_t i = h->heap_idx;
+    assert(i < sh->heap_n && sh->heap[i] == h);
+    sh->heap_n--;
+    if (i != sh->heap_n) {
+        sh->heap[i] = sh->heap[sh->heap_n];
+        sh->heap[i]->heap_idx = i;
+        heap_down(sh, i);
+        heap_up(sh, i);
+    }
+}
+
+hold *do_hold_find(shard *sh, uint64_t hold_id)
+{
+    return hold_id == 0 ? NULL : htab_get(&sh->holds, hold_id);
+}
+
+/* A new hold id for w: its counter, skipping ids still in use after the
+ * 32-bit counter wraps (live holds are bounded, so this ends). */
+uint64_t do_hold_new_id(shard *sh, workspace *w)
+{
+    for (;;) {
+        w->next_hold_seq++;
+        if (w->next_hold_seq == 0) {
+            continue;
+        }
+        uint64_t id = (uint64_t)w->id << 32 | w->next_hold_seq;
+        if (htab_get(&sh->holds, id) == NULL) {
+            return id;
+        }
+    }
+}
+
+/* Release one hold as if voided: everything reserved goes back. */
+void do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms)
+{
+    workspace *w = do_ws_find(sh, (uint32_t)(h->id >> 32));
+    assert(w != NULL);
+    key *k = do_key_find(sh, h->key_id);
+    quota_settle_out so;
+    quota_settle(k, w, h, 0, 0, 0, now_ms, &so);
+    do_hold_remove(sh, h);
+    (void)st;
+}
+
+uint32_t store_sweep(store *st, uint32_t first, uint32_t count,
+                     int64_t now_ms)
+{
+    uint32_t released = 0;
+    for (uint32_t i = first; i < first + count && i < st->opt.shards; i++) {
+        shard *sh = &st->shards[i];
+        store_lock(sh);
+        uint32_t n = 0;
+        while (sh->heap_n > 0 && sh->heap[0]->expires_ms <= now_ms &&
+               n < HOLD_SWEEP_BATCH_MAX) {
+            hold *h = sh->heap[0];
+            do_hold_release(st, sh, h, now_ms);
+            store_next_seq(st);
+            free(h);
+            n++;
+        }
+        sh->holds_expired += n;
+        store_unlock(sh);
+        released += n;
+    }
+    return released;
+}
