@@ -11,6 +11,7 @@
 #include "keyview.h"
 #include "ops_internal.h"
 #include "qd_frame.h"
+#include "rec.h"
 
 void op_fail(op_ctx *c, Quotad__Reply *rp, Quotad__Code code,
              const char *fmt, ...)
@@ -25,6 +26,18 @@ void op_fail(op_ctx *c, Quotad__Reply *rp, Quotad__Code code,
     rp->error = arena_strdup(c->ar, buf);
     rp->result_case = QUOTAD__REPLY__RESULT__NOT_SET;
     op_seq(c, rp, store_current_seq(c->st));
+}
+
+void op_log(op_ctx *c, shard *sh, Quotad__LogRecord *r, uint64_t seq)
+{
+    if (c->st->plog == NULL) {
+        return;
+    }
+    r->has_seq = 1;
+    r->seq = seq;
+    r->has_at_ms = 1;
+    r->at_ms = c->now_ms;
+    rec_append(sh, r);
 }
 
 void op_seq(op_ctx *c, Quotad__Reply *rp, uint64_t seq)
@@ -125,6 +138,21 @@ static op_handler handler_of(Quotad__Request__OpCase op)
     }
 }
 
+/* Operations that may change state (and so need a working log). */
+static bool changes_state(Quotad__Request__OpCase op)
+{
+    switch (op) {
+    case QUOTAD__REQUEST__OP_HELLO:
+    case QUOTAD__REQUEST__OP_PING:
+    case QUOTAD__REQUEST__OP_GET_WORKSPACE:
+    case QUOTAD__REQUEST__OP_GET_KEY:
+    case QUOTAD__REQUEST__OP_LIST_KEYS:
+        return false;
+    default:
+        return true;
+    }
+}
+
 static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
                      const Quotad__Request *rq, Quotad__Reply *rp)
 {
@@ -141,6 +169,11 @@ static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
     op_handler h = handler_of(rq->op_case);
     if (h == NULL) {
         op_fail(c, rp, QUOTAD__CODE__UNKNOWN_OP, "unknown operation");
+        return;
+    }
+    if (changes_state(rq->op_case) && atomic_load(&c->st->read_only)) {
+        op_fail(c, rp, QUOTAD__CODE__UNAVAILABLE,
+                "durability lost (log write or fsync failed): writes refused");
         return;
     }
     h(c, rq, rp);

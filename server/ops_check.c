@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ops_internal.h"
 #include "quota.h"
+#include "rec.h"
 
 _Static_assert(DEC_INSUFFICIENT_CREDITS ==
                    (int)QUOTAD__DECISION__INSUFFICIENT_CREDITS,
@@ -158,9 +159,11 @@ static hold *hold_prepare(op_ctx *c, shard *sh, workspace *w, key *k,
     return h;
 }
 
-/* Run the checks on an identified key (lock held) and fill a. */
+/* Run the checks on an identified key (lock held) and fill a; *placed is
+ * the hold an allowed check placed, if any. */
 static Quotad__Code check_locked(op_ctx *c, shard *sh, key *k, bool is_prev,
-                                 const check_job *j, check_answer *a)
+                                 const check_job *j, check_answer *a,
+                                 hold **placed)
 {
     workspace *w = do_ws_find(sh, k->ws_id);
     assert(w != NULL);
@@ -196,7 +199,38 @@ static Quotad__Code check_locked(op_ctx *c, shard *sh, key *k, bool is_prev,
         .hold_id = h ? h->id : 0,
         .seq = out.decision == DEC_ALLOWED ? store_next_seq(c->st)
                                            : store_current_seq(c->st)};
+    *placed = h;
     return QUOTAD__CODE__OK;
+}
+
+/* Log an allowed check: the charge, the hold it placed, the answer an
+ * idempotent retry must get. */
+static void log_charge(op_ctx *c, shard *sh, const key *k, int64_t tokens,
+                       const check_answer *a, const hold *h,
+                       const idem_entry *e)
+{
+    if (c->st->plog == NULL) {
+        return;
+    }
+    Quotad__ChargeRec cr = QUOTAD__CHARGE_REC__INIT;
+    Quotad__HoldState hs;
+    Quotad__IdemState is;
+    cr.has_key_id = cr.has_charged = cr.has_tokens = 1;
+    cr.key_id = k->id;
+    cr.charged = a->charged;
+    cr.tokens = tokens;
+    if (h != NULL) {
+        rec_hold_state(h, &hs);
+        cr.hold = &hs;
+    }
+    if (e != NULL) {
+        rec_idem_state(k->ws_id, e, &is);
+        cr.idem = &is;
+    }
+    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+    r.change_case = QUOTAD__LOG_RECORD__CHANGE_CHARGE;
+    r.charge = &cr;
+    op_log(c, sh, &r, a->seq);
 }
 
 /* Lock, identify, replay or check, remember. */
@@ -233,10 +267,15 @@ static void check_shard(op_ctx *c, check_job *j, Quotad__Reply *rp)
             return;
         }
     }
-    Quotad__Code code = check_locked(c, sh, k, is_prev, j, &a);
+    hold *placed = NULL;
+    Quotad__Code code = check_locked(c, sh, k, is_prev, j, &a, &placed);
     if (code == QUOTAD__CODE__OK && use_idem &&
         idem_put(&sh->idem, ik, j->in_hash, &a, sizeof(a), c->now_ms) != 0) {
         log_warn("idempotency table: out of memory");
+    }
+    if (code == QUOTAD__CODE__OK && a.decision == DEC_ALLOWED) {
+        log_charge(c, sh, k, j->in.tokens, &a, placed,
+                   use_idem ? idem_find(&sh->idem, ik, c->now_ms) : NULL);
     }
     store_unlock(sh);
     if (code != QUOTAD__CODE__OK) {
@@ -314,7 +353,8 @@ static void reply_settle(op_ctx *c, Quotad__Reply *rp, const settle_answer *a,
 /* Settle (is_void false) or void hold_id; lock held by the caller. */
 static Quotad__Code settle_locked(op_ctx *c, shard *sh, uint64_t hold_id,
                                   int64_t amount, int64_t tokens,
-                                  bool is_void, settle_answer *a)
+                                  bool is_void, settle_answer *a,
+                                  Quotad__SettleRec *rec)
 {
     hold *h = do_hold_find(sh, hold_id);
     if (h == NULL) {
@@ -322,7 +362,6 @@ static Quotad__Code settle_locked(op_ctx *c, shard *sh, uint64_t hold_id,
     }
     if (c->now_ms >= h->expires_ms) {
         do_hold_release(c->st, sh, h, c->now_ms);
-        store_next_seq(c->st);
         free(h);
         return QUOTAD__CODE__NOT_FOUND;
     }
@@ -330,9 +369,16 @@ static Quotad__Code settle_locked(op_ctx *c, shard *sh, uint64_t hold_id,
     assert(w != NULL);
     key *k = do_key_find(sh, h->key_id);
     quota_settle_out so;
-    quota_settle(k, w, h, is_void ? 0 : amount, is_void ? 0 : tokens,
-                 is_void ? 0 : c->st->opt.settle_overrun_micro, c->now_ms,
-                 &so);
+    *rec = (Quotad__SettleRec)QUOTAD__SETTLE_REC__INIT;
+    rec->has_hold_id = rec->has_amount = rec->has_tokens = 1;
+    rec->has_overrun_max = rec->has_charged = 1;
+    rec->hold_id = hold_id;
+    rec->amount = is_void ? 0 : amount;
+    rec->tokens = is_void ? 0 : tokens;
+    rec->overrun_max = is_void ? 0 : c->st->opt.settle_overrun_micro;
+    quota_settle(k, w, h, rec->amount, rec->tokens, rec->overrun_max,
+                 c->now_ms, &so);
+    rec->charged = so.charged;
     do_hold_remove(sh, h);
     free(h);
     *a = (settle_answer){.charged = so.charged, .refunded = so.refunded,
@@ -370,11 +416,25 @@ static void settle_common(op_ctx *c, uint64_t hold_id, int64_t amount,
         }
         return;
     }
+    Quotad__SettleRec rec;
     Quotad__Code code = settle_locked(c, sh, hold_id, amount, tokens, is_void,
-                                      &a);
+                                      &a, &rec);
     if (code == QUOTAD__CODE__OK && use_idem &&
         idem_put(&sh->idem, ik, in_hash, &a, sizeof(a), c->now_ms) != 0) {
         log_warn("idempotency table: out of memory");
+    }
+    if (code == QUOTAD__CODE__OK) {
+        Quotad__IdemState is;
+        const idem_entry *ie =
+            use_idem ? idem_find(&sh->idem, ik, c->now_ms) : NULL;
+        if (ie != NULL) {
+            rec_idem_state((uint32_t)(hold_id >> 32), ie, &is);
+            rec.idem = &is;
+        }
+        Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+        r.change_case = QUOTAD__LOG_RECORD__CHANGE_SETTLE;
+        r.settle = &rec;
+        op_log(c, sh, &r, a.seq);
     }
     store_unlock(sh);
     if (code != QUOTAD__CODE__OK) {

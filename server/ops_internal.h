@@ -61,6 +61,10 @@ void op_check(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 void op_settle(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 void op_void_hold(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 
+/* Log the change r (its oneof set by the caller) as seq, if this store
+ * logs; shard lock held. */
+void op_log(op_ctx *c, shard *sh, Quotad__LogRecord *r, uint64_t seq);
+
 /* Draw a fresh secret for ws_id and fill *h and hint (ops_key.c). The
  * secret text goes into the arena (it is sent once, never stored). */
 char *op_new_secret(op_ctx *c, uint32_t ws_id, keyfmt_hash *h,

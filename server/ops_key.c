@@ -8,6 +8,7 @@
 #include "keyview.h"
 #include "limits.h"
 #include "ops_internal.h"
+#include "rec.h"
 
 #define SECRET_DRAWS_MAX 8   /* tag collisions are ~2^-40; retry a few */
 
@@ -114,7 +115,18 @@ void op_create_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
         return;
     }
     w->next_key_seq++;
-    op_seq(c, rp, store_next_seq(c->st));
+    uint64_t seq = store_next_seq(c->st);
+    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+    Quotad__KeyState ks;
+    if (c->st->plog != NULL) {
+        if (rec_key_state(c->ar, k, &ks) != 0) {
+            abort(); /* cannot log an applied change: restart from log */
+        }
+        r.change_case = QUOTAD__LOG_RECORD__CHANGE_KEY_PUT;
+        r.key_put = &ks;
+        op_log(c, sh, &r, seq);
+    }
+    op_seq(c, rp, seq);
     reply_secret(c, rp, k, secret);
     store_unlock(sh);
 }
@@ -248,7 +260,12 @@ void op_update_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
                                  : "key is revoked");
         return;
     }
-    op_seq(c, rp, store_next_seq(c->st));
+    uint64_t seq = store_next_seq(c->st);
+    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+    r.change_case = QUOTAD__LOG_RECORD__CHANGE_KEY_UPDATE;
+    r.key_update = (Quotad__UpdateKey *)uk;
+    op_log(c, sh, &r, seq);
+    op_seq(c, rp, seq);
     op_reply_key(c, rp, k);
     store_unlock(sh);
 }

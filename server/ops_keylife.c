@@ -8,6 +8,7 @@
 #include "keyview.h"
 #include "limits.h"
 #include "ops_internal.h"
+#include "rec.h"
 
 /* Lock the key's shard and find it; on failure rp is answered and NULL
  * returned with the lock released. */
@@ -43,7 +44,16 @@ static void set_status(op_ctx *c, uint64_t key_id, uint8_t to,
     }
     if (k->status != to) {
         k->status = to;
-        op_seq(c, rp, store_next_seq(c->st));
+        uint64_t seq = store_next_seq(c->st);
+        Quotad__KeyStatusRec ksr = QUOTAD__KEY_STATUS_REC__INIT;
+        ksr.has_key_id = ksr.has_status = 1;
+        ksr.key_id = k->id;
+        ksr.status = to;
+        Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+        r.change_case = QUOTAD__LOG_RECORD__CHANGE_KEY_STATUS;
+        r.key_status = &ksr;
+        op_log(c, sh, &r, seq);
+        op_seq(c, rp, seq);
     } else {
         op_seq(c, rp, store_current_seq(c->st));
     }
@@ -64,32 +74,6 @@ void op_disable_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
 void op_revoke_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
 {
     set_status(c, rq->revoke_key->key_id, KEY_REVOKED, rp);
-}
-
-/* Swap in the new secret: the current one becomes the previous one
- * (valid until grace ends), the one before is forgotten. The new tag is
- * indexed before anything else changes, so a failure leaves k as it was. */
-static int rotate_swap(shard *sh, key *k, const keyfmt_hash *nh,
-                       const char *hint, int64_t prev_expires_ms)
-{
-    uint64_t ntag = keyfmt_tag(nh);
-    if (htab_get(&sh->by_tag, ntag) != NULL) {
-        return -2;
-    }
-    if (htab_put(&sh->by_tag, ntag, k) != 0) {
-        return -1;
-    }
-    if (k->ext.prev_expires_ms != 0) {
-        uint64_t ptag = keyfmt_tag(&k->ext.prev_hash);
-        if (htab_get(&sh->by_tag, ptag) == k) {
-            htab_del(&sh->by_tag, ptag);
-        }
-    }
-    k->ext.prev_hash = k->hash;
-    k->ext.prev_expires_ms = prev_expires_ms;
-    k->hash = *nh;
-    memcpy(k->hint, hint, sizeof(k->hint));
-    return 0;
 }
 
 void op_rotate_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
@@ -116,7 +100,7 @@ void op_rotate_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
         keyfmt_hash nh;
         char hint[KEYFMT_HINT_CHARS + 1];
         secret = op_new_secret(c, k->ws_id, &nh, hint);
-        rc = secret ? rotate_swap(sh, k, &nh, hint, c->now_ms + r->grace_ms)
+        rc = secret ? do_key_rotate(sh, k, &nh, hint, c->now_ms + r->grace_ms)
                     : -1;
     }
     if (rc != 0) {
@@ -124,7 +108,19 @@ void op_rotate_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
         op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
         return;
     }
-    op_seq(c, rp, store_next_seq(c->st));
+    uint64_t seq = store_next_seq(c->st);
+    Quotad__KeyRotateRec krr = QUOTAD__KEY_ROTATE_REC__INIT;
+    krr.has_key_id = krr.has_hash = krr.has_prev_expires_ms = 1;
+    krr.key_id = k->id;
+    krr.hash.data = k->hash.b;
+    krr.hash.len = sizeof(k->hash.b);
+    krr.hint = k->hint;
+    krr.prev_expires_ms = k->ext.prev_expires_ms;
+    Quotad__LogRecord lr = QUOTAD__LOG_RECORD__INIT;
+    lr.change_case = QUOTAD__LOG_RECORD__CHANGE_KEY_ROTATE;
+    lr.key_rotate = &krr;
+    op_log(c, sh, &lr, seq);
+    op_seq(c, rp, seq);
     Quotad__KeySecret *ks = arena_alloc(c->ar, sizeof(*ks));
     if (ks != NULL) {
         quotad__key_secret__init(ks);
@@ -151,7 +147,15 @@ void op_delete_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     assert(w != NULL);
     op_reply_key(c, rp, k);
     do_key_remove(sh, w, k);
-    op_seq(c, rp, store_next_seq(c->st));
+    uint64_t seq = store_next_seq(c->st);
+    Quotad__KeyRef kr = QUOTAD__KEY_REF__INIT;
+    kr.has_key_id = 1;
+    kr.key_id = k->id;
+    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+    r.change_case = QUOTAD__LOG_RECORD__CHANGE_KEY_DELETE;
+    r.key_delete = &kr;
+    op_log(c, sh, &r, seq);
+    op_seq(c, rp, seq);
     store_unlock(sh);
     store_key_free(k);
 }

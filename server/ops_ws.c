@@ -7,6 +7,7 @@
 #include "limits.h"
 #include "log.h"
 #include "ops_internal.h"
+#include "rec.h"
 
 static bool ws_name_ok(const char *name)
 {
@@ -64,7 +65,15 @@ void op_create_workspace(op_ctx *c, const Quotad__Request *rq,
         op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
         return;
     }
-    op_seq(c, rp, store_next_seq(c->st));
+    uint64_t seq = store_next_seq(c->st);
+    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+    Quotad__WsState s;
+    if (c->st->plog != NULL && rec_ws_state(c->ar, w, &s) == 0) {
+        r.change_case = QUOTAD__LOG_RECORD__CHANGE_WS_PUT;
+        r.ws_put = &s;
+        op_log(c, sh, &r, seq);
+    }
+    op_seq(c, rp, seq);
     op_reply_ws(c, rp, w);
     store_unlock(sh);
 }
@@ -124,7 +133,12 @@ void op_update_workspace(op_ctx *c, const Quotad__Request *rq,
     if (u->has_overdraft_limit) {
         w->overdraft_limit = u->overdraft_limit;
     }
-    op_seq(c, rp, store_next_seq(c->st));
+    uint64_t seq = store_next_seq(c->st);
+    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+    r.change_case = QUOTAD__LOG_RECORD__CHANGE_WS_UPDATE;
+    r.ws_update = (Quotad__UpdateWorkspace *)u;
+    op_log(c, sh, &r, seq);
+    op_seq(c, rp, seq);
     op_reply_ws(c, rp, w);
     store_unlock(sh);
 }
@@ -154,6 +168,24 @@ static int wallet_replay(op_ctx *c, shard *sh, const Quotad__AdjustWallet *a,
     op_seq(c, rp, ans.seq);
     (void)a;
     return 1;
+}
+
+static void log_wallet(op_ctx *c, shard *sh, const Quotad__AdjustWallet *a,
+                       const idem_entry *e, uint64_t seq)
+{
+    Quotad__WalletRec wr = QUOTAD__WALLET_REC__INIT;
+    Quotad__IdemState is;
+    wr.has_workspace_id = wr.has_delta = 1;
+    wr.workspace_id = a->workspace_id;
+    wr.delta = a->delta;
+    if (e != NULL) {
+        rec_idem_state(a->workspace_id, e, &is);
+        wr.idem = &is;
+    }
+    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+    r.change_case = QUOTAD__LOG_RECORD__CHANGE_WALLET;
+    r.wallet = &wr;
+    op_log(c, sh, &r, seq);
 }
 
 void op_adjust_wallet(op_ctx *c, const Quotad__Request *rq,
@@ -201,6 +233,8 @@ void op_adjust_wallet(op_ctx *c, const Quotad__Request *rq,
         /* The money moved; a lost idempotency entry only weakens retries. */
         log_warn("idempotency table: out of memory");
     }
+    log_wallet(c, sh, a, use_idem ? idem_find(&sh->idem, ik, c->now_ms) : NULL,
+               ans.seq);
     op_seq(c, rp, ans.seq);
     op_reply_ws(c, rp, w);
     store_unlock(sh);

@@ -148,7 +148,7 @@ static int quota_money_checks(const key *k, const workspace *w,
     return DEC_ALLOWED;
 }
 
-/* Take charge from every counter at once. */
+/* Take charge from every counter at once (windows already rolled). */
 static void quota_take(key *k, workspace *w, int64_t charge, int64_t tokens)
 {
     k->rate.requests += 1;
@@ -168,6 +168,15 @@ static void quota_take(key *k, workspace *w, int64_t charge, int64_t tokens)
     w->usage_requests += 1;
     w->usage_tokens += tokens;
     w->usage_spend += charge;
+}
+
+void quota_apply_charge(key *k, workspace *w, int64_t charge, int64_t tokens,
+                        int64_t now_ms)
+{
+    assert(charge >= 0 && tokens >= 0);
+    win_rate_roll(&k->rate, now_ms);
+    win_spend_roll(&k->spend, now_ms);
+    quota_take(k, w, charge, tokens);
 }
 
 void quota_check(key *k, workspace *w, const quota_in *in, int64_t now_ms,

@@ -55,6 +55,11 @@ typedef struct quota_out {
 void quota_check(key *k, workspace *w, const quota_in *in, int64_t now_ms,
                  quota_out *out);
 
+/* The effect of an allowed check, without the checks: recovery replays
+ * logged charges through this, the same code quota_check uses. */
+void quota_apply_charge(key *k, workspace *w, int64_t charge, int64_t tokens,
+                        int64_t now_ms);
+
 typedef struct quota_settle_out {
     int64_t charged;
     int64_t refunded;

@@ -8,6 +8,7 @@
 
 #include "limits.h"
 #include "quota.h"
+#include "rec.h"
 
 void store_opts_default(store_opts *o)
 {
@@ -88,6 +89,7 @@ static void shard_free(shard *sh)
     while (htab_next(&sh->holds, &pos, &id, &v)) {
         free(v);
     }
+    free(sh->log.buf);
     htab_free(&sh->by_tag);
     htab_free(&sh->keys);
     htab_free(&sh->wss);
@@ -247,6 +249,32 @@ void do_key_remove(shard *sh, workspace *w, key *k)
     w->n_keys--;
 }
 
+/* Swap in the new secret: the current one becomes the previous one
+ * (valid until grace ends), the one before is forgotten. The new tag is
+ * indexed before anything else changes, so a failure leaves k as it was. */
+int do_key_rotate(shard *sh, key *k, const keyfmt_hash *nh,
+                       const char *hint, int64_t prev_expires_ms)
+{
+    uint64_t ntag = keyfmt_tag(nh);
+    if (htab_get(&sh->by_tag, ntag) != NULL) {
+        return -2;
+    }
+    if (htab_put(&sh->by_tag, ntag, k) != 0) {
+        return -1;
+    }
+    if (k->ext.prev_expires_ms != 0) {
+        uint64_t ptag = keyfmt_tag(&k->ext.prev_hash);
+        if (htab_get(&sh->by_tag, ptag) == k) {
+            htab_del(&sh->by_tag, ptag);
+        }
+    }
+    k->ext.prev_hash = k->hash;
+    k->ext.prev_expires_ms = prev_expires_ms;
+    k->hash = *nh;
+    memcpy(k->hint, hint, sizeof(k->hint));
+    return 0;
+}
+
 /* ---- hold expiry heap (min-heap on expires_ms) ---- */
 
 static void heap_swap(shard *sh, uint32_t a, uint32_t b)
@@ -351,8 +379,9 @@ uint64_t do_hold_new_id(shard *sh, workspace *w)
     }
 }
 
-/* Release one hold as if voided: everything reserved goes back. */
-void do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms)
+/* Release one hold as if voided: everything reserved goes back. Logged
+ * as a settle of 0, which replays to the same refund. */
+uint64_t do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms)
 {
     workspace *w = do_ws_find(sh, (uint32_t)(h->id >> 32));
     assert(w != NULL);
@@ -360,7 +389,20 @@ void do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms)
     quota_settle_out so;
     quota_settle(k, w, h, 0, 0, 0, now_ms, &so);
     do_hold_remove(sh, h);
-    (void)st;
+    uint64_t seq = store_next_seq(st);
+    if (st->plog != NULL) {
+        Quotad__SettleRec sr = QUOTAD__SETTLE_REC__INIT;
+        sr.has_hold_id = sr.has_amount = sr.has_charged = 1;
+        sr.hold_id = h->id;
+        Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+        r.has_seq = r.has_at_ms = 1;
+        r.seq = seq;
+        r.at_ms = now_ms;
+        r.change_case = QUOTAD__LOG_RECORD__CHANGE_SETTLE;
+        r.settle = &sr;
+        rec_append(sh, &r);
+    }
+    return seq;
 }
 
 uint32_t store_sweep(store *st, uint32_t first, uint32_t count,
@@ -375,7 +417,6 @@ uint32_t store_sweep(store *st, uint32_t first, uint32_t count,
                n < HOLD_SWEEP_BATCH_MAX) {
             hold *h = sh->heap[0];
             do_hold_release(st, sh, h, now_ms);
-            store_next_seq(st);
             free(h);
             n++;
         }

@@ -81,6 +81,7 @@ typedef struct workspace {
     int64_t created_ms;
     int64_t usage_requests, usage_tokens, usage_spend;
     uint32_t next_key_seq, next_hold_seq;
+    uint64_t snap_seq;         /* recovery: records <= this are loaded */
     key **keys;                /* sorted by id */
     uint32_t n_keys, keys_cap;
 } workspace;
@@ -96,8 +97,18 @@ typedef struct hold {
     uint32_t heap_idx;         /* position in the shard's expiry heap */
 } hold;
 
+/* Log records of this shard not yet taken by the log writer, each framed
+ * as [u32 little-endian length][packed LogRecord]. Appended under the
+ * shard lock, so per-shard log order equals seq order. */
+typedef struct shard_log {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t n;
+} shard_log;
+
 typedef struct shard {
     pthread_mutex_t mu;
+    shard_log log;
     htab by_tag;               /* keyfmt_tag(secret hash) -> key* */
     htab keys;                 /* key id -> key* */
     htab wss;                  /* ws id -> workspace* */
@@ -124,6 +135,8 @@ typedef struct store {
     _Atomic uint64_t seq;              /* last assigned sequence number */
     _Atomic uint32_t next_ws_id;       /* last assigned workspace id */
     int64_t (*now_ms)(void);           /* injectable clock */
+    struct plog *plog;                 /* NULL: in-memory only */
+    _Atomic int read_only;             /* durability lost: refuse writes */
 } store;
 
 void store_opts_default(store_opts *o);
@@ -162,14 +175,19 @@ __attribute__((warn_unused_result)) int do_ws_insert(shard *sh, workspace *w);
 __attribute__((warn_unused_result))
 int do_key_insert(shard *sh, workspace *w, key *k);
 void do_key_remove(shard *sh, workspace *w, key *k);
+/* Make nh the key's secret; the current one stays valid until
+ * prev_expires_ms. Returns 0, -1 out of memory, -2 tag taken. */
+__attribute__((warn_unused_result))
+int do_key_rotate(shard *sh, key *k, const keyfmt_hash *nh, const char *hint,
+                  int64_t prev_expires_ms);
 /* Returns 0, -1 out of memory, -2 shard hold limit reached. */
 __attribute__((warn_unused_result)) int do_hold_insert(shard *sh, hold *h);
 void do_hold_remove(shard *sh, hold *h);
 hold *do_hold_find(shard *sh, uint64_t hold_id);
 uint64_t do_hold_new_id(shard *sh, workspace *w);
-/* Void an expired/abandoned hold (refund all) and unindex it; the caller
- * frees it and takes a seq. */
-void do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms);
+/* Void an expired hold (refund all), unindex it, take and log a seq
+ * (returned); the caller frees it. */
+uint64_t do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms);
 
 void store_key_free(key *k);
 

@@ -1,0 +1,247 @@
+/* qc_call.c -- libquotad's request layer: ids, ClientFrames, matching each
+ * reply to its request, and the HELLO handshake.
+ *
+ * Ids run from 1 upward and replies come back in request order, so the id
+ * the next reply must carry is always next_id - in_flight: no table of
+ * pending ids is needed.
+ */
+#include "qc_admin.h"
+#include "qc_internal.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+qc_options qc_options_default(void)
+{
+    qc_options o = {.host = DEFAULT_HOST,
+                    .port = DEFAULT_PORT,
+                    .timeout_ms = QC_TIMEOUT_MS_DEFAULT,
+                    .client_name = NULL};
+    return o;
+}
+
+void qc_reply_free(Quotad__Reply *r)
+{
+    if (r != NULL)
+        quotad__reply__free_unpacked(r, NULL);
+}
+
+/* Ids are assigned before packing because they change the packed size; a
+ * refused frame gives its ids back so the id sequence stays dense. */
+int qci_send(qc_ctx *c, Quotad__Request **reqs, size_t n)
+{
+    assert(c != NULL && reqs != NULL);
+    assert(n >= 1 && n <= BATCH_OPS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        reqs[i]->has_id = 1;
+        reqs[i]->id = c->next_id + i;
+    }
+    Quotad__ClientFrame f = QUOTAD__CLIENT_FRAME__INIT;
+    f.has_version = 1;
+    f.version = PROTO_VERSION;
+    f.n_requests = n;
+    f.requests = reqs;
+    int rc = qci_out_frame(c, &f.base);
+    if (rc != QC_OK)
+        return rc;
+    c->next_id += n;
+    c->in_flight += n;
+    if (c->out_len >= QC_OUT_FLUSH_BYTES)
+        return qci_flush(c, qci_deadline(c));
+    return QC_OK;
+}
+
+/* Classify a reply that arrived for the oldest request in flight. An id-0
+ * reply with a code is the server giving up on the connection; any other
+ * id mismatch means we and the server disagree about the stream. */
+static int read_classify(qc_ctx *c, Quotad__Reply *r, uint64_t want)
+{
+    uint64_t id = r->has_id ? r->id : 0;
+    int code = r->has_code ? (int)r->code : QC_OK;
+    if (id == 0 && code != QC_OK) {
+        c->broken = true;
+        snprintf(c->errstr, sizeof c->errstr, "server closed connection: %s",
+                 r->error ? r->error : qc_code_str(code));
+        return code;
+    }
+    if (id != want)
+        return qci_fail(c, QC_ERR_PROTOCOL,
+                        "reply id %llu, expected %llu",
+                        (unsigned long long)id, (unsigned long long)want);
+    return QC_OK;
+}
+
+int qci_read(qc_ctx *c, Quotad__Reply **out)
+{
+    assert(c != NULL && out != NULL);
+    *out = NULL;
+    if (c->broken)
+        return QC_ERR_IO;
+    if (c->in_flight == 0)
+        return qci_fail(c, QC_ERR_STATE, "no request in flight");
+    int64_t deadline = qci_deadline(c);
+    int rc = c->out_len > 0 ? qci_flush(c, deadline) : QC_OK;
+    Quotad__Reply *r = NULL;
+    if (rc == QC_OK)
+        rc = qci_next_reply(c, deadline, &r);
+    if (rc != QC_OK)
+        return rc;
+    assert(c->next_id > c->in_flight);
+    rc = read_classify(c, r, c->next_id - c->in_flight);
+    if (rc != QC_OK) {
+        quotad__reply__free_unpacked(r, NULL);
+        return rc;
+    }
+    c->in_flight--;
+    if (r->has_seq)
+        c->last_seq = r->seq;
+    *out = r;
+    int code = r->has_code ? (int)r->code : QC_OK;
+    if (code == QC_OK)
+        return QC_OK;
+    snprintf(c->errstr, sizeof c->errstr, "%s",
+             r->error ? r->error : qc_code_str(code));
+    return code;
+}
+
+int qci_roundtrip(qc_ctx *c, Quotad__Request *req, Quotad__Reply **out)
+{
+    assert(out != NULL);
+    *out = NULL;
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    if (req == NULL)
+        return QC_ERR_ARG;
+    if (c->in_flight != 0)
+        return qci_fail(c, QC_ERR_STATE, "%zu requests still in flight",
+                        c->in_flight);
+    rc = qci_send(c, &req, 1);
+    if (rc != QC_OK)
+        return rc;
+    return qci_read(c, out);
+}
+
+int qc_call(qc_ctx *c, Quotad__Request *req, Quotad__Reply **out)
+{
+    if (out == NULL)
+        return QC_ERR_ARG;
+    return qci_roundtrip(c, req, out);
+}
+
+int qc_append(qc_ctx *c, Quotad__Request *req)
+{
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    if (req == NULL)
+        return QC_ERR_ARG;
+    return qci_send(c, &req, 1);
+}
+
+int qc_read(qc_ctx *c, Quotad__Reply **out)
+{
+    if (out == NULL)
+        return QC_ERR_ARG;
+    *out = NULL;
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    return qci_read(c, out);
+}
+
+int qc_flush(qc_ctx *c)
+{
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    return c->out_len > 0 ? qci_flush(c, qci_deadline(c)) : QC_OK;
+}
+
+/* Free the replies read so far after a batch failed part-way, so a
+ * negative return always leaves out[] all NULL. */
+static void batch_drop(Quotad__Reply **out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        qc_reply_free(out[i]);
+        out[i] = NULL;
+    }
+}
+
+/* Per-request server codes are left in out[i]->code; only a failed round
+ * trip (or the server dropping the connection) fails the whole batch. */
+int qc_call_batch(qc_ctx *c, Quotad__Request **reqs, size_t n,
+                  Quotad__Reply **out)
+{
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    if (reqs == NULL || out == NULL || n == 0 || n > BATCH_OPS_MAX)
+        return QC_ERR_ARG;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        if (reqs[i] == NULL)
+            return QC_ERR_ARG;
+    }
+    if (c->in_flight != 0)
+        return qci_fail(c, QC_ERR_STATE, "%zu requests still in flight",
+                        c->in_flight);
+    rc = qci_send(c, reqs, n);
+    for (size_t i = 0; i < n && rc == QC_OK; i++) {
+        rc = qci_read(c, &out[i]);
+        if (rc > 0 && !c->broken)
+            rc = QC_OK;
+    }
+    if (rc != QC_OK)
+        batch_drop(out, n);
+    return rc;
+}
+
+/* HELLO pins the protocol version before anything else is sent. */
+static int connect_hello(qc_ctx *c, const char *client_name)
+{
+    Quotad__Hello h = QUOTAD__HELLO__INIT;
+    h.has_version = 1;
+    h.version = PROTO_VERSION;
+    h.client_name = (char *)client_name;
+    Quotad__Request req = QUOTAD__REQUEST__INIT;
+    req.op_case = QUOTAD__REQUEST__OP_HELLO;
+    req.hello = &h;
+    Quotad__Reply *r = NULL;
+    int rc = qci_roundtrip(c, &req, &r);
+    if (rc == QC_OK && (r->result_case != QUOTAD__REPLY__RESULT_HELLO ||
+                        r->hello == NULL))
+        rc = qci_fail(c, QC_ERR_PROTOCOL, "HELLO answered without hello");
+    else if (rc == QC_OK && r->hello->version != PROTO_VERSION)
+        rc = QC_CODE_VERSION_MISMATCH;
+    qc_reply_free(r);
+    return rc;
+}
+
+int qc_connect(const qc_options *opt, qc_ctx **out)
+{
+    if (out == NULL)
+        return QC_ERR_ARG;
+    *out = NULL;
+    if (opt == NULL || opt->host == NULL || opt->port == 0)
+        return QC_ERR_ARG;
+    if (opt->client_name != NULL &&
+        strnlen(opt->client_name, NAME_BYTES_MAX + 1) > NAME_BYTES_MAX)
+        return QC_ERR_ARG;
+    uint32_t timeout_ms =
+        opt->timeout_ms ? opt->timeout_ms : QC_TIMEOUT_MS_DEFAULT;
+    qc_ctx *c = qci_ctx_new(timeout_ms);
+    if (c == NULL)
+        return QC_ERR_NOMEM;
+    int rc = qci_open(c, opt->host, opt->port, qci_deadline(c));
+    if (rc == QC_OK)
+        rc = connect_hello(c, opt->client_name);
+    if (rc != QC_OK) {
+        qc_free(c);
+        return rc;
+    }
+    *out = c;
+    return QC_OK;
+}

@@ -1,0 +1,493 @@
+/* rec_apply -- log records back into a store (recovery); see rec.h.
+ *
+ * Recovery is single-threaded and owns the store, but helpers still take
+ * the shard "lock" discipline of store.h (do_* functions) for uniformity.
+ * A record that refers to state that does not exist, or whose replayed
+ * result disagrees with what was logged, is REC_INCONSISTENT: the log and
+ * snapshot do not describe one history, and recovery must stop.
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipnet.h"
+#include "quota.h"
+#include "rec.h"
+
+static rec_result bad(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static rec_result bad(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return REC_INCONSISTENT;
+}
+
+static shard *shard_for(store *st, uint32_t ws_id)
+{
+    return store_shard_of(st, ws_id);
+}
+
+static rec_result apply_ws_put(store *st, const Quotad__WsState *s,
+                               char *err, size_t cap)
+{
+    shard *sh = shard_for(st, s->workspace_id);
+    if (s->workspace_id == 0 || do_ws_find(sh, s->workspace_id) != NULL) {
+        return bad(err, cap, "workspace %u created twice", s->workspace_id);
+    }
+    workspace *w = calloc(1, sizeof(*w));
+    if (w == NULL || (w->name = strdup(s->name ? s->name : "")) == NULL) {
+        free(w);
+        return REC_NOMEM;
+    }
+    w->id = s->workspace_id;
+    w->balance = s->balance;
+    w->overdraft_limit = s->overdraft_limit;
+    w->max_keys = s->max_keys;
+    w->created_ms = s->created_at_ms;
+    w->usage_requests = s->usage_requests;
+    w->usage_tokens = s->usage_tokens;
+    w->usage_spend = s->usage_spend;
+    w->next_key_seq = s->next_key_seq;
+    w->next_hold_seq = s->next_hold_seq;
+    w->snap_seq = s->snap_seq;
+    if (do_ws_insert(sh, w) != 0) {
+        free(w->name);
+        free(w);
+        return REC_NOMEM;
+    }
+    return REC_APPLIED;
+}
+
+static rec_result apply_ws_update(workspace *w,
+                                  const Quotad__UpdateWorkspace *u)
+{
+    if (u->name != NULL) {
+        char *n = strdup(u->name);
+        if (n == NULL) {
+            return REC_NOMEM;
+        }
+        free(w->name);
+        w->name = n;
+    }
+    if (u->has_max_keys) {
+        w->max_keys = u->max_keys;
+    }
+    if (u->has_overdraft_limit) {
+        w->overdraft_limit = u->overdraft_limit;
+    }
+    return REC_APPLIED;
+}
+
+static rec_result apply_idem(shard *sh, const Quotad__IdemState *s)
+{
+    if (s == NULL) {
+        return REC_APPLIED;
+    }
+    idem_key ik = {.lo = s->lo, .hi = s->hi};
+    if (idem_find(&sh->idem, ik, s->at_ms) != NULL) {
+        return REC_APPLIED;
+    }
+    size_t n = s->answer.len < IDEM_ANSWER_BYTES ? s->answer.len
+                                                 : IDEM_ANSWER_BYTES;
+    return idem_put(&sh->idem, ik, s->input_hash, s->answer.data, n,
+                    s->at_ms) == 0
+               ? REC_APPLIED
+               : REC_NOMEM;
+}
+
+/* ---- keys ---- */
+
+static int hash_from(const ProtobufCBinaryData *b, keyfmt_hash *h)
+{
+    if (b->len != sizeof(h->b)) {
+        return -1;
+    }
+    memcpy(h->b, b->data, sizeof(h->b));
+    return 0;
+}
+
+static int key_strings(key *k, const Quotad__KeyState *s)
+{
+    k->ext.name = strdup(s->name ? s->name : "");
+    k->ext.group = strdup(s->group ? s->group : "");
+    k->ext.creator = strdup(s->creator ? s->creator : "");
+    if (!k->ext.name || !k->ext.group || !k->ext.creator) {
+        return -1;
+    }
+    if (s->n_models > 0) {
+        k->ext.models = calloc(s->n_models, sizeof(char *));
+        if (k->ext.models == NULL) {
+            return -1;
+        }
+        for (size_t i = 0; i < s->n_models; i++, k->ext.n_models++) {
+            if ((k->ext.models[i] = strdup(s->models[i])) == NULL) {
+                return -1;
+            }
+        }
+    }
+    if (s->n_metadata > 0) {
+        k->ext.meta = calloc(s->n_metadata, sizeof(kv_pair));
+        if (k->ext.meta == NULL) {
+            return -1;
+        }
+        for (size_t i = 0; i < s->n_metadata; i++, k->ext.n_meta++) {
+            const Quotad__KeyValue *kv = s->metadata[i];
+            k->ext.meta[i].key = strdup(kv->key ? kv->key : "");
+            k->ext.meta[i].value = strdup(kv->value ? kv->value : "");
+            if (!k->ext.meta[i].key || !k->ext.meta[i].value) {
+                k->ext.n_meta++;
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* -1 nomem, -2 bad data. */
+static int key_ips(key *k, const Quotad__KeyState *s)
+{
+    if (s->n_ips == 0) {
+        return 0;
+    }
+    k->ext.ips = calloc(s->n_ips, sizeof(ipnet_range));
+    if (k->ext.ips == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < s->n_ips; i++) {
+        if (ipnet_parse_range(s->ips[i], strlen(s->ips[i]),
+                              &k->ext.ips[i]) != 0) {
+            return -2;
+        }
+    }
+    k->ext.n_ips = (uint32_t)s->n_ips;
+    return 0;
+}
+
+static void key_numbers(key *k, const Quotad__KeyState *s)
+{
+    k->id = s->key_id;
+    k->ws_id = s->workspace_id;
+    k->status = (uint8_t)s->status;
+    k->kind = (uint8_t)s->kind;
+    k->created_ms = s->created_at_ms;
+    k->expires_ms = s->expires_at_ms;
+    k->quota_total = s->quota_total;
+    k->quota_remaining = s->quota_remaining;
+    k->cap_day = s->cap_day;
+    k->cap_week = s->cap_week;
+    k->cap_month = s->cap_month;
+    k->rpm = s->rpm;
+    k->tpm = s->tpm;
+    if (s->n_rate == 3) {
+        k->rate = (win_rate){s->rate[0], s->rate[1], s->rate[2]};
+    }
+    if (s->n_spend == 6) {
+        k->spend = (win_spend){s->spend[0], s->spend[1], s->spend[2],
+                               s->spend[3], s->spend[4], s->spend[5]};
+    }
+    if (s->n_usage == 3) {
+        k->usage_requests = s->usage[0];
+        k->usage_tokens = s->usage[1];
+        k->usage_spend = s->usage[2];
+    }
+    snprintf(k->hint, sizeof(k->hint), "%s", s->hint ? s->hint : "");
+}
+
+/* Build a key from its state; *why set on bad data. */
+static key *key_from_state(const Quotad__KeyState *s, const char **why)
+{
+    key *k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        return NULL;
+    }
+    key_numbers(k, s);
+    *why = NULL;
+    if (hash_from(&s->hash, &k->hash) != 0 ||
+        k->status < KEY_ENABLED || k->status > KEY_REVOKED ||
+        k->kind > KEY_ADMIN || (uint32_t)(k->id >> 32) != k->ws_id) {
+        *why = "bad key state";
+    } else if (s->has_prev_hash && (hash_from(&s->prev_hash,
+                                              &k->ext.prev_hash) != 0 ||
+                                    s->prev_expires_ms == 0)) {
+        *why = "bad previous secret";
+    }
+    k->ext.prev_expires_ms = s->has_prev_hash ? s->prev_expires_ms : 0;
+    int rc = *why ? 0 : key_strings(k, s);
+    int rc2 = (*why || rc) ? 0 : key_ips(k, s);
+    if (*why == NULL && rc2 == -2) {
+        *why = "bad ip range";
+    }
+    if (*why != NULL || rc != 0 || rc2 != 0) {
+        store_key_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+static rec_result apply_key_put(store *st, const Quotad__KeyState *s,
+                                char *err, size_t cap)
+{
+    shard *sh = shard_for(st, s->workspace_id);
+    workspace *w = do_ws_find(sh, s->workspace_id);
+    if (w == NULL || do_key_find(sh, s->key_id) != NULL) {
+        return bad(err, cap, "key %llu: no workspace or created twice",
+                   (unsigned long long)s->key_id);
+    }
+    const char *why = NULL;
+    key *k = key_from_state(s, &why);
+    if (k == NULL) {
+        return why ? bad(err, cap, "key %llu: %s",
+                         (unsigned long long)s->key_id, why)
+                   : REC_NOMEM;
+    }
+    if (w->n_keys > 0 && w->keys[w->n_keys - 1]->id >= k->id) {
+        store_key_free(k);
+        return bad(err, cap, "key ids out of order");
+    }
+    int rc = do_key_insert(sh, w, k);
+    if (rc == 0 && k->ext.prev_expires_ms != 0 &&
+        htab_put(&sh->by_tag, keyfmt_tag(&k->ext.prev_hash), k) != 0) {
+        rc = -1; /* the key stays indexed; recovery stops anyway */
+        return REC_NOMEM;
+    }
+    if (rc != 0) {
+        store_key_free(k);
+        return rc == -2 ? bad(err, cap, "secret tag collision") : REC_NOMEM;
+    }
+    uint32_t seqno = (uint32_t)k->id;
+    if (seqno > w->next_key_seq) {
+        w->next_key_seq = seqno;
+    }
+    return REC_APPLIED;
+}
+
+#include "keyspec.h"
+
+static key *find_key(store *st, uint64_t key_id, shard **sh)
+{
+    *sh = shard_for(st, (uint32_t)(key_id >> 32));
+    return do_key_find(*sh, key_id);
+}
+
+static rec_result apply_key_change(store *st, const Quotad__LogRecord *r,
+                                   char *err, size_t cap)
+{
+    uint64_t id = 0;
+    switch (r->change_case) {
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_UPDATE: id = r->key_update->key_id;
+        break;
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_STATUS: id = r->key_status->key_id;
+        break;
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_ROTATE: id = r->key_rotate->key_id;
+        break;
+    default: id = r->key_delete->key_id; break;
+    }
+    shard *sh = NULL;
+    key *k = find_key(st, id, &sh);
+    if (k == NULL) {
+        return bad(err, cap, "seq %llu: no key %llu",
+                   (unsigned long long)r->seq, (unsigned long long)id);
+    }
+    if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_KEY_UPDATE) {
+        return keyspec_apply_update(k, r->key_update) == 0 ? REC_APPLIED
+                                                           : REC_NOMEM;
+    }
+    if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_KEY_STATUS) {
+        uint32_t s = r->key_status->status;
+        if (s < KEY_ENABLED || s > KEY_REVOKED) {
+            return bad(err, cap, "bad key status %u", s);
+        }
+        k->status = (uint8_t)s;
+        return REC_APPLIED;
+    }
+    if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_KEY_ROTATE) {
+        const Quotad__KeyRotateRec *rr = r->key_rotate;
+        keyfmt_hash nh;
+        char hint[KEYFMT_HINT_CHARS + 1];
+        if (hash_from(&rr->hash, &nh) != 0) {
+            return bad(err, cap, "bad rotate hash");
+        }
+        snprintf(hint, sizeof(hint), "%s", rr->hint ? rr->hint : "");
+        int rc = do_key_rotate(sh, k, &nh, hint, rr->prev_expires_ms);
+        return rc == 0 ? REC_APPLIED
+                       : rc == -2 ? bad(err, cap, "rotate tag collision")
+                                  : REC_NOMEM;
+    }
+    workspace *w = do_ws_find(sh, k->ws_id);
+    assert(w != NULL);
+    do_key_remove(sh, w, k);
+    store_key_free(k);
+    return REC_APPLIED;
+}
+
+static hold *hold_from(const Quotad__HoldState *s)
+{
+    hold *h = calloc(1, sizeof(*h));
+    if (h != NULL) {
+        h->id = s->hold_id;
+        h->key_id = s->key_id;
+        h->amount = s->amount;
+        h->tokens = s->tokens;
+        h->created_ms = s->created_ms;
+        h->expires_ms = s->expires_ms;
+    }
+    return h;
+}
+
+static rec_result insert_hold(shard *sh, workspace *w,
+                              const Quotad__HoldState *s, char *err,
+                              size_t cap)
+{
+    if ((uint32_t)(s->hold_id >> 32) != w->id ||
+        do_hold_find(sh, s->hold_id) != NULL || s->amount < 0) {
+        return bad(err, cap, "bad or duplicate hold %llu",
+                   (unsigned long long)s->hold_id);
+    }
+    hold *h = hold_from(s);
+    if (h == NULL || do_hold_insert(sh, h) != 0) {
+        free(h);
+        return REC_NOMEM;
+    }
+    w->reserved += h->amount;
+    uint32_t seqno = (uint32_t)h->id;
+    if (seqno > w->next_hold_seq) {
+        w->next_hold_seq = seqno;
+    }
+    return REC_APPLIED;
+}
+
+static rec_result apply_charge(store *st, const Quotad__LogRecord *r,
+                               char *err, size_t cap)
+{
+    const Quotad__ChargeRec *c = r->charge;
+    shard *sh = NULL;
+    key *k = find_key(st, c->key_id, &sh);
+    workspace *w = k ? do_ws_find(sh, k->ws_id) : NULL;
+    if (k == NULL || w == NULL || c->charged < 0 || c->tokens < 0) {
+        return bad(err, cap, "seq %llu: charge for missing key %llu",
+                   (unsigned long long)r->seq,
+                   (unsigned long long)c->key_id);
+    }
+    quota_apply_charge(k, w, c->charged, c->tokens, r->at_ms);
+    if (c->hold != NULL) {
+        rec_result rr = insert_hold(sh, w, c->hold, err, cap);
+        if (rr != REC_APPLIED) {
+            return rr;
+        }
+    }
+    return apply_idem(sh, c->idem);
+}
+
+static rec_result apply_settle(store *st, const Quotad__LogRecord *r,
+                               char *err, size_t cap)
+{
+    const Quotad__SettleRec *s = r->settle;
+    shard *sh = shard_for(st, (uint32_t)(s->hold_id >> 32));
+    hold *h = do_hold_find(sh, s->hold_id);
+    workspace *w = do_ws_find(sh, (uint32_t)(s->hold_id >> 32));
+    if (h == NULL || w == NULL) {
+        return bad(err, cap, "seq %llu: settle of unknown hold %llu",
+                   (unsigned long long)r->seq,
+                   (unsigned long long)s->hold_id);
+    }
+    key *k = do_key_find(sh, h->key_id);
+    quota_settle_out so;
+    quota_settle(k, w, h, s->amount, s->tokens, s->overrun_max, r->at_ms,
+                 &so);
+    do_hold_remove(sh, h);
+    free(h);
+    if (so.charged != s->charged) {
+        return bad(err, cap, "seq %llu: settle replays to %lld, logged %lld",
+                   (unsigned long long)r->seq, (long long)so.charged,
+                   (long long)s->charged);
+    }
+    return apply_idem(sh, s->idem);
+}
+
+static rec_result apply_meta(store *st, const Quotad__SnapshotMeta *m)
+{
+    if (m->seq > atomic_load(&st->seq)) {
+        atomic_store(&st->seq, m->seq);
+    }
+    if (m->next_ws_id > atomic_load(&st->next_ws_id)) {
+        atomic_store(&st->next_ws_id, m->next_ws_id);
+    }
+    return REC_APPLIED;
+}
+
+/* Records of workspace-level changes. */
+static rec_result apply_ws_change(store *st, const Quotad__LogRecord *r,
+                                  workspace *w, char *err, size_t cap)
+{
+    shard *sh = shard_for(st, w->id);
+    if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_WS_UPDATE) {
+        return apply_ws_update(w, r->ws_update);
+    }
+    if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_WALLET) {
+        w->balance += r->wallet->delta;
+        return apply_idem(sh, r->wallet->idem);
+    }
+    if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_HOLD_PUT) {
+        return insert_hold(sh, w, r->hold_put, err, cap);
+    }
+    assert(r->change_case == QUOTAD__LOG_RECORD__CHANGE_IDEM_PUT);
+    return apply_idem(sh, r->idem_put);
+}
+
+static rec_result dispatch(store *st, const Quotad__LogRecord *r,
+                           workspace *w, char *err, size_t cap)
+{
+    switch (r->change_case) {
+    case QUOTAD__LOG_RECORD__CHANGE_META: return apply_meta(st, r->meta);
+    case QUOTAD__LOG_RECORD__CHANGE_WS_PUT:
+        return apply_ws_put(st, r->ws_put, err, cap);
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_PUT:
+        return apply_key_put(st, r->key_put, err, cap);
+    case QUOTAD__LOG_RECORD__CHANGE_CHARGE: return apply_charge(st, r, err, cap);
+    case QUOTAD__LOG_RECORD__CHANGE_SETTLE: return apply_settle(st, r, err, cap);
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_UPDATE:
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_STATUS:
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_ROTATE:
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_DELETE:
+        return apply_key_change(st, r, err, cap);
+    case QUOTAD__LOG_RECORD__CHANGE_WS_UPDATE:
+    case QUOTAD__LOG_RECORD__CHANGE_WALLET:
+    case QUOTAD__LOG_RECORD__CHANGE_HOLD_PUT:
+    case QUOTAD__LOG_RECORD__CHANGE_IDEM_PUT:
+        if (w == NULL) {
+            return bad(err, cap, "seq %llu: unknown workspace",
+                       (unsigned long long)r->seq);
+        }
+        return apply_ws_change(st, r, w, err, cap);
+    default:
+        return bad(err, cap, "seq %llu: unknown record type %d",
+                   (unsigned long long)r->seq, (int)r->change_case);
+    }
+}
+
+rec_result rec_apply(store *st, const Quotad__LogRecord *r, char *err,
+                     size_t err_cap)
+{
+    uint32_t ws_id = rec_ws_of(r);
+    workspace *w = ws_id ? do_ws_find(shard_for(st, ws_id), ws_id) : NULL;
+    if (w != NULL && r->seq != 0 && r->seq <= w->snap_seq) {
+        return REC_SKIPPED;
+    }
+    rec_result rr = dispatch(st, r, w, err, err_cap);
+    if (rr != REC_APPLIED) {
+        return rr;
+    }
+    if (r->seq > atomic_load(&st->seq)) {
+        atomic_store(&st->seq, r->seq);
+    }
+    if (ws_id > atomic_load(&st->next_ws_id)) {
+        atomic_store(&st->next_ws_id, ws_id);
+    }
+    return REC_APPLIED;
+}

@@ -1,0 +1,224 @@
+/* rec_build -- live state to log records; see rec.h. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipnet.h"
+#include "rec.h"
+
+#define SET(msg, field, v) ((msg)->has_##field = 1, (msg)->field = (v))
+
+int rec_ws_state(arena *a, const workspace *w, Quotad__WsState *o)
+{
+    quotad__ws_state__init(o);
+    SET(o, workspace_id, w->id);
+    o->name = arena_strdup(a, w->name);
+    SET(o, balance, w->balance);
+    SET(o, overdraft_limit, w->overdraft_limit);
+    SET(o, max_keys, w->max_keys);
+    SET(o, created_at_ms, w->created_ms);
+    SET(o, usage_requests, w->usage_requests);
+    SET(o, usage_tokens, w->usage_tokens);
+    SET(o, usage_spend, w->usage_spend);
+    SET(o, next_key_seq, w->next_key_seq);
+    SET(o, next_hold_seq, w->next_hold_seq);
+    return o->name ? 0 : -1;
+}
+
+static int64_t *i64s(arena *a, size_t n)
+{
+    return arena_alloc(a, n * sizeof(int64_t));
+}
+
+/* Strings and lists of a key; -1 when the arena is exhausted. */
+static int key_lists(arena *a, const key *k, Quotad__KeyState *o)
+{
+    o->name = arena_strdup(a, k->ext.name);
+    o->group = arena_strdup(a, k->ext.group);
+    o->creator = arena_strdup(a, k->ext.creator);
+    o->hint = arena_strdup(a, k->hint);
+    o->models = arena_alloc(a, (k->ext.n_models + 1) * sizeof(char *));
+    o->ips = arena_alloc(a, (k->ext.n_ips + 1) * sizeof(char *));
+    o->metadata = arena_alloc(a, (k->ext.n_meta + 1) * sizeof(void *));
+    if (!o->name || !o->group || !o->creator || !o->hint || !o->models ||
+        !o->ips || !o->metadata) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < k->ext.n_models; i++) {
+        if (!(o->models[i] = arena_strdup(a, k->ext.models[i]))) {
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < k->ext.n_ips; i++) {
+        o->ips[i] = arena_alloc(a, IPNET_TEXT_BYTES_MAX);
+        if (!o->ips[i] || ipnet_format_range(&k->ext.ips[i], o->ips[i],
+                                             IPNET_TEXT_BYTES_MAX) != 0) {
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < k->ext.n_meta; i++) {
+        Quotad__KeyValue *kv = arena_alloc(a, sizeof(*kv));
+        if (!kv) {
+            return -1;
+        }
+        quotad__key_value__init(kv);
+        kv->key = arena_strdup(a, k->ext.meta[i].key);
+        kv->value = arena_strdup(a, k->ext.meta[i].value);
+        if (!kv->key || !kv->value) {
+            return -1;
+        }
+        o->metadata[i] = kv;
+    }
+    o->n_models = k->ext.n_models;
+    o->n_ips = k->ext.n_ips;
+    o->n_metadata = k->ext.n_meta;
+    return 0;
+}
+
+/* Counters as flat int64 lists (rate, spend, usage). */
+static int key_counters(arena *a, const key *k, Quotad__KeyState *o)
+{
+    o->rate = i64s(a, 3);
+    o->spend = i64s(a, 6);
+    o->usage = i64s(a, 3);
+    if (!o->rate || !o->spend || !o->usage) {
+        return -1;
+    }
+    o->n_rate = 3;
+    o->rate[0] = k->rate.minute;
+    o->rate[1] = k->rate.requests;
+    o->rate[2] = k->rate.tokens;
+    o->n_spend = 6;
+    o->spend[0] = k->spend.day;
+    o->spend[1] = k->spend.week;
+    o->spend[2] = k->spend.month;
+    o->spend[3] = k->spend.spend_day;
+    o->spend[4] = k->spend.spend_week;
+    o->spend[5] = k->spend.spend_month;
+    o->n_usage = 3;
+    o->usage[0] = k->usage_requests;
+    o->usage[1] = k->usage_tokens;
+    o->usage[2] = k->usage_spend;
+    return 0;
+}
+
+int rec_key_state(arena *a, const key *k, Quotad__KeyState *o)
+{
+    quotad__key_state__init(o);
+    SET(o, key_id, k->id);
+    SET(o, workspace_id, k->ws_id);
+    o->has_hash = 1;
+    o->hash.data = (uint8_t *)k->hash.b;
+    o->hash.len = sizeof(k->hash.b);
+    SET(o, status, k->status);
+    SET(o, kind, k->kind);
+    SET(o, created_at_ms, k->created_ms);
+    SET(o, expires_at_ms, k->expires_ms);
+    SET(o, quota_total, k->quota_total);
+    SET(o, quota_remaining, k->quota_remaining);
+    SET(o, cap_day, k->cap_day);
+    SET(o, cap_week, k->cap_week);
+    SET(o, cap_month, k->cap_month);
+    SET(o, rpm, k->rpm);
+    SET(o, tpm, k->tpm);
+    if (k->ext.prev_expires_ms != 0) {
+        o->has_prev_hash = 1;
+        o->prev_hash.data = (uint8_t *)k->ext.prev_hash.b;
+        o->prev_hash.len = sizeof(k->ext.prev_hash.b);
+        SET(o, prev_expires_ms, k->ext.prev_expires_ms);
+    }
+    if (key_lists(a, k, o) != 0) {
+        return -1;
+    }
+    return key_counters(a, k, o);
+}
+
+void rec_hold_state(const hold *h, Quotad__HoldState *o)
+{
+    quotad__hold_state__init(o);
+    SET(o, hold_id, h->id);
+    SET(o, key_id, h->key_id);
+    SET(o, amount, h->amount);
+    SET(o, tokens, h->tokens);
+    SET(o, created_ms, h->created_ms);
+    SET(o, expires_ms, h->expires_ms);
+}
+
+void rec_idem_state(uint32_t ws_id, const idem_entry *e,
+                    Quotad__IdemState *o)
+{
+    quotad__idem_state__init(o);
+    SET(o, workspace_id, ws_id);
+    SET(o, lo, e->key.lo);
+    SET(o, hi, e->key.hi);
+    SET(o, input_hash, e->input_hash);
+    SET(o, at_ms, e->at_ms);
+    o->has_answer = 1;
+    o->answer.data = (uint8_t *)e->answer;
+    o->answer.len = sizeof(e->answer);
+}
+
+/* Grow the shard log buffer to hold need more bytes. */
+static void log_reserve(shard_log *l, size_t need)
+{
+    if (l->cap - l->len >= need) {
+        return;
+    }
+    size_t cap = l->cap ? l->cap : 4096;
+    while (cap - l->len < need) {
+        cap *= 2;
+    }
+    uint8_t *nb = realloc(l->buf, cap);
+    if (nb == NULL) {
+        fprintf(stderr, "quotad: out of memory for the log buffer\n");
+        abort();
+    }
+    l->buf = nb;
+    l->cap = cap;
+}
+
+void rec_append(shard *sh, const Quotad__LogRecord *r)
+{
+    size_t n = quotad__log_record__get_packed_size(r);
+    assert(n > 0 && n <= REC_BYTES_MAX);
+    log_reserve(&sh->log, 4 + n);
+    uint8_t *p = sh->log.buf + sh->log.len;
+    p[0] = (uint8_t)n;
+    p[1] = (uint8_t)(n >> 8);
+    p[2] = (uint8_t)(n >> 16);
+    p[3] = (uint8_t)(n >> 24);
+    size_t packed = quotad__log_record__pack(r, p + 4);
+    assert(packed == n);
+    (void)packed;
+    sh->log.len += 4 + n;
+    sh->log.n++;
+}
+
+uint32_t rec_ws_of(const Quotad__LogRecord *r)
+{
+    switch (r->change_case) {
+    case QUOTAD__LOG_RECORD__CHANGE_WS_PUT: return r->ws_put->workspace_id;
+    case QUOTAD__LOG_RECORD__CHANGE_WS_UPDATE:
+        return r->ws_update->workspace_id;
+    case QUOTAD__LOG_RECORD__CHANGE_WALLET: return r->wallet->workspace_id;
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_PUT: return r->key_put->workspace_id;
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_UPDATE:
+        return (uint32_t)(r->key_update->key_id >> 32);
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_STATUS:
+        return (uint32_t)(r->key_status->key_id >> 32);
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_ROTATE:
+        return (uint32_t)(r->key_rotate->key_id >> 32);
+    case QUOTAD__LOG_RECORD__CHANGE_KEY_DELETE:
+        return (uint32_t)(r->key_delete->key_id >> 32);
+    case QUOTAD__LOG_RECORD__CHANGE_CHARGE:
+        return (uint32_t)(r->charge->key_id >> 32);
+    case QUOTAD__LOG_RECORD__CHANGE_SETTLE:
+        return (uint32_t)(r->settle->hold_id >> 32);
+    case QUOTAD__LOG_RECORD__CHANGE_HOLD_PUT:
+        return (uint32_t)(r->hold_put->hold_id >> 32);
+    case QUOTAD__LOG_RECORD__CHANGE_IDEM_PUT:
+        return r->idem_put->workspace_id;
+    default: return 0;
+    }
+}
