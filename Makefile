@@ -73,42 +73,55 @@ build: $(REL_BINS) $(B)/rel/libquotad.a
 
 $(PB_C) $(PB_H): proto/quotad.proto
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -Iproto proto/quotad.proto
+	@echo "  GEN $@"
+	@protoc-c --c_out=$(GEN) -Iproto proto/quotad.proto
 
 # Everything depends on the generated header existing first.
 $(B)/rel/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_CFLAGS) -c $< -o $@
+	@echo "  CC  $@"
+	@$(CC) $(REL_CFLAGS) -c $< -o $@
 $(B)/asan/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -c $< -o $@
+	@echo "  CC  $@"
+	@$(CC) $(TEST_CFLAGS) -c $< -o $@
 $(B)/rel/gen/quotad.pb-c.o: $(PB_C)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O2 -g -iquote $(GEN) $(GEN_WARN) -c $< -o $@
+	@echo "  CC  $@"
+	@$(CC) -std=c11 -O2 -g -iquote $(GEN) $(GEN_WARN) -c $< -o $@
 $(B)/asan/gen/quotad.pb-c.o: $(PB_C)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O1 -g -fsanitize=address,undefined -iquote $(GEN) $(GEN_WARN) -c $< -o $@
+	@echo "  CC  $@"
+	@$(CC) -std=c11 -O1 -g -fsanitize=address,undefined -iquote $(GEN) $(GEN_WARN) -c $< -o $@
 
 $(B)/rel/libquotad.a: $(REL_CLI) $(call obj,rel,proto/qd_frame.c) $(B)/rel/gen/quotad.pb-c.o
-	ar rcs $@ $^
+	@echo "  AR  $@"
+	@ar rcs $@ $^
 
 $(B)/rel/quotad: $(B)/rel/server/main.o $(REL_CORE)
-	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD  $@"
+	@$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
 $(B)/rel/quotadctl: $(call obj,rel,$(CTL_SRC)) $(REL_CLI) $(B)/rel/proto/qd_frame.o $(B)/rel/gen/quotad.pb-c.o
-	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD  $@"
+	@$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
 $(B)/rel/%: $(B)/rel/tools/%.o $(REL_CORE) $(REL_CLI)
-	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD  $@"
+	@$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
 
 $(B)/asan/quotad: $(B)/asan/server/main.o $(TEST_CORE)
-	$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD  $@"
+	@$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
 $(B)/asan/quotadctl: $(call obj,asan,$(CTL_SRC)) $(TEST_CLI) $(B)/asan/proto/qd_frame.o $(B)/asan/gen/quotad.pb-c.o
-	$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD  $@"
+	@$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
 $(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $(TEST_CORE) $(TEST_CLI) $(TEST_HELP)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD  $@"
+	@$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
 $(B)/asan/tests/%: $(B)/asan/tests/integ/%.o $(TEST_CORE) $(TEST_CLI) $(TEST_HELP)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD  $@"
+	@$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
 
 test-build: deps $(TEST_BINS) $(B)/asan/quotad $(if $(CTL_SRC),$(B)/asan/quotadctl)
 
