@@ -1,0 +1,443 @@
+/* conn -- one client connection: frames in, replies out (see conn.h).
+ *
+ * Memory per connection is bounded on both sides:
+ *   input:  the bufferevent stops reading from the socket once
+ *           CONN_IN_BYTES_MAX bytes wait (read high watermark);
+ *   output: once more than CONN_OUT_BYTES_MAX reply bytes are queued we
+ *           stop parsing and reading (paused); the write callback, which
+ *           fires when output drains to CONN_OUT_BYTES_MAX / 2 (write low
+ *           watermark), resumes us. A client that reads nothing for
+ *           write_timeout_ms gets the bufferevent's write timeout: closed.
+ */
+#include "conn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "limits.h"
+#include "log.h"
+#include "ops.h"
+#include "qd_frame.h"
+#include "quotad.pb-c.h"
+
+/* Output length at which a paused connection starts reading again. */
+#define CONN_OUT_RESUME_BYTES (CONN_OUT_BYTES_MAX / 2u)
+
+_Static_assert(CONN_OUT_RESUME_BYTES < CONN_OUT_BYTES_MAX,
+               "resume below the pause point, or we would flap");
+
+enum conn_state { CONN_OPEN, CONN_FLUSHING, CONN_LINGER };
+
+/* Result of trying to handle one frame. */
+enum conn_step {
+    STEP_FRAME,   /* a frame was handled; there may be more */
+    STEP_WAIT,    /* no whole frame buffered */
+    STEP_STOP,    /* paused or closing: stop parsing for now */
+    STEP_FAIL,    /* out of memory or similar: close at once */
+};
+
+/* One client connection. Lives on one worker's base; see conn.h. */
+struct conn {
+    conn_env *env;
+    struct bufferevent *bev;     /* owns the fd (BEV_OPT_CLOSE_ON_FREE) */
+    struct event *resume;        /* zero-delay timer: parse more frames */
+    conn *prev, *next;           /* env->live list */
+    enum conn_state state;
+    bool paused;                 /* output over CONN_OUT_BYTES_MAX */
+    bool eof;                    /* peer finished sending */
+    uint64_t linger_bytes;       /* discarded while lingering */
+};
+
+static void conn_process(conn *c);
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static void conn_release_slot(conn_env *env)
+{
+    uint32_t before = atomic_fetch_sub(env->n_conns, 1u);
+    assert(before > 0);
+    (void)before;
+}
+
+/* Free everything; closes the socket. The single way a connection ends. */
+static void conn_free(conn *c)
+{
+    conn_env *env = c->env;
+    assert(env->n_live > 0);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        env->live = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    env->n_live--;
+    event_free(c->resume);
+    bufferevent_free(c->bev);
+    free(c);
+    conn_release_slot(env);
+}
+
+void conn_close_all(conn_env *env)
+{
+    uint32_t n = env->n_live;
+    while (env->live != NULL)
+        conn_free(env->live);
+    assert(env->n_live == 0);
+    if (n > 0)
+        log_debug("closed %u connections at shutdown", n);
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+/* Stop reading and parsing; the write callback then fires once the output
+ * is empty (low watermark 0). Never frees c. */
+static void conn_mark_closing(conn *c)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    c->state = CONN_FLUSHING;
+    if (bufferevent_disable(c->bev, EV_READ) != 0)
+        log_debug("conn: disable read failed");
+    (void)event_del(c->resume);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
+/* Our side is done: shut down writing so the peer sees FIN after the last
+ * reply, then read and discard until its FIN (bounded in time and bytes),
+ * because closing with unread input would send RST and could destroy the
+ * reply in flight. */
+static void conn_start_linger(conn *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd < 0 || shutdown(fd, SHUT_WR) != 0) {
+        conn_free(c);
+        return;
+    }
+    c->state = CONN_LINGER;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    (void)evbuffer_drain(in, evbuffer_get_length(in));
+    struct timeval tv = {
+        .tv_sec = CONN_LINGER_MS / 1000u,
+        .tv_usec = (CONN_LINGER_MS % 1000u) * 1000u,
+    };
+    if (bufferevent_set_timeouts(c->bev, &tv, NULL) != 0 ||
+        bufferevent_disable(c->bev, EV_WRITE) != 0 ||
+        bufferevent_enable(c->bev, EV_READ) != 0)
+        conn_free(c);
+}
+
+/* In FLUSHING: once every reply has left, close (or linger). May free c. */
+static void conn_maybe_finish(conn *c)
+{
+    assert(c->state == CONN_FLUSHING);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return;
+    if (c->eof)
+        conn_free(c);
+    else
+        conn_start_linger(c);
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+static void conn_frame_free_cb(const void *data, size_t len, void *extra)
+{
+    (void)len;
+    (void)extra;
+    free((void *)data);
+}
+
+/* Every reply leaves through here, in request order; r is consumed.
+ *
+ * PERSISTENCE HOOK: once the log exists, a reply with r->seq_needed above
+ * the durable sequence number must not reach the output buffer yet. Park
+ * it (and, to keep order, every later reply of this connection) in a
+ * per-connection FIFO here, and release the FIFO from the log's "durable
+ * up to seq" notification on this worker's base. Nothing else in conn.c
+ * writes to the output. */
+static int conn_send(conn *c, ops_reply *r)
+{
+    assert(r->frame != NULL && r->len >= FRAME_HEADER_BYTES);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int rc;
+    if (r->len <= CONN_REPLY_COPY_BYTES_MAX) {
+        rc = evbuffer_add(out, r->frame, r->len);
+    } else {
+        rc = evbuffer_add_reference(out, r->frame, r->len,
+                                    conn_frame_free_cb, NULL);
+        if (rc == 0)
+            r->frame = NULL;     /* the evbuffer owns it now */
+    }
+    ops_reply_free(r);
+    return rc;
+}
+
+/* Reply {id=0, code} for a frame we refuse to decode, then close. */
+static enum conn_step conn_refuse(conn *c, uint32_t code, const char *msg)
+{
+    ops_reply r = {0};
+    if (ops_error_frame(code, msg, &r) != 0)
+        return STEP_FAIL;
+    if (conn_send(c, &r) != 0)
+        return STEP_FAIL;
+    conn_mark_closing(c);
+    return STEP_STOP;
+}
+
+/* ---- frames ------------------------------------------------------------ */
+
+/* Decode-free look at the buffered input: how long is the next frame
+ * (header included), or must we refuse it? */
+static enum conn_step conn_next_frame(conn *c, struct evbuffer *in,
+                                      size_t *frame_len)
+{
+    size_t avail = evbuffer_get_length(in);
+    if (avail < FRAME_HEADER_BYTES)
+        return STEP_WAIT;
+    const uint8_t *hdr = evbuffer_pullup(in, FRAME_HEADER_BYTES);
+    if (hdr == NULL)
+        return STEP_FAIL;
+    uint32_t body_len = 0;
+    switch (qd_frame_peek(hdr, FRAME_HEADER_BYTES, FRAME_BYTES_MAX,
+                          &body_len)) {
+    case QD_FRAME_OVERSIZED:
+        log_debug("conn: frame of %u bytes refused", body_len);
+        return conn_refuse(c, QUOTAD__CODE__FRAME_TOO_LARGE,
+                           "frame too large");
+    case QD_FRAME_EMPTY:
+        return conn_refuse(c, QUOTAD__CODE__MALFORMED, "empty frame");
+    case QD_FRAME_NEED_MORE:
+    case QD_FRAME_READY:
+        break;
+    }
+    assert(body_len > 0 && body_len <= FRAME_BYTES_MAX);
+    *frame_len = FRAME_HEADER_BYTES + (size_t)body_len;
+    return avail < *frame_len ? STEP_WAIT : STEP_FRAME;
+}
+
+/* Handle at most one buffered frame. Never frees c. */
+static enum conn_step conn_step(conn *c)
+{
+    if (c->state != CONN_OPEN || c->paused)
+        return STEP_STOP;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t frame_len = 0;
+    enum conn_step s = conn_next_frame(c, in, &frame_len);
+    if (s != STEP_FRAME)
+        return s;
+
+    const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)frame_len);
+    if (frame == NULL)
+        return STEP_FAIL;
+    ops_reply r = {0};
+    if (ops_handle_frame(c->env->st, frame + FRAME_HEADER_BYTES,
+                         frame_len - FRAME_HEADER_BYTES, &r) != 0)
+        return STEP_FAIL;
+    bool close_after = r.close_after;
+    if (evbuffer_drain(in, frame_len) != 0) {
+        ops_reply_free(&r);
+        return STEP_FAIL;
+    }
+    if (conn_send(c, &r) != 0)
+        return STEP_FAIL;
+    if (close_after) {
+        conn_mark_closing(c);
+        return STEP_STOP;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) > CONN_OUT_BYTES_MAX) {
+        c->paused = true;
+        if (bufferevent_disable(c->bev, EV_READ) != 0)
+            return STEP_FAIL;
+        return STEP_STOP;
+    }
+    return STEP_FRAME;
+}
+
+/* Continue later without waiting for new bytes: a zero timeout runs after
+ * the next poll, so other connections get their turn first. */
+static void conn_schedule_resume(conn *c)
+{
+    static const struct timeval now = {0, 0};
+    if (event_add(c->resume, &now) != 0) {
+        log_warn("conn: cannot schedule resume; closing");
+        conn_free(c);
+    }
+}
+
+/* Handle up to FRAMES_PER_EVENT_MAX frames, then decide what next.
+ * May free c: callers must not touch c afterwards. */
+static void conn_process(conn *c)
+{
+    enum conn_step s = STEP_STOP;
+    for (uint32_t i = 0; i < FRAMES_PER_EVENT_MAX; i++) {
+        s = conn_step(c);
+        if (s != STEP_FRAME)
+            break;
+    }
+    switch (s) {
+    case STEP_FRAME:          /* budget used up; maybe more buffered */
+        conn_schedule_resume(c);
+        return;
+    case STEP_WAIT:           /* a partial frame at EOF is dropped */
+        if (c->eof) {
+            conn_mark_closing(c);
+            conn_maybe_finish(c);
+        }
+        return;
+    case STEP_STOP:
+        if (c->state == CONN_FLUSHING)
+            conn_maybe_finish(c);
+        return;
+    case STEP_FAIL:
+        log_warn("conn: out of memory handling a frame; closing");
+        conn_free(c);
+        return;
+    }
+}
+
+/* ---- libevent callbacks ------------------------------------------------ */
+
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    if (c->state == CONN_OPEN)
+        conn_process(c);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (c->state == CONN_LINGER) {
+        c->linger_bytes += evbuffer_get_length(in);
+        (void)evbuffer_drain(in, evbuffer_get_length(in));
+        if (c->linger_bytes > CONN_LINGER_BYTES_MAX)
+            conn_free(c);
+        return;
+    }
+    if (c->state == CONN_OPEN)
+        conn_process(c);
+}
+
+/* Output drained to the low watermark: resume a paused reader, or finish
+ * closing once nothing is left. */
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    if (c->state == CONN_FLUSHING) {
+        conn_maybe_finish(c);
+        return;
+    }
+    size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
+    if (c->state != CONN_OPEN || !c->paused ||
+        queued > CONN_OUT_RESUME_BYTES)
+        return;
+    c->paused = false;
+    if (!c->eof && bufferevent_enable(bev, EV_READ) != 0) {
+        conn_free(c);
+        return;
+    }
+    conn_schedule_resume(c);   /* frames may already be buffered */
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    conn *c = arg;
+    if ((what & BEV_EVENT_EOF) && c->state == CONN_OPEN) {
+        c->eof = true;        /* serve what is buffered, then close */
+        conn_process(c);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT)
+        log_debug("conn: %s timeout; closing",
+                  (what & BEV_EVENT_WRITING) ? "write" : "read");
+    else if (what & BEV_EVENT_ERROR)
+        log_debug("conn: socket error: %s",
+                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    conn_free(c);
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+static struct timeval conn_tv(uint32_t ms)
+{
+    struct timeval tv = {
+        .tv_sec = (time_t)(ms / 1000u),
+        .tv_usec = (suseconds_t)((ms % 1000u) * 1000u),
+    };
+    return tv;
+}
+
+/* Watermarks, timeouts, callbacks; then start reading. */
+static int conn_configure(conn *c)
+{
+    conn_env *env = c->env;
+    struct timeval rd = conn_tv(env->idle_timeout_ms);
+    struct timeval wr = conn_tv(env->write_timeout_ms);
+    assert(env->write_timeout_ms > 0);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_IN_BYTES_MAX);
+    bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUT_RESUME_BYTES, 0);
+    if (bufferevent_set_timeouts(c->bev,
+                                 env->idle_timeout_ms > 0 ? &rd : NULL,
+                                 &wr) != 0)
+        return -1;
+    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    return bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+int conn_open(conn_env *env, evutil_socket_t fd)
+{
+    assert(env != NULL && fd >= 0);
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        log_debug("conn: TCP_NODELAY: %s", strerror(errno));
+
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        goto fail_fd;
+    c->env = env;
+    c->state = CONN_OPEN;
+    c->resume = evtimer_new(env->base, conn_resume_cb, c);
+    if (c->resume == NULL)
+        goto fail_conn;
+    c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL)
+        goto fail_resume;
+    /* From here the bufferevent owns fd: conn_free releases everything. */
+    c->next = env->live;
+    if (env->live != NULL)
+        env->live->prev = c;
+    env->live = c;
+    env->n_live++;
+    if (conn_configure(c) != 0) {
+        log_warn("conn: cannot configure connection; closing");
+        conn_free(c);
+        return -1;
+    }
+    return 0;
+
+fail_resume:
+    event_free(c->resume);
+fail_conn:
+    free(c);
+fail_fd:
+    log_warn("conn: out of memory accepting a connection");
+    close(fd);
+    conn_release_slot(env);
+    return -1;
+}

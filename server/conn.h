@@ -1,0 +1,50 @@
+/* conn -- one client connection: frames in, replies out.
+ *
+ * A connection lives on exactly one worker thread's event base and is
+ * touched by no other thread. It peels length-prefixed frames off the
+ * socket (at most FRAMES_PER_EVENT_MAX per callback, for fairness), hands
+ * each body to ops_handle_frame, and queues the reply frame in order.
+ *
+ *   socket --bufferevent input--> conn_step --body--> ops_handle_frame
+ *   socket <--bufferevent output-- conn_send <--reply frame--
+ *
+ * States: OPEN (serving) -> FLUSHING (an error or EOF: reading stopped,
+ * waiting for queued replies to leave) -> LINGER (our side shut down for
+ * writing; unread input discarded until the peer's FIN, so close sends FIN
+ * rather than RST and the peer gets our last reply) -> freed.
+ */
+#ifndef QD_CONN_H
+#define QD_CONN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <event2/util.h>
+
+#include "store.h"
+
+struct event_base;
+typedef struct conn conn;
+
+/* What a worker's connections share. Owned by the worker (net.c) and used
+ * only from the worker's thread, except n_conns, which is process-wide. */
+typedef struct conn_env {
+    struct event_base *base;
+    store *st;
+    uint32_t idle_timeout_ms;     /* 0 = never */
+    uint32_t write_timeout_ms;    /* > 0 */
+    _Atomic uint32_t *n_conns;    /* open connections; -1 on every close */
+    conn *live;                   /* open connections of this worker */
+    uint32_t n_live;
+} conn_env;
+
+/* Serve fd on env->base. Takes ownership of fd and of one unit of
+ * *env->n_conns: both are released when the connection closes, or at once
+ * if setting it up fails (then -1 is returned). */
+int conn_open(conn_env *env, evutil_socket_t fd);
+
+/* Close every connection of env (worker shutdown); replies still queued
+ * are dropped. */
+void conn_close_all(conn_env *env);
+
+#endif
