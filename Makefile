@@ -53,6 +53,8 @@ TEST_BINS := $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC)) \
              $(patsubst tests/integ/%.c,$(B)/asan/tests/%,$(INTEG_SRC))
 
 .PHONY: all deps build run test test-build clean bench soak lint
+# Keep every object: they are not throwaway intermediates.
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 all: deps build
