@@ -17,6 +17,9 @@
 #include "store.h"
 
 #define REC_BYTES_MAX (64u * 1024u)   /* one packed record, bounded by fields */
+/* In a shard's log buffer each record is framed as [u32 length][u64 seq]
+ * (host order, in memory only) then the packed LogRecord. */
+#define REC_FRAME_BYTES 12u
 
 /* ---- building (lock held; strings copied into the arena) ---- */
 int rec_ws_state(arena *a, const workspace *w, Quotad__WsState *out);

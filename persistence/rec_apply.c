@@ -95,7 +95,7 @@ static rec_result apply_idem(shard *sh, const Quotad__IdemState *s)
     }
     size_t n = s->answer.len < IDEM_ANSWER_BYTES ? s->answer.len
                                                  : IDEM_ANSWER_BYTES;
-    return idem_put(&sh->idem, ik, s->input_hash, s->answer.data, n,
+    return idem_put(&sh->idem, ik, s->workspace_id, s->input_hash, s->answer.data, n,
                     s->at_ms) == 0
                ? REC_APPLIED
                : REC_NOMEM;
@@ -485,6 +485,12 @@ rec_result rec_apply(store *st, const Quotad__LogRecord *r, char *err,
     }
     if (r->seq > atomic_load(&st->seq)) {
         atomic_store(&st->seq, r->seq);
+    }
+    /* From now on this workspace holds every record up to r->seq: a
+     * duplicate or reordered older record is skipped, never applied. */
+    workspace *after = ws_id ? do_ws_find(shard_for(st, ws_id), ws_id) : NULL;
+    if (after != NULL && r->seq > after->snap_seq) {
+        after->snap_seq = r->seq;
     }
     if (ws_id > atomic_load(&st->next_ws_id)) {
         atomic_store(&st->next_ws_id, ws_id);

@@ -182,16 +182,16 @@ void rec_append(shard *sh, const Quotad__LogRecord *r)
 {
     size_t n = quotad__log_record__get_packed_size(r);
     assert(n > 0 && n <= REC_BYTES_MAX);
-    log_reserve(&sh->log, 4 + n);
+    assert(r->has_seq && r->seq > 0);
+    log_reserve(&sh->log, REC_FRAME_BYTES + n);
     uint8_t *p = sh->log.buf + sh->log.len;
-    p[0] = (uint8_t)n;
-    p[1] = (uint8_t)(n >> 8);
-    p[2] = (uint8_t)(n >> 16);
-    p[3] = (uint8_t)(n >> 24);
-    size_t packed = quotad__log_record__pack(r, p + 4);
+    uint32_t n32 = (uint32_t)n;
+    memcpy(p, &n32, sizeof(n32));
+    memcpy(p + 4, &r->seq, sizeof(r->seq));
+    size_t packed = quotad__log_record__pack(r, p + REC_FRAME_BYTES);
     assert(packed == n);
     (void)packed;
-    sh->log.len += 4 + n;
+    sh->log.len += REC_FRAME_BYTES + n;
     sh->log.n++;
 }
 

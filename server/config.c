@@ -18,6 +18,7 @@
 
 #include "limits.h"
 #include "log.h"
+#include "plog.h"
 
 /* Longest option name (with "--" stripped) we bother to look up. */
 #define CFG_NAME_BYTES_MAX 64u
@@ -95,6 +96,22 @@ static const cfg_opt cfg_opts[] = {
     {"fsync", CFG_STR, CFG_FIELD(fsync), 0, "always", 1,
      CFG_STRLEN_MAX(fsync), cfg_check_fsync,
      "log durability: always | everysec | no"},
+    {"persist", CFG_U32, CFG_FIELD(persist), 1, NULL, 0, 1, NULL,
+     "1: append-only log and snapshots in data_dir; 0: memory only"},
+    {"repair", CFG_U32, CFG_FIELD(repair), 0, NULL, 0, 1, NULL,
+     "1: at start, cut the log at a corrupt chunk (data after it is lost)"},
+    {"encryption_key_file", CFG_STR, CFG_FIELD(encryption_key_file), 0, "",
+     0, CFG_STRLEN_MAX(encryption_key_file), NULL,
+     "32-byte key (raw or 64 hex) to encrypt the log at rest; \"\" = off"},
+    {"snapshot_log_bytes", CFG_I64, CFG_FIELD(snapshot_log_bytes),
+     (int64_t)PLOG_SNAPSHOT_LOG_BYTES_DEFAULT, NULL, 0, INT64_C(1) << 40,
+     NULL, "take a snapshot after this many log bytes; 0 = never"},
+    {"snapshot_interval_s", CFG_U32, CFG_FIELD(snapshot_interval_s),
+     PLOG_SNAPSHOT_INTERVAL_S_DEFAULT, NULL, 0, 86400 * 7, NULL,
+     "and at least this often while changes arrive; 0 = never"},
+    {"segment_bytes", CFG_I64, CFG_FIELD(segment_bytes),
+     (int64_t)PLOG_SEGMENT_BYTES_DEFAULT, NULL, INT64_C(1) << 20,
+     INT64_C(1) << 30, NULL, "start a new log segment above this size"},
     {"log_level", CFG_U32, CFG_FIELD(log_level), LOG_INFO, NULL, LOG_ERROR,
      LOG_DEBUG, NULL, "0 error, 1 warn, 2 info, 3 debug"},
 };

@@ -35,6 +35,12 @@ typedef struct qd_config {
     int64_t settle_overrun_micro;   /* settle may exceed a hold by this */
     char key_prefix[17];            /* "sk-" */
     char fsync[16];                 /* persistence policy: always|everysec|no */
+    uint32_t persist;               /* 1: log + snapshots; 0: memory only */
+    uint32_t repair;                /* 1: cut the log at a corrupt chunk */
+    char encryption_key_file[CONFIG_PATH_BYTES_MAX]; /* "" = plaintext */
+    int64_t snapshot_log_bytes;     /* snapshot after this much log; 0 off */
+    uint32_t snapshot_interval_s;   /* and at least this often; 0 off */
+    int64_t segment_bytes;          /* start a new log segment above this */
     uint32_t log_level;             /* 0 error, 1 warn, 2 info, 3 debug */
 } qd_config;
 

@@ -28,6 +28,7 @@
 #include "limits.h"
 #include "log.h"
 #include "ops.h"
+#include "plog.h"
 #include "qd_frame.h"
 #include "quotad.pb-c.h"
 
@@ -47,8 +48,18 @@ enum conn_step {
     STEP_FAIL,    /* out of memory or similar: close at once */
 };
 
+/* A reply waiting for the log to make its state durable. */
+typedef struct parked {
+    struct parked *next;
+    uint8_t *frame;
+    size_t len;
+    uint64_t seq;
+} parked;
+
 /* One client connection. Lives on one worker's base; see conn.h. */
 struct conn {
+    parked *park_head, *park_tail; /* replies not yet durable, in order */
+    size_t park_bytes;
     conn_env *env;
     struct bufferevent *bev;     /* owns the fd (BEV_OPT_CLOSE_ON_FREE) */
     struct event *resume;        /* zero-delay timer: parse more frames */
@@ -60,6 +71,7 @@ struct conn {
 };
 
 static void conn_process(conn *c);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
 
 /* ---- lifetime ---------------------------------------------------------- */
 
@@ -82,6 +94,12 @@ static void conn_free(conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     env->n_live--;
+    while (c->park_head != NULL) {
+        parked *p = c->park_head;
+        c->park_head = p->next;
+        free(p->frame);
+        free(p);
+    }
     event_free(c->resume);
     bufferevent_free(c->bev);
     free(c);
@@ -141,7 +159,8 @@ static void conn_start_linger(conn *c)
 static void conn_maybe_finish(conn *c)
 {
     assert(c->state == CONN_FLUSHING);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+    if (c->park_head != NULL ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
         return;
     if (c->eof)
         conn_free(c);
@@ -158,29 +177,111 @@ static void conn_frame_free_cb(const void *data, size_t len, void *extra)
     free((void *)data);
 }
 
+/* Put a frame on the output buffer (no copy when large). */
+static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (len <= CONN_REPLY_COPY_BYTES_MAX || !owned) {
+        int rc = evbuffer_add(out, frame, len);
+        if (owned)
+            free(frame);
+        return rc;
+    }
+    int rc = evbuffer_add_reference(out, frame, len, conn_frame_free_cb,
+                                    NULL);
+    if (rc != 0)
+        free(frame);
+    return rc;
+}
+
+/* Park a reply until the log says its seq is durable. */
+static int conn_park(conn *c, ops_reply *r)
+{
+    parked *p = malloc(sizeof *p);
+    if (p == NULL) {
+        ops_reply_free(r);
+        return -1;
+    }
+    *p = (parked){.frame = r->frame, .len = r->len, .seq = r->seq_needed};
+    r->frame = NULL;
+    if (c->park_tail != NULL)
+        c->park_tail->next = p;
+    else
+        c->park_head = p;
+    c->park_tail = p;
+    c->park_bytes += p->len;
+    plog_kick(c->env->plog);
+    return 0;
+}
+
 /* Every reply leaves through here, in request order; r is consumed.
- *
- * PERSISTENCE HOOK: once the log exists, a reply with r->seq_needed above
- * the durable sequence number must not reach the output buffer yet. Park
- * it (and, to keep order, every later reply of this connection) in a
- * per-connection FIFO here, and release the FIFO from the log's "durable
- * up to seq" notification on this worker's base. Nothing else in conn.c
- * writes to the output. */
+ * Under fsync=always a reply whose state is not yet durable (seq_needed
+ * above the log's durable seq) is parked, and so is every later reply
+ * of this connection, to keep order: no reply is ever sent before the
+ * log frame holding its change is on disk. */
 static int conn_send(conn *c, ops_reply *r)
 {
     assert(r->frame != NULL && r->len >= FRAME_HEADER_BYTES);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    int rc;
-    if (r->len <= CONN_REPLY_COPY_BYTES_MAX) {
-        rc = evbuffer_add(out, r->frame, r->len);
-    } else {
-        rc = evbuffer_add_reference(out, r->frame, r->len,
-                                    conn_frame_free_cb, NULL);
-        if (rc == 0)
-            r->frame = NULL;     /* the evbuffer owns it now */
+    struct plog *pl = c->env->plog;
+    if (pl != NULL && plog_holds_replies(pl) &&
+        (c->park_head != NULL || r->seq_needed > plog_durable_seq(pl))) {
+        if (plog_failed(pl)) {
+            ops_reply_free(r);
+            return -1;     /* never acknowledge what is not durable */
+        }
+        return conn_park(c, r);
     }
+    uint8_t *frame = r->frame;
+    r->frame = NULL;
+    int rc = conn_out(c, frame, r->len, true);
     ops_reply_free(r);
     return rc;
+}
+
+/* Bytes waiting for the client: queued output plus parked replies. */
+static size_t conn_backlog(conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev)) +
+           c->park_bytes;
+}
+
+/* Release parked replies up to durable. Returns -1 if c must close. */
+static int conn_release(conn *c, uint64_t durable)
+{
+    while (c->park_head != NULL && c->park_head->seq <= durable) {
+        parked *p = c->park_head;
+        c->park_head = p->next;
+        if (c->park_head == NULL)
+            c->park_tail = NULL;
+        c->park_bytes -= p->len;
+        int rc = conn_out(c, p->frame, p->len, true);
+        free(p);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void conn_durable(conn_env *env)
+{
+    if (env->plog == NULL)
+        return;
+    uint64_t durable = plog_durable_seq(env->plog);
+    bool failed = plog_failed(env->plog);
+    conn *c = env->live;
+    while (c != NULL) {
+        conn *next = c->next;
+        if (c->park_head != NULL) {
+            if (failed || conn_release(c, durable) != 0) {
+                conn_free(c);   /* parked replies are never sent */
+            } else if (c->state == CONN_FLUSHING) {
+                conn_maybe_finish(c);
+            } else if (c->paused && conn_backlog(c) <= CONN_OUT_RESUME_BYTES) {
+                conn_write_cb(c->bev, c);
+            }
+        }
+        c = next;
+    }
 }
 
 /* Reply {id=0, code} for a frame we refuse to decode, then close. */
@@ -255,8 +356,7 @@ static enum conn_step conn_step(conn *c)
         conn_mark_closing(c);
         return STEP_STOP;
     }
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) > CONN_OUT_BYTES_MAX) {
+    if (conn_backlog(c) > CONN_OUT_BYTES_MAX) {
         c->paused = true;
         if (bufferevent_disable(c->bev, EV_READ) != 0)
             return STEP_FAIL;
@@ -342,9 +442,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         conn_maybe_finish(c);
         return;
     }
-    size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
     if (c->state != CONN_OPEN || !c->paused ||
-        queued > CONN_OUT_RESUME_BYTES)
+        conn_backlog(c) > CONN_OUT_RESUME_BYTES)
         return;
     c->paused = false;
     if (!c->eof && bufferevent_enable(bev, EV_READ) != 0) {

@@ -34,6 +34,7 @@ typedef struct conn_env {
     uint32_t idle_timeout_ms;     /* 0 = never */
     uint32_t write_timeout_ms;    /* > 0 */
     _Atomic uint32_t *n_conns;    /* open connections; -1 on every close */
+    struct plog *plog;            /* NULL: replies never wait for the log */
     conn *live;                   /* open connections of this worker */
     uint32_t n_live;
 } conn_env;
@@ -42,6 +43,10 @@ typedef struct conn_env {
  * *env->n_conns: both are released when the connection closes, or at once
  * if setting it up fails (then -1 is returned). */
 int conn_open(conn_env *env, evutil_socket_t fd);
+
+/* The log advanced (or failed): send parked replies that are durable now;
+ * on failure, close connections whose replies can never be sent. */
+void conn_durable(conn_env *env);
 
 /* Close every connection of env (worker shutdown); replies still queued
  * are dropped. */

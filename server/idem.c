@@ -144,7 +144,7 @@ const idem_entry *idem_find(idem_tab *t, idem_key key, int64_t now_ms)
 /* Make room (expired first, then the oldest live entry), point the index
  * at the target slot, and only then write the entry: if the index insert
  * fails nothing new is stored. */
-int idem_put(idem_tab *t, idem_key key, uint64_t input_hash,
+int idem_put(idem_tab *t, idem_key key, uint32_t route, uint64_t input_hash,
              const void *answer, size_t answer_len, int64_t now_ms)
 {
     assert(t != NULL);
@@ -162,6 +162,7 @@ int idem_put(idem_tab *t, idem_key key, uint64_t input_hash,
     e->key = key;
     e->at_ms = now_ms;
     e->input_hash = input_hash;
+    e->route = route;
     if (answer_len > 0)
         memcpy(e->answer, answer, answer_len);
     t->count++;

@@ -26,6 +26,7 @@ typedef struct idem_entry {
     idem_key key;
     int64_t at_ms;              /* when the first answer was stored */
     uint64_t input_hash;        /* hash of the request input */
+    uint32_t route;             /* workspace whose shard owns the entry */
     uint8_t answer[IDEM_ANSWER_BYTES];
 } idem_entry;
 
@@ -50,10 +51,11 @@ void idem_free(idem_tab *t);
  * are dropped as a side effect. */
 const idem_entry *idem_find(idem_tab *t, idem_key key, int64_t now_ms);
 
-/* Store the first answer (answer_len <= IDEM_ANSWER_BYTES). The caller has
+/* Store the first answer (route: the workspace whose shard owns it, so a
+ * snapshot can put it back in the right shard whatever the shard count) (answer_len <= IDEM_ANSWER_BYTES). The caller has
  * checked idem_find returned NULL. Returns 0 or -1 on allocation failure. */
 __attribute__((warn_unused_result))
-int idem_put(idem_tab *t, idem_key key, uint64_t input_hash,
+int idem_put(idem_tab *t, idem_key key, uint32_t route, uint64_t input_hash,
              const void *answer, size_t answer_len, int64_t now_ms);
 
 #endif

@@ -16,6 +16,9 @@
 #include "limits.h"
 #include "log.h"
 #include "net.h"
+#include "plog.h"
+#include "recover.h"
+#include "segfile.h"
 #include "store.h"
 
 /* Room for a config error message (names a line or a flag). */
@@ -65,6 +68,51 @@ static int main_config(qd_config *c, int argc, char **argv)
     return rc;
 }
 
+static plog_fsync main_fsync(const char *s)
+{
+    return strcmp(s, "always") == 0     ? PLOG_FSYNC_ALWAYS
+           : strcmp(s, "everysec") == 0 ? PLOG_FSYNC_EVERYSEC
+                                        : PLOG_FSYNC_NO;
+}
+
+/* Recover the store from data_dir, then start the log writer. */
+static int main_persist(const qd_config *c, store *st, const uint8_t *enc_key,
+                        plog **out)
+{
+    char err[MAIN_ERR_BYTES];
+    recover_opts ro = {.dir = c->data_dir, .key = enc_key,
+                       .repair = c->repair != 0};
+    recover_report rep;
+    if (recover_load(st, &ro, &rep, err, sizeof err) != 0) {
+        log_error("recover: %s", err);
+        return -1;
+    }
+    plog_opts po = {
+        .dir = c->data_dir,
+        .fsync = main_fsync(c->fsync),
+        .key = enc_key,
+        .segment_bytes_max = (uint64_t)c->segment_bytes,
+        .snapshot_log_bytes = (uint64_t)c->snapshot_log_bytes,
+        .snapshot_interval_s = c->snapshot_interval_s,
+        .first_segno = rep.last_segno + 1,
+    };
+    return plog_open(st, &po, out);
+}
+
+/* Load the at-rest key if one is configured. 1 = loaded, 0 = none. */
+static int main_key(const qd_config *c, uint8_t enc_key[SEGFILE_KEY_BYTES])
+{
+    if (c->encryption_key_file[0] == '\0')
+        return 0;
+    segfile_status s = segfile_load_key(c->encryption_key_file, enc_key);
+    if (s != SEGFILE_OK) {
+        log_error("encryption_key_file %s: %s", c->encryption_key_file,
+                  segfile_status_str(s));
+        return -1;
+    }
+    return 1;
+}
+
 /* Store is open: serve until a signal. Returns the exit status. */
 static int main_serve(const qd_config *c, store *st)
 {
@@ -100,7 +148,24 @@ int main(int argc, char **argv)
         log_error("store_open failed");
         return EXIT_FAILURE;
     }
+    plog *pl = NULL;
+    if (cfg.persist) {
+        uint8_t enc_key[SEGFILE_KEY_BYTES];
+        int k = main_key(&cfg, enc_key);
+        rc = k < 0 ? -1 : main_persist(&cfg, st, k ? enc_key : NULL, &pl);
+        sodium_memzero(enc_key, sizeof enc_key);
+        if (rc != 0) {
+            store_close(st);
+            return EXIT_FAILURE;
+        }
+    } else {
+        log_warn("persist = 0: state lives in memory only");
+    }
     rc = main_serve(&cfg, st);
+    if (plog_close(pl) != 0) {
+        log_error("the log lost durability during this run");
+        rc = EXIT_FAILURE;
+    }
     store_close(st);
     log_info("quotad stopped");
     return rc;

@@ -25,6 +25,7 @@
 #include "conn.h"
 #include "limits.h"
 #include "log.h"
+#include "plog.h"
 
 /* One worker thread: its base, its connections, its inbox of fds. */
 typedef struct net_worker {
@@ -35,6 +36,7 @@ typedef struct net_worker {
     struct event_base *base;      /* EVENT_BASE_FLAG_NOLOCK: this thread */
     int efd;                      /* eventfd: "look at your inbox" */
     struct event *notify_ev;      /* efd readable */
+    _Atomic int durable_kick;     /* the log advanced: release replies */
     struct event *sweep_ev;       /* NULL if this worker owns no shard */
     uint32_t shard_first, shard_count;
     conn_env env;
@@ -262,6 +264,8 @@ static void net_notify_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t count;
     if (read(fd, &count, sizeof count) < 0 && errno != EAGAIN)
         log_warn("worker %u: eventfd read: %s", w->idx, strerror(errno));
+    if (atomic_exchange(&w->durable_kick, 0) != 0)
+        conn_durable(&w->env);
     for (uint32_t i = 0; i < NET_ACCEPT_QUEUE_MAX; i++) {
         bool quit = false;
         int cfd = net_worker_pop(w, &quit);
@@ -345,6 +349,7 @@ static int net_worker_init(net *n, net_worker *w, uint32_t idx)
         .idle_timeout_ms = n->cfg->idle_timeout_ms,
         .write_timeout_ms = n->cfg->write_timeout_ms,
         .n_conns = &n->n_conns,
+        .plog = n->st->plog,
     };
     net_worker_slice(w, n->n_workers, n->st->opt.shards);
     if (w->shard_count == 0)
@@ -396,6 +401,20 @@ static int net_start_workers(net *n)
     if (pthread_sigmask(SIG_SETMASK, &old, NULL) != 0)
         rc = -1;
     return rc == 0 ? 0 : -1;
+}
+
+/* Log writer thread: durable_seq moved (or the log failed). Each worker
+ * releases its parked replies on its own thread. */
+static void net_durable_cb(void *arg)
+{
+    net *n = arg;
+    for (uint32_t i = 0; i < n->n_workers; i++) {
+        net_worker *w = &n->workers[i];
+        if (!w->started)
+            continue;
+        atomic_store(&w->durable_kick, 1);
+        net_worker_kick(w);
+    }
 }
 
 static void net_stop_workers(net *n)
@@ -575,7 +594,11 @@ int net_open(const qd_config *c, store *st, net **out)
             goto fail;
         }
     }
-    if (net_start_workers(n) != 0 || net_write_files(n) != 0)
+    if (net_start_workers(n) != 0)
+        goto fail;
+    if (st->plog != NULL)
+        plog_set_notify(st->plog, net_durable_cb, n);
+    if (net_write_files(n) != 0)
         goto fail;
     *out = n;
     return 0;
@@ -602,6 +625,8 @@ void net_close(net *n)
     if (n->lst != NULL)
         evconnlistener_free(n->lst);     /* closes the listening socket */
     n->lst = NULL;
+    if (n->st != NULL && n->st->plog != NULL)
+        plog_set_notify(n->st->plog, NULL, NULL);
     if (n->workers != NULL) {
         net_stop_workers(n);
         for (uint32_t i = 0; i < n->n_workers; i++)

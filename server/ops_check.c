@@ -270,7 +270,7 @@ static void check_shard(op_ctx *c, check_job *j, Quotad__Reply *rp)
     hold *placed = NULL;
     Quotad__Code code = check_locked(c, sh, k, is_prev, j, &a, &placed);
     if (code == QUOTAD__CODE__OK && use_idem &&
-        idem_put(&sh->idem, ik, j->in_hash, &a, sizeof(a), c->now_ms) != 0) {
+        idem_put(&sh->idem, ik, j->ws_id, j->in_hash, &a, sizeof(a), c->now_ms) != 0) {
         log_warn("idempotency table: out of memory");
     }
     if (code == QUOTAD__CODE__OK && a.decision == DEC_ALLOWED) {
@@ -420,7 +420,7 @@ static void settle_common(op_ctx *c, uint64_t hold_id, int64_t amount,
     Quotad__Code code = settle_locked(c, sh, hold_id, amount, tokens, is_void,
                                       &a, &rec);
     if (code == QUOTAD__CODE__OK && use_idem &&
-        idem_put(&sh->idem, ik, in_hash, &a, sizeof(a), c->now_ms) != 0) {
+        idem_put(&sh->idem, ik, (uint32_t)(hold_id >> 32), in_hash, &a, sizeof(a), c->now_ms) != 0) {
         log_warn("idempotency table: out of memory");
     }
     if (code == QUOTAD__CODE__OK) {

@@ -229,7 +229,7 @@ void op_adjust_wallet(op_ctx *c, const Quotad__Request *rq,
     w->balance = nb;
     wallet_answer ans = {.seq = store_next_seq(c->st)};
     if (use_idem &&
-        idem_put(&sh->idem, ik, in_hash, &ans, sizeof(ans), c->now_ms) != 0) {
+        idem_put(&sh->idem, ik, a->workspace_id, in_hash, &ans, sizeof(ans), c->now_ms) != 0) {
         /* The money moved; a lost idempotency entry only weakens retries. */
         log_warn("idempotency table: out of memory");
     }

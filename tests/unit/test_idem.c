@@ -15,7 +15,7 @@ static int put(idem_tab *t, idem_key k, uint8_t tag, int64_t now)
 {
     uint8_t ans[IDEM_ANSWER_BYTES];
     memset(ans, tag, sizeof ans);
-    return idem_put(t, k, (uint64_t)tag * 1000u, ans, sizeof ans, now);
+    return idem_put(t, k, 0, (uint64_t)tag * 1000u, ans, sizeof ans, now);
 }
 
 /* The entry for k is live and carries the answer written by put(tag). */
@@ -102,8 +102,8 @@ static void test_answer_bytes(void)
     for (size_t i = 0; i < sizeof ans; i++)
         ans[i] = (uint8_t)(i * 7 + 3);
     idem_key a = K(10, 20), b = K(30, 40), c = K(50, 60);
-    T_REQUIRE(idem_put(&t, a, 0xfeedu, ans, sizeof ans, T0) == 0);
-    T_REQUIRE(idem_put(&t, b, 0xbeefu, ans, 5, T0) == 0);
+    T_REQUIRE(idem_put(&t, a, 0, 0xfeedu, ans, sizeof ans, T0) == 0);
+    T_REQUIRE(idem_put(&t, b, 0, 0xbeefu, ans, 5, T0) == 0);
     const idem_entry *e = idem_find(&t, a, T0);
     T_REQUIRE(e != NULL);
     T_CHECK(memcmp(e->answer, ans, sizeof ans) == 0);
@@ -114,7 +114,7 @@ static void test_answer_bytes(void)
     for (size_t i = 5; i < IDEM_ANSWER_BYTES; i++)
         T_EQ_I64(e->answer[i], 0);
     /* The slot reused after eviction does not keep old bytes. */
-    T_REQUIRE(idem_put(&t, c, 1, NULL, 0, T0) == 0);
+    T_REQUIRE(idem_put(&t, c, 0, 1, NULL, 0, T0) == 0);
     e = idem_find(&t, c, T0);
     T_REQUIRE(e != NULL);
     for (size_t i = 0; i < IDEM_ANSWER_BYTES; i++)

@@ -1,0 +1,436 @@
+/* plog -- the log writer thread; see plog.h for the picture. */
+#include "plog.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chunk.h"
+#include "log.h"
+#include "plog_internal.h"
+#include "rec.h"
+#include "segfile.h"
+
+#include <sodium.h>
+
+/* Tell the network layer (under mu, so plog_set_notify(NULL) waits for
+ * a call in progress before the workers go away). */
+static void plog_notify_all(plog *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    if (pl->notify != NULL) {
+        pl->notify(pl->notify_arg);
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* ---- failure: durability lost ---- */
+
+void plog_fail(plog *pl, const char *what, int status)
+{
+    if (atomic_exchange(&pl->failed, 1) == 0) {
+        log_error("log %s failed (%s): durability lost; refusing all writes "
+                  "until restart",
+                  what, segfile_status_str((segfile_status)status));
+    }
+    atomic_store(&pl->st->read_only, 1);
+    plog_notify_all(pl);
+}
+
+bool plog_failed(const plog *pl)
+{
+    return atomic_load(&pl->failed) != 0;
+}
+
+bool plog_holds_replies(const plog *pl)
+{
+    return pl->opt.fsync == PLOG_FSYNC_ALWAYS;
+}
+
+uint64_t plog_durable_seq(const plog *pl)
+{
+    return atomic_load(&pl->durable_seq);
+}
+
+void plog_set_notify(plog *pl, plog_notify_fn fn, void *arg)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->notify = fn;
+    pl->notify_arg = arg;
+    pthread_mutex_unlock(&pl->mu);
+}
+
+void plog_kick(plog *pl)
+{
+    if (atomic_exchange(&pl->kicked, 1) == 1) {
+        return;
+    }
+    pthread_mutex_lock(&pl->mu);
+    pthread_cond_signal(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* ---- segments ---- */
+
+void plog_segment_name(uint64_t segno, char *out, size_t cap)
+{
+    snprintf(out, cap, PLOG_SEGMENT_FMT, segno);
+}
+
+/* Close the current segment (synced) and start segno + 1. */
+int plog_rotate(plog *pl)
+{
+    if (pl->w != NULL) {
+        segfile_status s = segfile_sync(pl->w);
+        segfile_status c = segfile_close(pl->w);
+        pl->w = NULL;
+        if (s != SEGFILE_OK || c != SEGFILE_OK) {
+            plog_fail(pl, "sync at rotation", s != SEGFILE_OK ? s : c);
+            return -1;
+        }
+        pl->segno++;
+    }
+    char name[PLOG_NAME_BYTES];
+    plog_segment_name(pl->segno, name, sizeof(name));
+    segfile_status s = segfile_create(pl->opt.dir, name, SEGFILE_KIND_LOG,
+                                      pl->segno,
+                                      (uint64_t)store_clock_real_ms(),
+                                      pl->has_key ? pl->key : NULL, &pl->w);
+    if (s != SEGFILE_OK) {
+        plog_fail(pl, "segment create", s);
+        return -1;
+    }
+    pl->unsynced = false;
+    return 0;
+}
+
+/* ---- collecting records from the shards ---- */
+
+static int ref_cmp(const void *a, const void *b)
+{
+    const plog_ref *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Swap every shard's log buffer with our spare; returns records taken. */
+static size_t plog_swap_buffers(plog *pl)
+{
+    store *st = pl->st;
+    size_t n = 0;
+    for (uint32_t i = 0; i < st->opt.shards; i++) {
+        shard *sh = &st->shards[i];
+        shard_log *sp = &pl->spare[i];
+        assert(sp->len == 0 && sp->n == 0);
+        store_lock(sh);
+        shard_log t = sh->log;
+        sh->log = *sp;
+        *sp = t;
+        store_unlock(sh);
+        n += sp->n;
+    }
+    return n;
+}
+
+static int plog_refs_reserve(plog *pl, size_t n)
+{
+    if (n <= pl->refs_cap) {
+        return 0;
+    }
+    size_t cap = pl->refs_cap ? pl->refs_cap : 1024;
+    while (cap < n) {
+        cap *= 2;
+    }
+    plog_ref *r = realloc(pl->refs, cap * sizeof(*r));
+    if (r == NULL) {
+        return -1;
+    }
+    pl->refs = r;
+    pl->refs_cap = cap;
+    return 0;
+}
+
+/* Index the swapped buffers and sort the records by seq. */
+static int plog_gather(plog *pl, size_t n)
+{
+    if (plog_refs_reserve(pl, n) != 0) {
+        return -1;
+    }
+    size_t k = 0;
+    for (uint32_t i = 0; i < pl->st->opt.shards; i++) {
+        shard_log *sp = &pl->spare[i];
+        size_t pos = 0;
+        while (pos < sp->len) {
+            uint32_t len;
+            memcpy(&len, sp->buf + pos, sizeof(len));
+            plog_ref *r = &pl->refs[k++];
+            memcpy(&r->seq, sp->buf + pos + 4, sizeof(r->seq));
+            r->p = sp->buf + pos + REC_FRAME_BYTES;
+            r->len = len;
+            pos += REC_FRAME_BYTES + len;
+        }
+        assert(pos == sp->len);
+    }
+    assert(k == n);
+    qsort(pl->refs, n, sizeof(*pl->refs), ref_cmp);
+    return 0;
+}
+
+static int plog_append_builder(plog *pl)
+{
+    segfile_status s = segfile_append_records(pl->w, &pl->b, PLOG_ZSTD_LEVEL,
+                                              NULL);
+    if (s != SEGFILE_OK) {
+        plog_fail(pl, "write", s);
+        return -1;
+    }
+    atomic_fetch_add(&pl->log_bytes_since_snap, pl->b.raw.len);
+    chunk_builder_reset(&pl->b);
+    return 0;
+}
+
+/* Write the sorted records as chunks (one, unless over the chunk size). */
+static int plog_write_refs(plog *pl, size_t n)
+{
+    chunk_builder_reset(&pl->b);
+    for (size_t i = 0; i < n; i++) {
+        const plog_ref *r = &pl->refs[i];
+        chunk_status cs = chunk_builder_add(&pl->b, r->seq, r->p, r->len);
+        if (cs == CHUNK_ERR_FULL) {
+            if (plog_append_builder(pl) != 0) {
+                return -1;
+            }
+            cs = chunk_builder_add(&pl->b, r->seq, r->p, r->len);
+        }
+        if (cs != CHUNK_OK) {
+            plog_fail(pl, "chunk build", SEGFILE_ERR_ENCODE);
+            return -1;
+        }
+    }
+    return plog_append_builder(pl);
+}
+
+static void plog_spare_reset(plog *pl)
+{
+    for (uint32_t i = 0; i < pl->st->opt.shards; i++) {
+        pl->spare[i].len = 0;
+        pl->spare[i].n = 0;
+    }
+}
+
+/* fsync per policy; everysec syncs when a second has passed. */
+static int plog_sync_policy(plog *pl, bool force)
+{
+    int64_t now = store_clock_real_ms();
+    bool due = force || pl->opt.fsync == PLOG_FSYNC_ALWAYS ||
+               (pl->opt.fsync == PLOG_FSYNC_EVERYSEC &&
+                now - pl->last_sync_ms >= PLOG_EVERYSEC_MS);
+    if (!pl->unsynced || !due) {
+        return 0;
+    }
+    segfile_status s = segfile_sync(pl->w);
+    if (s != SEGFILE_OK) {
+        plog_fail(pl, "fsync", s);
+        return -1;
+    }
+    pl->unsynced = false;
+    pl->last_sync_ms = now;
+    return 0;
+}
+
+/* One group commit: everything appended so far becomes durable (per
+ * policy) and durable_seq moves to the seq read before the sweep. */
+int plog_commit(plog *pl, bool force_sync)
+{
+    if (plog_failed(pl)) {
+        return -1;
+    }
+    uint64_t upto = store_current_seq(pl->st);
+    size_t n = plog_swap_buffers(pl);
+    int rc = 0;
+    if (n > 0) {
+        rc = plog_gather(pl, n);
+        if (rc != 0) {
+            plog_fail(pl, "index (out of memory)", SEGFILE_ERR_NOMEM);
+        } else {
+            rc = plog_write_refs(pl, n);
+            pl->unsynced = true;
+        }
+    }
+    plog_spare_reset(pl);
+    if (rc == 0) {
+        rc = plog_sync_policy(pl, force_sync);
+    }
+    if (rc == 0 && upto > atomic_load(&pl->durable_seq)) {
+        atomic_store(&pl->durable_seq, upto);
+        plog_notify_all(pl);
+    }
+    if (rc == 0 && segfile_writer_offset(pl->w) > pl->opt.segment_bytes_max) {
+        rc = plog_rotate(pl);
+    }
+    return rc;
+}
+
+/* ---- the thread ---- */
+
+/* Wait for a kick, a request or the idle tick; returns the flags seen. */
+static void plog_wait(plog *pl, bool *stop, bool *rotate)
+{
+    pthread_mutex_lock(&pl->mu);
+    if (!atomic_load(&pl->kicked) && !pl->stop && !pl->rotate_req) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)PLOG_IDLE_WAKE_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec += 1;
+            ts.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&pl->cv, &pl->mu, &ts);
+    }
+    *stop = pl->stop;
+    *rotate = pl->rotate_req;
+    pthread_mutex_unlock(&pl->mu);
+    atomic_store(&pl->kicked, 0);
+}
+
+static void plog_finish_rotate(plog *pl)
+{
+    int rc = plog_commit(pl, true);
+    if (rc == 0) {
+        rc = plog_rotate(pl);
+    }
+    pthread_mutex_lock(&pl->mu);
+    pl->rotate_req = false;
+    pl->rotate_rc = rc;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+static void *plog_main(void *arg)
+{
+    plog *pl = arg;
+    for (;;) {
+        bool stop = false, rotate = false;
+        plog_wait(pl, &stop, &rotate);
+        if (rotate) {
+            plog_finish_rotate(pl);
+        } else {
+            (void)plog_commit(pl, stop);
+        }
+        if (stop) {
+            break;
+        }
+        plog_auto_snapshot(pl);
+    }
+    return NULL;
+}
+
+/* Ask the writer thread to close the segment and start the next; wait.
+ * Returns the segment number now being written, or 0 on failure. */
+uint64_t plog_request_rotate(plog *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->rotate_req = true;
+    pthread_cond_broadcast(&pl->cv);
+    while (pl->rotate_req) {
+        pthread_cond_wait(&pl->cv, &pl->mu);
+    }
+    int rc = pl->rotate_rc;
+    uint64_t segno = pl->segno;
+    pthread_mutex_unlock(&pl->mu);
+    return rc == 0 ? segno : 0;
+}
+
+/* ---- open and close ---- */
+
+static int plog_alloc(plog *pl, store *st, const plog_opts *o)
+{
+    pl->st = st;
+    pl->opt = *o;
+    snprintf(pl->dir, sizeof(pl->dir), "%s", o->dir);
+    pl->opt.dir = pl->dir;
+    if (o->key != NULL) {
+        memcpy(pl->key, o->key, sizeof(pl->key));
+        pl->has_key = true;
+    }
+    pl->segno = o->first_segno ? o->first_segno : 1;
+    pl->spare = calloc(st->opt.shards, sizeof(*pl->spare));
+    chunk_builder_init(&pl->b);
+    pl->last_sync_ms = store_clock_real_ms();
+    pl->last_snap_ms = pl->last_sync_ms;
+    atomic_init(&pl->durable_seq, store_current_seq(st));
+    return pl->spare != NULL ? 0 : -1;
+}
+
+static void plog_free(plog *pl)
+{
+    if (pl->spare != NULL) {
+        for (uint32_t i = 0; i < pl->st->opt.shards; i++) {
+            free(pl->spare[i].buf);
+        }
+    }
+    free(pl->spare);
+    free(pl->refs);
+    chunk_builder_free(&pl->b);
+    sodium_memzero(pl->key, sizeof(pl->key));
+    pthread_cond_destroy(&pl->cv);
+    pthread_mutex_destroy(&pl->mu);
+    pthread_mutex_destroy(&pl->snap_mu);
+    free(pl);
+}
+
+int plog_open(store *st, const plog_opts *o, plog **out)
+{
+    *out = NULL;
+    plog *pl = calloc(1, sizeof(*pl));
+    if (pl == NULL) {
+        return -1;
+    }
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_mutex_init(&pl->snap_mu, NULL);
+    pthread_cond_init(&pl->cv, NULL);
+    if (plog_alloc(pl, st, o) != 0 || plog_rotate(pl) != 0) {
+        log_error("log: cannot start in %s", o->dir);
+        plog_free(pl);
+        return -1;
+    }
+    atomic_store(&pl->failed, 0);
+    atomic_store(&st->read_only, 0);
+    st->plog = pl;
+    if (pthread_create(&pl->tid, NULL, plog_main, pl) != 0) {
+        st->plog = NULL;
+        if (segfile_close(pl->w) != SEGFILE_OK) {
+            log_warn("log: closing the new segment failed");
+        }
+        plog_free(pl);
+        return -1;
+    }
+    *out = pl;
+    return 0;
+}
+
+int plog_close(plog *pl)
+{
+    if (pl == NULL) {
+        return 0;
+    }
+    plog_snapshot_join(pl);
+    pthread_mutex_lock(&pl->mu);
+    pl->stop = true;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+    pthread_join(pl->tid, NULL);
+    int failed = plog_failed(pl);
+    if (pl->w != NULL) {
+        segfile_status s = segfile_sync(pl->w);
+        segfile_status c = segfile_close(pl->w);
+        failed = failed || s != SEGFILE_OK || c != SEGFILE_OK;
+    }
+    pl->st->plog = NULL;
+    plog_free(pl);
+    return failed ? -1 : 0;
+}

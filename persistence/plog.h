@@ -1,0 +1,90 @@
+/* plog -- the append-only log writer: group commit of every state change.
+ *
+ *   worker threads (shard lock held)         log writer thread
+ *   ---------------------------------        -----------------
+ *   change state, seq = next (atomic),
+ *   rec_append -> shard->log buffer
+ *   reply parked until durable (always) --kick--> S = current seq
+ *                                                 for each shard: lock,
+ *                                                   swap its log buffer
+ *                                                 sort records by seq,
+ *                                                 one zstd chunk, write,
+ *                                                 fdatasync (always)
+ *   worker eventfd <--notify(durable = S)-------- durable_seq = S
+ *   release parked replies with seq <= S
+ *
+ * Every record with seq <= S was appended before S was read (seq is taken
+ * and the record appended under one shard lock hold), so after the sweep
+ * all of them are in the chunk: "durable up to S" is exact.
+ * A write or fsync error is fatal for durability: the store turns
+ * read-only, parked replies are never sent, the error is logged.
+ */
+#ifndef QD_PLOG_H
+#define QD_PLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef enum plog_fsync {
+    PLOG_FSYNC_ALWAYS = 0,   /* group commit; replies wait for fsync */
+    PLOG_FSYNC_EVERYSEC = 1, /* fsync once a second; replies do not wait */
+    PLOG_FSYNC_NO = 2,       /* the OS decides; replies do not wait */
+} plog_fsync;
+
+#define PLOG_ZSTD_LEVEL 1
+#define PLOG_SEGMENT_BYTES_DEFAULT (64ull * 1024 * 1024)
+#define PLOG_EVERYSEC_MS 1000u
+#define PLOG_IDLE_WAKE_MS 100u         /* writer wakes at least this often */
+#define PLOG_SNAPSHOT_LOG_BYTES_DEFAULT (256ull * 1024 * 1024)
+#define PLOG_SNAPSHOT_INTERVAL_S_DEFAULT 3600u
+
+typedef void (*plog_notify_fn)(void *arg);
+
+typedef struct plog_opts {
+    const char *dir;
+    plog_fsync fsync;
+    const uint8_t *key;              /* NULL, or 32 bytes: encrypt at rest */
+    uint64_t segment_bytes_max;
+    uint64_t snapshot_log_bytes;     /* snapshot after this much log; 0 off */
+    uint32_t snapshot_interval_s;    /* and at least this often; 0 off */
+    uint64_t first_segno;            /* segment number to create first */
+} plog_opts;
+
+typedef struct plog plog;
+
+/* Start logging st into opts->dir (recovery already done). Sets
+ * st->plog. Returns 0 or -1 (logged). */
+__attribute__((warn_unused_result))
+int plog_open(store *st, const plog_opts *opts, plog **out);
+
+/* Flush and fsync everything, stop the thread, close the segment, clear
+ * st->plog. Returns 0, or -1 if durability was lost at any point. */
+int plog_close(plog *pl);
+
+/* Called (from the writer thread) after durable_seq advanced or the log
+ * failed; must be cheap and thread-safe (it kicks worker eventfds). */
+void plog_set_notify(plog *pl, plog_notify_fn fn, void *arg);
+
+/* Ask the writer to run soon. Cheap when already asked. */
+void plog_kick(plog *pl);
+
+/* Replies must wait for durability (policy always). */
+bool plog_holds_replies(const plog *pl);
+uint64_t plog_durable_seq(const plog *pl);
+bool plog_failed(const plog *pl);
+
+/* Take a snapshot now and compact the log; blocks the caller (not the
+ * hot path: shards are locked one at a time). Returns 0 or -1 with err. */
+int plog_snapshot(plog *pl, char *err, size_t err_cap);
+
+/* Start a snapshot in a background thread; -1 if one is running or the
+ * log is closing. */
+int plog_snapshot_start(plog *pl);
+bool plog_snapshot_running(const plog *pl);
+/* Seq of the last snapshot this process completed (0: none yet). */
+uint64_t plog_last_snapshot_seq(const plog *pl);
+
+#endif

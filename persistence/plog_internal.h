@@ -1,0 +1,80 @@
+/* plog_internal -- the log writer's state, shared by plog.c (group commit)
+ * and plog_snap.c (snapshots). Not for other modules. */
+#ifndef QD_PLOG_INTERNAL_H
+#define QD_PLOG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chunk.h"
+#include "plog.h"
+#include "segfile.h"
+#include "store.h"
+
+#define PLOG_SEGMENT_FMT "log-%016" PRIu64 ".qlog"
+#define PLOG_SNAPSHOT_FMT "snap-%020" PRIu64 ".qsnap"
+#define PLOG_SNAPSHOT_TMP_FMT "snap-%020" PRIu64 ".tmp"
+#define PLOG_NAME_BYTES 64u
+#define PLOG_DIR_BYTES 512u
+/* Snapshot chunk size before it is written out (bounded memory). */
+#define PLOG_SNAP_CHUNK_BYTES (4u * 1024u * 1024u)
+
+typedef struct plog_ref {
+    uint64_t seq;
+    const uint8_t *p;
+    uint32_t len;
+} plog_ref;
+
+struct plog {
+    store *st;
+    plog_opts opt;
+    char dir[PLOG_DIR_BYTES];
+    uint8_t key[32];
+    bool has_key;
+
+    pthread_t tid;
+    pthread_mutex_t mu;            /* guards the request flags below */
+    pthread_cond_t cv;
+    bool stop, rotate_req;
+    int rotate_rc;
+    _Atomic int kicked;
+    plog_notify_fn notify;
+    void *notify_arg;
+
+    _Atomic uint64_t durable_seq;
+    _Atomic int failed;
+
+    /* Writer thread only. */
+    segfile_writer *w;
+    uint64_t segno;                /* of w (read by others under mu) */
+    bool unsynced;
+    int64_t last_sync_ms;
+    shard_log *spare;              /* per shard: swapped-out buffers */
+    plog_ref *refs;
+    size_t refs_cap;
+    chunk_builder b;
+    _Atomic uint64_t log_bytes_since_snap;
+
+    /* Snapshots: one at a time. */
+    pthread_mutex_t snap_mu;
+    _Atomic int snap_running;      /* an automatic snapshot thread runs */
+    pthread_t snap_tid;
+    bool snap_started;             /* snap_tid needs a join (under mu) */
+    bool no_more_snaps;            /* closing (under mu) */
+    int64_t last_snap_ms;
+    _Atomic uint64_t last_snap_seq;
+};
+
+void plog_fail(plog *pl, const char *what, int status);
+int plog_rotate(plog *pl);
+int plog_commit(plog *pl, bool force_sync);
+uint64_t plog_request_rotate(plog *pl);
+void plog_segment_name(uint64_t segno, char *out, size_t cap);
+
+/* plog_snap.c */
+void plog_auto_snapshot(plog *pl);   /* writer thread: start one if due */
+void plog_snapshot_join(plog *pl);   /* wait for an automatic one */
+
+#endif
