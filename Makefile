@@ -31,6 +31,7 @@ CORE_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) \
 CLIENT_SRC := $(wildcard client/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 CTL_SRC  := $(wildcard tools/quotadctl/*.c)
+DATA_SRC := $(wildcard tools/qdata/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integ/it_*.c)
 TEST_HELPER_SRC := $(wildcard tests/lib/*.c)
@@ -48,7 +49,8 @@ TEST_CLI  := $(call obj,asan,$(CLIENT_SRC))
 TEST_HELP := $(call obj,asan,$(TEST_HELPER_SRC))
 
 REL_BINS  := $(B)/rel/quotad $(patsubst tools/%.c,$(B)/rel/%,$(TOOL_SRC)) \
-             $(if $(CTL_SRC),$(B)/rel/quotadctl)
+             $(if $(CTL_SRC),$(B)/rel/quotadctl) \
+             $(if $(DATA_SRC),$(B)/rel/quotad-data)
 TEST_BINS := $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC)) \
              $(patsubst tests/integ/%.c,$(B)/asan/tests/%,$(INTEG_SRC))
 
@@ -106,6 +108,12 @@ $(B)/rel/quotad: $(B)/rel/server/main.o $(REL_CORE)
 $(B)/rel/quotadctl: $(call obj,rel,$(CTL_SRC)) $(REL_CLI) $(B)/rel/proto/qd_frame.o $(B)/rel/gen/quotad.pb-c.o
 	@echo "  LD  $@"
 	@$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+$(B)/rel/quotad-data: $(call obj,rel,$(DATA_SRC)) $(REL_CORE)
+	@echo "  LD  $@"
+	@$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+$(B)/asan/quotad-data: $(call obj,asan,$(DATA_SRC)) $(TEST_CORE)
+	@echo "  LD  $@"
+	@$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
 $(B)/rel/%: $(B)/rel/tools/%.o $(REL_CORE) $(REL_CLI)
 	@echo "  LD  $@"
 	@$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
@@ -125,11 +133,13 @@ $(B)/asan/tests/%: $(B)/asan/tests/integ/%.o $(TEST_CORE) $(TEST_CLI) $(TEST_HEL
 	@echo "  LD  $@"
 	@$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
 
-test-build: deps $(TEST_BINS) $(B)/asan/quotad $(if $(CTL_SRC),$(B)/asan/quotadctl)
+test-build: deps $(TEST_BINS) $(B)/asan/quotad $(if $(CTL_SRC),$(B)/asan/quotadctl) \
+            $(if $(DATA_SRC),$(B)/asan/quotad-data)
 
 # Integration tests find the daemon and CLI through these variables.
 test: test-build
 	@QUOTAD_BIN=$(abspath $(B)/asan/quotad) QUOTADCTL_BIN=$(abspath $(B)/asan/quotadctl) \
+	  QUOTAD_DATA_BIN=$(abspath $(B)/asan/quotad-data) \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run.sh $(TEST_BINS)
 

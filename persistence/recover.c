@@ -72,7 +72,8 @@ static void remove_tmp(const char *dir, const char *name)
     }
 }
 
-static int list_dir(const char *dir, dir_list *l, char *err, size_t cap)
+static int list_dir(const char *dir, dir_list *l, bool read_only, char *err,
+                    size_t cap)
 {
     memset(l, 0, sizeof(*l));
     DIR *d = opendir(dir);
@@ -88,7 +89,9 @@ static int list_dir(const char *dir, dir_list *l, char *err, size_t cap)
         char tail[8] = "";
         if (sscanf(e->d_name, "snap-%" SCNu64 ".%5s", &n, tail) == 2) {
             if (strcmp(tail, "tmp") == 0) {
-                remove_tmp(dir, e->d_name);
+                if (!read_only) {
+                    remove_tmp(dir, e->d_name);
+                }
             } else if (strcmp(tail, "qsnap") == 0 &&
                        (!l->has_snap || n > l->snap_seq)) {
                 l->has_snap = true;
@@ -192,8 +195,17 @@ static int load_snapshot(apply_ctx *a, const char *dir, uint64_t seq,
 
 /* A segment that did not scan clean. Returns 0 if recovery may go on. */
 static int bad_segment(apply_ctx *a, const char *path, bool last,
-                       const segfile_report *rep, bool repair)
+                       const segfile_report *rep, bool repair, bool read_only)
 {
+    if (read_only && last && (rep->result == SEGFILE_SCAN_TORN_TAIL ||
+                              rep->detail == SEGFILE_ERR_SHORT_HEADER)) {
+        log_warn("recover: %s: torn tail at offset %" PRIu64
+                 " (read-only: left in place)", path, rep->valid_end_offset);
+        a->rep->tail_cut = true;
+        a->rep->tail_offset = rep->valid_end_offset;
+        a->rep->tail_bytes = rep->file_bytes - rep->valid_end_offset;
+        return 0;
+    }
     if (rep->result == SEGFILE_SCAN_TORN_TAIL && last) {
         uint64_t cut = rep->file_bytes - rep->valid_end_offset;
         if (segfile_truncate(path, rep->valid_end_offset) != SEGFILE_OK) {
@@ -214,7 +226,7 @@ static int bad_segment(apply_ctx *a, const char *path, bool last,
                  "removed", path);
         return unlink(path) == 0 ? 0 : -1;
     }
-    if (!repair || rep->result == SEGFILE_SCAN_KEY_ERROR) {
+    if (!repair || read_only || rep->result == SEGFILE_SCAN_KEY_ERROR) {
         return fail(a->err, a->err_cap,
                     "%s: %s at offset %" PRIu64 " (%s): refusing to start; "
                     "run with --repair to cut the log there and lose what "
@@ -245,7 +257,7 @@ static int replay_segment(apply_ctx *a, const char *dir, uint64_t segno,
     if (r == SEGFILE_SCAN_CLEAN) {
         return 0;
     }
-    return bad_segment(a, path, last, &rep, o->repair);
+    return bad_segment(a, path, last, &rep, o->repair, o->read_only);
 }
 
 /* After a repair, later segments describe a history with a hole. */
@@ -266,7 +278,7 @@ int recover_load(store *st, const recover_opts *o, recover_report *rep,
     memset(rep, 0, sizeof(*rep));
     int64_t t0 = store_clock_real_ms();
     dir_list l;
-    if (list_dir(o->dir, &l, err, err_cap) != 0) {
+    if (list_dir(o->dir, &l, o->read_only, err, err_cap) != 0) {
         free(l.segs);
         return -1;
     }

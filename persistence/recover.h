@@ -12,6 +12,7 @@ typedef struct recover_opts {
     const char *dir;
     const uint8_t *key;        /* NULL, or 32 bytes (encrypted data) */
     bool repair;               /* cut the log at a corrupt chunk */
+    bool read_only;            /* inspect only: never cut, remove or fix */
 } recover_opts;
 
 typedef struct recover_report {

@@ -11,6 +11,7 @@
 #include "keyview.h"
 #include "ops_internal.h"
 #include "qd_frame.h"
+#include "plog.h"
 #include "rec.h"
 
 void op_fail(op_ctx *c, Quotad__Reply *rp, Quotad__Code code,
@@ -112,6 +113,32 @@ static void op_ping(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     op_seq(c, rp, store_current_seq(c->st));
 }
 
+/* Snapshots run in their own thread: this only starts one or reports. */
+static void op_snapshot(op_ctx *c, const Quotad__Request *rq,
+                        Quotad__Reply *rp)
+{
+    plog *pl = c->st->plog;
+    if (pl == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__FAILED_PRECONDITION,
+                "persistence is off (persist = 0)");
+        return;
+    }
+    Quotad__SnapshotReply *sr = arena_alloc(c->ar, sizeof(*sr));
+    if (sr == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return;
+    }
+    quotad__snapshot_reply__init(sr);
+    bool start = rq->snapshot->has_start && rq->snapshot->start;
+    sr->has_started = sr->has_running = sr->has_last_seq = 1;
+    sr->started = start && plog_snapshot_start(pl) == 0;
+    sr->running = plog_snapshot_running(pl);
+    sr->last_seq = plog_last_snapshot_seq(pl);
+    rp->snapshot = sr;
+    rp->result_case = QUOTAD__REPLY__RESULT_SNAPSHOT;
+    op_seq(c, rp, store_current_seq(c->st));
+}
+
 /* One handler per oneof case; NULL = unknown operation. */
 static op_handler handler_of(Quotad__Request__OpCase op)
 {
@@ -134,6 +161,7 @@ static op_handler handler_of(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_CHECK: return op_check;
     case QUOTAD__REQUEST__OP_SETTLE: return op_settle;
     case QUOTAD__REQUEST__OP_VOID_HOLD: return op_void_hold;
+    case QUOTAD__REQUEST__OP_SNAPSHOT: return op_snapshot;
     default: return NULL;
     }
 }
@@ -147,6 +175,7 @@ static bool changes_state(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_GET_WORKSPACE:
     case QUOTAD__REQUEST__OP_GET_KEY:
     case QUOTAD__REQUEST__OP_LIST_KEYS:
+    case QUOTAD__REQUEST__OP_SNAPSHOT:
         return false;
     default:
         return true;
