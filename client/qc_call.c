@@ -200,12 +200,14 @@ int qc_call_batch(qc_ctx *c, Quotad__Request **reqs, size_t n,
 }
 
 /* HELLO pins the protocol version before anything else is sent. */
-static int connect_hello(qc_ctx *c, const char *client_name)
+static int connect_hello(qc_ctx *c, const char *client_name,
+                         const char *credential)
 {
     Quotad__Hello h = QUOTAD__HELLO__INIT;
     h.has_version = 1;
     h.version = PROTO_VERSION;
     h.client_name = (char *)client_name;
+    h.credential = (char *)credential;
     Quotad__Request req = QUOTAD__REQUEST__INIT;
     req.op_case = QUOTAD__REQUEST__OP_HELLO;
     req.hello = &h;
@@ -216,6 +218,10 @@ static int connect_hello(qc_ctx *c, const char *client_name)
         rc = qci_fail(c, QC_ERR_PROTOCOL, "HELLO answered without hello");
     else if (rc == QC_OK && r->hello->version != PROTO_VERSION)
         rc = QC_CODE_VERSION_MISMATCH;
+    if (rc == QC_OK) {
+        c->role = (int)r->hello->role;
+        c->ws_scope = r->hello->workspace_id;
+    }
     qc_reply_free(r);
     return rc;
 }
@@ -230,6 +236,10 @@ int qc_connect(const qc_options *opt, qc_ctx **out)
     if (opt->client_name != NULL &&
         strnlen(opt->client_name, NAME_BYTES_MAX + 1) > NAME_BYTES_MAX)
         return QC_ERR_ARG;
+    if (opt->credential != NULL &&
+        strnlen(opt->credential, QC_CREDENTIAL_CHARS_MAX + 1) >
+            QC_CREDENTIAL_CHARS_MAX)
+        return QC_ERR_ARG;
     uint32_t timeout_ms =
         opt->timeout_ms ? opt->timeout_ms : QC_TIMEOUT_MS_DEFAULT;
     qc_ctx *c = qci_ctx_new(timeout_ms);
@@ -237,7 +247,7 @@ int qc_connect(const qc_options *opt, qc_ctx **out)
         return QC_ERR_NOMEM;
     int rc = qci_open(c, opt->host, opt->port, qci_deadline(c));
     if (rc == QC_OK)
-        rc = connect_hello(c, opt->client_name);
+        rc = connect_hello(c, opt->client_name, opt->credential);
     if (rc != QC_OK) {
         qc_free(c);
         return rc;

@@ -46,6 +46,8 @@ _Static_assert(QC_OUT_FLUSH_BYTES < FRAME_BYTES_MAX,
  * then by whoever popped them. */
 struct qc_ctx {
     int fd;                      /* non-blocking socket, -1 when closed */
+    int role;                    /* granted by HELLO (quotad.Role) */
+    uint32_t ws_scope;           /* 0 = every workspace */
     uint32_t timeout_ms;         /* per call, and for connect */
     bool broken;                 /* after IO/TIMEOUT/PROTOCOL: unusable */
     bool eof;                    /* peer closed its side */

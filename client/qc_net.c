@@ -95,6 +95,16 @@ uint64_t qc_last_seq(const qc_ctx *c)
     return c == NULL ? 0 : c->last_seq;
 }
 
+int qc_role(const qc_ctx *c)
+{
+    return c == NULL ? 0 : c->role;
+}
+
+uint32_t qc_workspace_scope(const qc_ctx *c)
+{
+    return c == NULL ? 0 : c->ws_scope;
+}
+
 size_t qc_in_flight(const qc_ctx *c)
 {
     return c == NULL ? 0 : c->in_flight;

@@ -93,7 +93,12 @@ typedef struct qc_options {
     uint16_t port;             /* default 7411 */
     uint32_t timeout_ms;       /* connect and per-call; default 5000 */
     const char *client_name;   /* sent in HELLO; may be NULL */
+    const char *credential;    /* root/gateway credential or an admin key
+                                  (sk-...); NULL on an open server */
 } qc_options;
+
+#define QC_CREDENTIAL_CHARS_MAX 256
+
 
 typedef struct qc_ctx qc_ctx;
 
@@ -110,6 +115,11 @@ const char *qc_strerror(int rc);
 
 /* Sequence number of the state the last reply reflected. */
 uint64_t qc_last_seq(const qc_ctx *c);
+/* Role HELLO granted (quotad.Role: 1 gateway .. 5 root) and its workspace
+ * scope (0 = every workspace). */
+int qc_role(const qc_ctx *c);
+uint32_t qc_workspace_scope(const qc_ctx *c);
+
 
 int qc_ping(qc_ctx *c);
 

@@ -25,6 +25,9 @@
 int rec_ws_state(arena *a, const workspace *w, Quotad__WsState *out);
 int rec_key_state(arena *a, const key *k, Quotad__KeyState *out);
 void rec_hold_state(const hold *h, Quotad__HoldState *out);
+/* Usage days as reply/record messages (also used by the usage op). */
+int rec_usage_days(arena *a, const usage_log *u, Quotad__UsageDay ***out,
+                   size_t *n);
 /* Points into e (valid while the shard lock is held). */
 void rec_idem_state(uint32_t ws_id, const idem_entry *e,
                     Quotad__IdemState *out);

@@ -33,6 +33,24 @@ static shard *shard_for(store *st, uint32_t ws_id)
     return store_shard_of(st, ws_id);
 }
 
+/* Usage days from a snapshot, oldest first. */
+static int load_usage(usage_log *u, Quotad__UsageDay *const *days, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Quotad__UsageDay *m = days[i];
+        usage_day d = {.day = (int32_t)m->day, .requests = m->requests,
+                       .allowed = m->allowed, .tokens = m->tokens,
+                       .spend = m->spend};
+        for (size_t j = 0; j < m->n_denied && j < USAGE_DECISIONS; j++) {
+            d.denied[j] = (uint32_t)m->denied[j];
+        }
+        if (usage_put_day(u, &d) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static rec_result apply_ws_put(store *st, const Quotad__WsState *s,
                                char *err, size_t cap)
 {
@@ -56,7 +74,9 @@ static rec_result apply_ws_put(store *st, const Quotad__WsState *s,
     w->next_key_seq = s->next_key_seq;
     w->next_hold_seq = s->next_hold_seq;
     w->snap_seq = s->snap_seq;
-    if (do_ws_insert(sh, w) != 0) {
+    if (load_usage(&w->usage, s->usage_days, s->n_usage_days) != 0 ||
+        do_ws_insert(sh, w) != 0) {
+        usage_free(&w->usage);
         free(w->name);
         free(w);
         return REC_NOMEM;
@@ -175,6 +195,7 @@ static void key_numbers(key *k, const Quotad__KeyState *s)
     k->ws_id = s->workspace_id;
     k->status = (uint8_t)s->status;
     k->kind = (uint8_t)s->kind;
+    k->role = (uint8_t)s->role;
     k->created_ms = s->created_at_ms;
     k->expires_ms = s->expires_at_ms;
     k->quota_total = s->quota_total;
@@ -219,6 +240,10 @@ static key *key_from_state(const Quotad__KeyState *s, const char **why)
     }
     k->ext.prev_expires_ms = s->has_prev_hash ? s->prev_expires_ms : 0;
     int rc = *why ? 0 : key_strings(k, s);
+    if (rc == 0 && *why == NULL &&
+        load_usage(&k->ext.usage, s->usage_days, s->n_usage_days) != 0) {
+        rc = -1;
+    }
     int rc2 = (*why || rc) ? 0 : key_ips(k, s);
     if (*why == NULL && rc2 == -2) {
         *why = "bad ip range";
@@ -410,6 +435,21 @@ static rec_result apply_settle(store *st, const Quotad__LogRecord *r,
     return apply_idem(sh, s->idem);
 }
 
+static rec_result apply_deny(store *st, const Quotad__LogRecord *r,
+                             workspace *w, char *err, size_t cap)
+{
+    const Quotad__DenyRec *d = r->deny;
+    shard *sh = shard_for(st, d->workspace_id);
+    key *k = d->key_id ? do_key_find(sh, d->key_id) : NULL;
+    if (w == NULL || (d->key_id != 0 && k == NULL) ||
+        d->decision >= USAGE_DECISIONS || d->decision == 0) {
+        return bad(err, cap, "seq %llu: bad deny record",
+                   (unsigned long long)r->seq);
+    }
+    quota_note(k, w, (int)d->decision, 0, 0, r->at_ms);
+    return REC_APPLIED;
+}
+
 static rec_result apply_meta(store *st, const Quotad__SnapshotMeta *m)
 {
     if (m->seq > atomic_load(&st->seq)) {
@@ -451,6 +491,7 @@ static rec_result dispatch(store *st, const Quotad__LogRecord *r,
         return apply_key_put(st, r->key_put, err, cap);
     case QUOTAD__LOG_RECORD__CHANGE_CHARGE: return apply_charge(st, r, err, cap);
     case QUOTAD__LOG_RECORD__CHANGE_SETTLE: return apply_settle(st, r, err, cap);
+    case QUOTAD__LOG_RECORD__CHANGE_DENY: return apply_deny(st, r, w, err, cap);
     case QUOTAD__LOG_RECORD__CHANGE_KEY_UPDATE:
     case QUOTAD__LOG_RECORD__CHANGE_KEY_STATUS:
     case QUOTAD__LOG_RECORD__CHANGE_KEY_ROTATE:

@@ -9,6 +9,44 @@
 
 #define SET(msg, field, v) ((msg)->has_##field = 1, (msg)->field = (v))
 
+/* Usage days as messages (arena); -1 when the arena is exhausted. */
+static int usage_days(arena *a, const usage_log *u, Quotad__UsageDay ***out,
+                      size_t *n)
+{
+    *n = 0;
+    *out = arena_alloc(a, (u->n + 1u) * sizeof(**out));
+    if (*out == NULL) {
+        return -1;
+    }
+    for (uint16_t i = 0; i < u->n; i++) {
+        const usage_day *d = &u->d[i];
+        Quotad__UsageDay *m = arena_alloc(a, sizeof(*m));
+        int64_t *den = arena_alloc(a, USAGE_DECISIONS * sizeof(int64_t));
+        if (m == NULL || den == NULL) {
+            return -1;
+        }
+        quotad__usage_day__init(m);
+        SET(m, day, d->day);
+        SET(m, requests, d->requests);
+        SET(m, allowed, d->allowed);
+        SET(m, tokens, d->tokens);
+        SET(m, spend, d->spend);
+        for (uint32_t j = 0; j < USAGE_DECISIONS; j++) {
+            den[j] = d->denied[j];
+        }
+        m->denied = den;
+        m->n_denied = USAGE_DECISIONS;
+        (*out)[(*n)++] = m;
+    }
+    return 0;
+}
+
+int rec_usage_days(arena *a, const usage_log *u, Quotad__UsageDay ***out,
+                   size_t *n)
+{
+    return usage_days(a, u, out, n);
+}
+
 int rec_ws_state(arena *a, const workspace *w, Quotad__WsState *o)
 {
     quotad__ws_state__init(o);
@@ -23,6 +61,9 @@ int rec_ws_state(arena *a, const workspace *w, Quotad__WsState *o)
     SET(o, usage_spend, w->usage_spend);
     SET(o, next_key_seq, w->next_key_seq);
     SET(o, next_hold_seq, w->next_hold_seq);
+    if (usage_days(a, &w->usage, &o->usage_days, &o->n_usage_days) != 0) {
+        return -1;
+    }
     return o->name ? 0 : -1;
 }
 
@@ -113,6 +154,7 @@ int rec_key_state(arena *a, const key *k, Quotad__KeyState *o)
     o->hash.len = sizeof(k->hash.b);
     SET(o, status, k->status);
     SET(o, kind, k->kind);
+    SET(o, role, k->role);
     SET(o, created_at_ms, k->created_ms);
     SET(o, expires_at_ms, k->expires_ms);
     SET(o, quota_total, k->quota_total);
@@ -128,7 +170,8 @@ int rec_key_state(arena *a, const key *k, Quotad__KeyState *o)
         o->prev_hash.len = sizeof(k->ext.prev_hash.b);
         SET(o, prev_expires_ms, k->ext.prev_expires_ms);
     }
-    if (key_lists(a, k, o) != 0) {
+    if (key_lists(a, k, o) != 0 ||
+        usage_days(a, &k->ext.usage, &o->usage_days, &o->n_usage_days) != 0) {
         return -1;
     }
     return key_counters(a, k, o);
@@ -219,6 +262,7 @@ uint32_t rec_ws_of(const Quotad__LogRecord *r)
         return (uint32_t)(r->hold_put->hold_id >> 32);
     case QUOTAD__LOG_RECORD__CHANGE_IDEM_PUT:
         return r->idem_put->workspace_id;
+    case QUOTAD__LOG_RECORD__CHANGE_DENY: return r->deny->workspace_id;
     default: return 0;
     }
 }

@@ -112,6 +112,13 @@ static const cfg_opt cfg_opts[] = {
     {"segment_bytes", CFG_I64, CFG_FIELD(segment_bytes),
      (int64_t)PLOG_SEGMENT_BYTES_DEFAULT, NULL, INT64_C(1) << 20,
      INT64_C(1) << 30, NULL, "start a new log segment above this size"},
+    {"root_credential_file", CFG_STR, CFG_FIELD(root_credential_file), 0,
+     "", 0, CFG_STRLEN_MAX(root_credential_file), NULL,
+     "file with the root credential; set = every connection must HELLO "
+     "a credential (\"\" = open, loopback only)"},
+    {"gateway_credential_file", CFG_STR, CFG_FIELD(gateway_credential_file),
+     0, "", 0, CFG_STRLEN_MAX(gateway_credential_file), NULL,
+     "file with a credential for gateways of every workspace"},
     {"log_level", CFG_U32, CFG_FIELD(log_level), LOG_INFO, NULL, LOG_ERROR,
      LOG_DEBUG, NULL, "0 error, 1 warn, 2 info, 3 debug"},
 };

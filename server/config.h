@@ -42,6 +42,8 @@ typedef struct qd_config {
     uint32_t snapshot_interval_s;   /* and at least this often; 0 off */
     int64_t segment_bytes;          /* start a new log segment above this */
     uint32_t log_level;             /* 0 error, 1 warn, 2 info, 3 debug */
+    char root_credential_file[CONFIG_PATH_BYTES_MAX];    /* "" = open */
+    char gateway_credential_file[CONFIG_PATH_BYTES_MAX]; /* "" = none */
 } qd_config;
 
 void config_defaults(qd_config *c);

@@ -58,6 +58,7 @@ typedef struct parked {
 
 /* One client connection. Lives on one worker's base; see conn.h. */
 struct conn {
+    ops_session sess;              /* who this connection is (HELLO) */
     parked *park_head, *park_tail; /* replies not yet durable, in order */
     size_t park_bytes;
     conn_env *env;
@@ -342,8 +343,8 @@ static enum conn_step conn_step(conn *c)
     if (frame == NULL)
         return STEP_FAIL;
     ops_reply r = {0};
-    if (ops_handle_frame(c->env->st, frame + FRAME_HEADER_BYTES,
-                         frame_len - FRAME_HEADER_BYTES, &r) != 0)
+    if (ops_handle_frame_as(c->env->st, &c->sess, frame + FRAME_HEADER_BYTES,
+                            frame_len - FRAME_HEADER_BYTES, &r) != 0)
         return STEP_FAIL;
     bool close_after = r.close_after;
     if (evbuffer_drain(in, frame_len) != 0) {
@@ -511,6 +512,7 @@ int conn_open(conn_env *env, evutil_socket_t fd)
         goto fail_fd;
     c->env = env;
     c->state = CONN_OPEN;
+    auth_session_init(env->st, &c->sess);
     c->resume = evtimer_new(env->base, conn_resume_cb, c);
     if (c->resume == NULL)
         goto fail_conn;

@@ -125,6 +125,12 @@ int keyspec_validate_create(const Quotad__CreateKey *ck, char *err,
         ck->kind != QUOTAD__KEY_KIND__ADMIN) {
         return fail(err, err_cap, "unknown key kind");
     }
+    if (ck->has_role && (ck->role < QUOTAD__ROLE__ROLE_GATEWAY ||
+                         ck->role > QUOTAD__ROLE__ROLE_OWNER ||
+                         !ck->has_kind || ck->kind != QUOTAD__KEY_KIND__ADMIN)) {
+        return fail(err, err_cap, "role is for admin keys: gateway, member, "
+                                  "admin or owner");
+    }
     if (ck->limits != NULL && ck->limits->has_quota_remaining) {
         return fail(err, err_cap, "quota_remaining is for updates");
     }
@@ -276,6 +282,9 @@ key *keyspec_new_key(const Quotad__CreateKey *ck, int64_t now_ms)
                   ? KEY_ADMIN
                   : KEY_STANDARD;
     k->created_ms = now_ms;
+    k->role = k->kind != KEY_ADMIN ? QUOTAD__ROLE__ROLE_NONE
+              : ck->has_role       ? (uint8_t)ck->role
+                                   : QUOTAD__ROLE__ROLE_ADMIN;
     set_create_numbers(k, l);
     k->ext.name = dup_or_empty(ck->name);
     k->ext.group = dup_or_empty(ck->group);

@@ -112,6 +112,9 @@ Quotad__KeyInfo *keyview_key(arena *a, const key *k, const char *prefix,
     SET_I64(ki, kind, k->kind == KEY_ADMIN ? QUOTAD__KEY_KIND__ADMIN
                                            : QUOTAD__KEY_KIND__STANDARD);
     SET_I64(ki, status, status_pb[k->status]);
+    if (k->kind == KEY_ADMIN) {
+        SET_I64(ki, role, (Quotad__Role)k->role);
+    }
     ki->masked = masked;
     ki->name = arena_strdup(a, k->ext.name);
     ki->group = arena_strdup(a, k->ext.group);

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "auth.h"
 #include "config.h"
 #include "limits.h"
 #include "log.h"
@@ -113,6 +114,45 @@ static int main_key(const qd_config *c, uint8_t enc_key[SEGFILE_KEY_BYTES])
     return 1;
 }
 
+static bool main_loopback(const char *host)
+{
+    return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+/* Credentials from the config; without a root credential the server is
+ * open (every connection is root), which is allowed on loopback only. */
+static int main_auth(const qd_config *c, store *st)
+{
+    char err[MAIN_ERR_BYTES];
+    if (c->root_credential_file[0] != '\0') {
+        if (auth_load_credential(c->root_credential_file, &st->auth.root,
+                                 err, sizeof err) != 0) {
+            log_error("root_credential_file: %s", err);
+            return -1;
+        }
+        st->auth.has_root = st->auth.required = true;
+    }
+    if (c->gateway_credential_file[0] != '\0') {
+        if (auth_load_credential(c->gateway_credential_file,
+                                 &st->auth.gateway, err, sizeof err) != 0) {
+            log_error("gateway_credential_file: %s", err);
+            return -1;
+        }
+        st->auth.has_gateway = st->auth.required = true;
+    }
+    if (!st->auth.has_root && !main_loopback(c->host)) {
+        log_error("refusing to listen on %s without root_credential_file: "
+                  "anyone could manage keys and money", c->host);
+        return -1;
+    }
+    if (!st->auth.required) {
+        log_warn("no credentials configured: open mode, every loopback "
+                 "connection has full rights");
+    }
+    return 0;
+}
+
 /* Store is open: serve until a signal. Returns the exit status. */
 static int main_serve(const qd_config *c, store *st)
 {
@@ -146,6 +186,10 @@ int main(int argc, char **argv)
     store *st = NULL;
     if (store_open(&so, &st) != 0) {
         log_error("store_open failed");
+        return EXIT_FAILURE;
+    }
+    if (main_auth(&cfg, st) != 0) {
+        store_close(st);
         return EXIT_FAILURE;
     }
     plog *pl = NULL;

@@ -78,6 +78,18 @@ static void op_hello(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
                 "server speaks protocol %u", PROTO_VERSION);
         return;
     }
+    if (h->credential != NULL && h->credential[0] != '\0') {
+        uint8_t role = 0;
+        uint32_t ws = 0;
+        if (auth_login(c->st, h->credential, &role, &ws) != 0) {
+            c->sess->failures++;
+            op_fail(c, rp, QUOTAD__CODE__PERMISSION_DENIED,
+                    "credential not accepted");
+            return;
+        }
+        c->sess->role = role;
+        c->sess->ws_id = ws;
+    }
     Quotad__HelloReply *hr = arena_alloc(c->ar, sizeof(*hr));
     if (hr == NULL) {
         op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
@@ -91,6 +103,9 @@ static void op_hello(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     hr->frame_bytes_max = FRAME_BYTES_MAX;
     hr->has_batch_ops_max = 1;
     hr->batch_ops_max = BATCH_OPS_MAX;
+    hr->has_role = hr->has_workspace_id = 1;
+    hr->role = (Quotad__Role)c->sess->role;
+    hr->workspace_id = c->sess->ws_id;
     rp->hello = hr;
     rp->result_case = QUOTAD__REPLY__RESULT_HELLO;
     op_seq(c, rp, store_current_seq(c->st));
@@ -162,6 +177,7 @@ static op_handler handler_of(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_SETTLE: return op_settle;
     case QUOTAD__REQUEST__OP_VOID_HOLD: return op_void_hold;
     case QUOTAD__REQUEST__OP_SNAPSHOT: return op_snapshot;
+    case QUOTAD__REQUEST__OP_USAGE: return op_usage;
     default: return NULL;
     }
 }
@@ -176,6 +192,7 @@ static bool changes_state(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_GET_KEY:
     case QUOTAD__REQUEST__OP_LIST_KEYS:
     case QUOTAD__REQUEST__OP_SNAPSHOT:
+    case QUOTAD__REQUEST__OP_USAGE:
         return false;
     default:
         return true;
@@ -198,6 +215,15 @@ static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
     op_handler h = handler_of(rq->op_case);
     if (h == NULL) {
         op_fail(c, rp, QUOTAD__CODE__UNKNOWN_OP, "unknown operation");
+        return;
+    }
+    if (!auth_op_allowed(c->sess->role, rq->op_case) ||
+        !auth_ws_allowed(c->sess, auth_request_ws(rq))) {
+        op_fail(c, rp, QUOTAD__CODE__PERMISSION_DENIED,
+                c->sess->role == QUOTAD__ROLE__ROLE_NONE
+                    ? "authenticate first (hello with a credential)"
+                    : "role %s may not do this here",
+                auth_role_str(c->sess->role));
         return;
     }
     if (changes_state(rq->op_case) && atomic_load(&c->st->read_only)) {
@@ -225,10 +251,11 @@ static int encode_replies(op_ctx *c, Quotad__ServerFrame *sf,
                            &out->len);
 }
 
-static int run_frame(store *st, arena *ar, const Quotad__ClientFrame *f,
-                     ops_reply *out)
+static int run_frame(store *st, ops_session *s, arena *ar,
+                     const Quotad__ClientFrame *f, ops_reply *out)
 {
-    op_ctx c = {.st = st, .ar = ar, .now_ms = st->now_ms(), .seq_max = 0};
+    op_ctx c = {.st = st, .ar = ar, .now_ms = st->now_ms(), .seq_max = 0,
+                .sess = s};
     Quotad__Reply *replies = arena_alloc(ar, f->n_requests * sizeof(*replies));
     Quotad__Reply **ptrs = arena_alloc(ar, f->n_requests * sizeof(*ptrs));
     if (replies == NULL || ptrs == NULL) {
@@ -249,6 +276,13 @@ static int run_frame(store *st, arena *ar, const Quotad__ClientFrame *f,
 
 int ops_handle_frame(store *st, const uint8_t *body, size_t len,
                      ops_reply *out)
+{
+    ops_session root = {.role = QUOTAD__ROLE__ROLE_ROOT};
+    return ops_handle_frame_as(st, &root, body, len, out);
+}
+
+int ops_handle_frame_as(store *st, ops_session *s, const uint8_t *body,
+                        size_t len, ops_reply *out)
 {
     memset(out, 0, sizeof(*out));
     qd_capalloc alloc;
@@ -272,7 +306,10 @@ int ops_handle_frame(store *st, const uint8_t *body, size_t len,
     }
     arena ar;
     arena_init(&ar);
-    int rc = run_frame(st, &ar, f, out);
+    int rc = run_frame(st, s, &ar, f, out);
+    if (s->failures >= AUTH_FAILURES_MAX) {
+        out->close_after = true; /* stop credential guessing here */
+    }
     arena_free(&ar);
     quotad__client_frame__free_unpacked(f, &alloc.base);
     assert(rc != 0 || out->frame != NULL);

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "store.h"
 
 typedef struct ops_reply {
@@ -28,8 +29,14 @@ typedef struct ops_reply {
     bool close_after;     /* malformed input: send this, then close */
 } ops_reply;
 
-/* Handle one frame body. Always produces a reply frame unless allocation
- * fails (returns -1, out->frame NULL: the caller closes the connection). */
+/* Handle one frame body as the connection's principal s (updated by
+ * HELLO). Always produces a reply frame unless allocation fails (returns
+ * -1, out->frame NULL: the caller closes the connection). */
+__attribute__((warn_unused_result))
+int ops_handle_frame_as(store *st, ops_session *s, const uint8_t *body,
+                        size_t len, ops_reply *out);
+
+/* The same with full rights (tests, tools, fuzzers). */
 __attribute__((warn_unused_result))
 int ops_handle_frame(store *st, const uint8_t *body, size_t len,
                      ops_reply *out);

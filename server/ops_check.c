@@ -28,6 +28,7 @@ typedef struct check_answer {
     int64_t charged, quota_remaining, wallet_balance;
     int64_t rpm_remaining, tpm_remaining, rate_reset_ms, retry_after_ms;
     uint64_t key_id, hold_id, seq;
+    uint64_t log_seq;          /* seq of the record this answer logged */
     int32_t decision;
 } check_answer;
 _Static_assert(sizeof(check_answer) <= IDEM_ANSWER_BYTES, "fits idem entry");
@@ -103,26 +104,9 @@ static void reply_check(op_ctx *c, Quotad__Reply *rp, const check_answer *a,
     rp->check = cr;
     rp->result_case = QUOTAD__REPLY__RESULT_CHECK;
     op_seq(c, rp, a->seq);
-}
-
-/* The key a secret names, or NULL. *is_prev says it matched the previous
- * (rotated-out) secret. Hash comparison is constant time. */
-static key *find_by_secret(shard *sh, uint32_t ws_id, const keyfmt_hash *h,
-                           bool *is_prev)
-{
-    key *k = htab_get(&sh->by_tag, keyfmt_tag(h));
-    *is_prev = false;
-    if (k == NULL || k->ws_id != ws_id) {
-        return NULL;
+    if (a->log_seq > c->seq_max) {
+        c->seq_max = a->log_seq; /* the reply waits for its usage record */
     }
-    if (keyfmt_hash_equal(&k->hash, h)) {
-        return k;
-    }
-    if (k->ext.prev_expires_ms != 0 && keyfmt_hash_equal(&k->ext.prev_hash, h)) {
-        *is_prev = true;
-        return k;
-    }
-    return NULL;
 }
 
 /* Everything the locked part of a check needs. */
@@ -173,6 +157,7 @@ static Quotad__Code check_locked(op_ctx *c, shard *sh, key *k, bool is_prev,
         memset(&out, 0, sizeof(out));
         out.decision = DEC_REVOKED_API_KEY;
         out.rpm_remaining = out.tpm_remaining = LIMIT_NONE;
+        quota_note(k, w, out.decision, 0, 0, c->now_ms);
     } else {
         Quotad__Code code = QUOTAD__CODE__OK;
         if (j->ck->hold && (h = hold_prepare(c, sh, w, k, j, &code)) == NULL) {
@@ -199,6 +184,9 @@ static Quotad__Code check_locked(op_ctx *c, shard *sh, key *k, bool is_prev,
         .hold_id = h ? h->id : 0,
         .seq = out.decision == DEC_ALLOWED ? store_next_seq(c->st)
                                            : store_current_seq(c->st)};
+    /* A deny moves no money (its reply reports the seq of the state it
+     * saw) but its usage count is a change: logged under a seq of its own. */
+    a->log_seq = out.decision == DEC_ALLOWED ? a->seq : store_next_seq(c->st);
     *placed = h;
     return QUOTAD__CODE__OK;
 }
@@ -233,6 +221,38 @@ static void log_charge(op_ctx *c, shard *sh, const key *k, int64_t tokens,
     op_log(c, sh, &r, a->seq);
 }
 
+/* Log a denied check for usage (k NULL: unknown key of workspace ws). */
+static void log_deny(op_ctx *c, shard *sh, uint32_t ws, const key *k,
+                     int decision, uint64_t seq)
+{
+    if (c->st->plog == NULL) {
+        return;
+    }
+    Quotad__DenyRec dr = QUOTAD__DENY_REC__INIT;
+    dr.has_workspace_id = dr.has_key_id = dr.has_decision = 1;
+    dr.workspace_id = ws;
+    dr.key_id = k ? k->id : 0;
+    dr.decision = (uint32_t)decision;
+    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+    r.change_case = QUOTAD__LOG_RECORD__CHANGE_DENY;
+    r.deny = &dr;
+    op_log(c, sh, &r, seq);
+}
+
+/* A well-formed secret of an existing workspace that names no key: count
+ * it in the workspace's usage (a guessing attempt is worth seeing). */
+static void note_unknown_key(op_ctx *c, shard *sh, uint32_t ws_id,
+                             check_answer *a)
+{
+    workspace *w = do_ws_find(sh, ws_id);
+    if (w == NULL) {
+        return;
+    }
+    quota_note(NULL, w, DEC_INVALID_API_KEY, 0, 0, c->now_ms);
+    a->log_seq = store_next_seq(c->st);
+    log_deny(c, sh, ws_id, NULL, DEC_INVALID_API_KEY, a->log_seq);
+}
+
 /* Lock, identify, replay or check, remember. */
 static void check_shard(op_ctx *c, check_job *j, Quotad__Reply *rp)
 {
@@ -242,10 +262,11 @@ static void check_shard(op_ctx *c, check_job *j, Quotad__Reply *rp)
     check_answer a = {.decision = DEC_INVALID_API_KEY};
     store_lock(sh);
     bool is_prev = false;
-    key *k = find_by_secret(sh, j->ws_id, &j->hash, &is_prev);
+    key *k = do_key_by_hash(sh, j->ws_id, &j->hash, &is_prev);
     if (k == NULL) {
         a.seq = store_current_seq(c->st);
         a.quota_remaining = a.rpm_remaining = a.tpm_remaining = LIMIT_NONE;
+        note_unknown_key(c, sh, j->ws_id, &a);
         store_unlock(sh);
         reply_check(c, rp, &a, 0, false);
         return;
@@ -276,6 +297,8 @@ static void check_shard(op_ctx *c, check_job *j, Quotad__Reply *rp)
     if (code == QUOTAD__CODE__OK && a.decision == DEC_ALLOWED) {
         log_charge(c, sh, k, j->in.tokens, &a, placed,
                    use_idem ? idem_find(&sh->idem, ik, c->now_ms) : NULL);
+    } else if (code == QUOTAD__CODE__OK) {
+        log_deny(c, sh, k->ws_id, k, a.decision, a.log_seq);
     }
     store_unlock(sh);
     if (code != QUOTAD__CODE__OK) {
@@ -320,6 +343,11 @@ void op_check(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
                           .tpm_remaining = LIMIT_NONE,
                           .seq = store_current_seq(c->st)};
         reply_check(c, rp, &a, 0, false);
+        return;
+    }
+    if (!auth_ws_allowed(c->sess, j.ws_id)) {
+        op_fail(c, rp, QUOTAD__CODE__PERMISSION_DENIED,
+                "this gateway may not check keys of that workspace");
         return;
     }
     keyfmt_hash_body(body, &j.hash);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "quotad.pb-c.h"
 #include "store.h"
 
@@ -24,6 +25,7 @@ typedef struct op_ctx {
     arena *ar;
     int64_t now_ms;
     uint64_t seq_max;       /* highest seq any reply of the frame reflects */
+    ops_session *sess;      /* who asks */
 } op_ctx;
 
 typedef void (*op_handler)(op_ctx *c, const Quotad__Request *rq,
@@ -60,6 +62,7 @@ void op_delete_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 void op_check(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 void op_settle(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 void op_void_hold(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_usage(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 
 /* Log the change r (its oneof set by the caller) as seq, if this store
  * logs; shard lock held. */

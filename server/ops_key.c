@@ -82,6 +82,16 @@ void op_create_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
         op_fail(c, rp, QUOTAD__CODE__INVALID_ARGUMENT, "%s", err);
         return;
     }
+    /* Only admins and owners make admin keys, never above their own role. */
+    bool admin_key = ck->has_kind && ck->kind == QUOTAD__KEY_KIND__ADMIN;
+    uint8_t want = ck->has_role ? (uint8_t)ck->role : QUOTAD__ROLE__ROLE_ADMIN;
+    if (admin_key && c->sess->role != QUOTAD__ROLE__ROLE_ROOT &&
+        (c->sess->role < QUOTAD__ROLE__ROLE_ADMIN || want > c->sess->role)) {
+        op_fail(c, rp, QUOTAD__CODE__PERMISSION_DENIED,
+                "role %s may not create a %s key",
+                auth_role_str(c->sess->role), auth_role_str(want));
+        return;
+    }
     key *k = keyspec_new_key(ck, c->now_ms);
     if (k == NULL) {
         op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");

@@ -177,10 +177,32 @@ void quota_apply_charge(key *k, workspace *w, int64_t charge, int64_t tokens,
     win_rate_roll(&k->rate, now_ms);
     win_spend_roll(&k->spend, now_ms);
     quota_take(k, w, charge, tokens);
+    quota_note(k, w, 0, charge, tokens, now_ms);
 }
+
+void quota_note(key *k, workspace *w, int decision, int64_t charged,
+                int64_t tokens, int64_t now_ms)
+{
+    /* Usage is observational: a lost count (out of memory) never blocks. */
+    if (k != NULL) {
+        (void)usage_note_check(&k->ext.usage, now_ms, decision, charged,
+                               tokens);
+    }
+    (void)usage_note_check(&w->usage, now_ms, decision, charged, tokens);
+}
+
+static void quota_check_inner(key *k, workspace *w, const quota_in *in,
+                              int64_t now_ms, quota_out *out);
 
 void quota_check(key *k, workspace *w, const quota_in *in, int64_t now_ms,
                  quota_out *out)
+{
+    quota_check_inner(k, w, in, now_ms, out);
+    quota_note(k, w, out->decision, out->charged, in->tokens, now_ms);
+}
+
+static void quota_check_inner(key *k, workspace *w, const quota_in *in,
+                              int64_t now_ms, quota_out *out)
 {
     assert(in->amount_min >= 0 && in->amount_min <= in->amount);
     assert(in->tokens >= 0);
@@ -264,6 +286,14 @@ void quota_settle(key *k, workspace *w, const hold *h, int64_t amount,
     out->charged = charged;
     out->refunded = h->amount > charged ? h->amount - charged : 0;
     settle_apply(k, w, h, charged - h->amount, now_ms);
+    int64_t more_tokens = k != NULL && tokens > h->tokens ? tokens - h->tokens
+                                                          : 0;
+    if (k != NULL) {
+        (void)usage_note_adjust(&k->ext.usage, now_ms, charged - h->amount,
+                                more_tokens);
+    }
+    (void)usage_note_adjust(&w->usage, now_ms, charged - h->amount,
+                            more_tokens);
     w->reserved -= h->amount;
     assert(w->reserved >= 0);
     if (k != NULL && tokens > h->tokens) {

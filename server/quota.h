@@ -55,6 +55,12 @@ typedef struct quota_out {
 void quota_check(key *k, workspace *w, const quota_in *in, int64_t now_ms,
                  quota_out *out);
 
+/* Count an answered check in the usage of k (may be NULL: an unknown key
+ * of a known workspace) and w. quota_check does this itself; recovery
+ * replays logged denials through it. */
+void quota_note(key *k, workspace *w, int decision, int64_t charged,
+                int64_t tokens, int64_t now_ms);
+
 /* The effect of an allowed check, without the checks: recovery replays
  * logged charges through this, the same code quota_check uses. */
 void quota_apply_charge(key *k, workspace *w, int64_t charge, int64_t tokens,

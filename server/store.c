@@ -63,11 +63,13 @@ void store_key_free(key *k)
         free(k->ext.meta[i].value);
     }
     free(k->ext.meta);
+    usage_free(&k->ext.usage);
     free(k);
 }
 
 static void ws_free(workspace *w)
 {
+    usage_free(&w->usage);
     free(w->name);
     free(w->keys);
     free(w);
@@ -225,6 +227,25 @@ int do_key_insert(shard *sh, workspace *w, key *k)
     }
     w->keys[w->n_keys++] = k;
     return 0;
+}
+
+key *do_key_by_hash(shard *sh, uint32_t ws_id, const keyfmt_hash *h,
+                    bool *is_prev)
+{
+    key *k = htab_get(&sh->by_tag, keyfmt_tag(h));
+    *is_prev = false;
+    if (k == NULL || k->ws_id != ws_id) {
+        return NULL;
+    }
+    if (keyfmt_hash_equal(&k->hash, h)) {
+        return k;
+    }
+    if (k->ext.prev_expires_ms != 0 &&
+        keyfmt_hash_equal(&k->ext.prev_hash, h)) {
+        *is_prev = true;
+        return k;
+    }
+    return NULL;
 }
 
 /* Remove a key from every index (current and previous secret) and from

@@ -26,6 +26,7 @@
 #include "ipnet.h"
 #include "keyfmt.h"
 #include "limits.h"
+#include "usage.h"
 #include "window.h"
 
 #define LIMIT_NONE INT64_C(-1)   /* "unlimited" for every numeric limit */
@@ -52,6 +53,7 @@ typedef struct key_ext {
      * afterwards it answers revoked_api_key until the next rotation. */
     keyfmt_hash prev_hash;
     int64_t prev_expires_ms;   /* 0 = no previous secret */
+    usage_log usage;           /* per UTC day */
 } key_ext;
 
 typedef struct key {
@@ -59,6 +61,7 @@ typedef struct key {
     uint32_t ws_id;
     uint8_t status;            /* enum key_status */
     uint8_t kind;              /* enum key_kind */
+    uint8_t role;              /* admin keys: Quotad__Role they grant */
     char hint[KEYFMT_HINT_CHARS + 1];
     keyfmt_hash hash;
     int64_t created_ms, expires_ms;          /* expires 0 = never */
@@ -84,6 +87,7 @@ typedef struct workspace {
     uint64_t snap_seq;         /* recovery: records <= this are loaded */
     key **keys;                /* sorted by id */
     uint32_t n_keys, keys_cap;
+    usage_log usage;           /* per UTC day */
 } workspace;
 
 /* A reservation made by a check with hold=true. The amount was already
@@ -129,6 +133,13 @@ typedef struct store_opts {
     char key_prefix[KEY_PREFIX_BYTES_MAX + 1];
 } store_opts;
 
+/* Credentials from the config file (hashes only). */
+typedef struct auth_cfg {
+    bool required;             /* connections must HELLO a credential */
+    bool has_root, has_gateway;
+    keyfmt_hash root, gateway;
+} auth_cfg;
+
 typedef struct store {
     store_opts opt;
     shard *shards;
@@ -137,6 +148,7 @@ typedef struct store {
     int64_t (*now_ms)(void);           /* injectable clock */
     struct plog *plog;                 /* NULL: in-memory only */
     _Atomic int read_only;             /* durability lost: refuse writes */
+    auth_cfg auth;
 } store;
 
 void store_opts_default(store_opts *o);
@@ -175,6 +187,10 @@ __attribute__((warn_unused_result)) int do_ws_insert(shard *sh, workspace *w);
 __attribute__((warn_unused_result))
 int do_key_insert(shard *sh, workspace *w, key *k);
 void do_key_remove(shard *sh, workspace *w, key *k);
+/* The key a secret hash names in workspace ws_id, or NULL; *is_prev: it
+ * matched the previous (rotated-out) secret. Constant-time comparison. */
+key *do_key_by_hash(shard *sh, uint32_t ws_id, const keyfmt_hash *h,
+                    bool *is_prev);
 /* Make nh the key's secret; the current one stays valid until
  * prev_expires_ms. Returns 0, -1 out of memory, -2 tag taken. */
 __attribute__((warn_unused_result))

@@ -98,6 +98,8 @@ static void test_order_of_checks(void)
     T_EQ_I64(k.spend.spend_day, 10);
     T_EQ_I64(k.usage_requests, 1);
     T_EQ_I64(w.usage_spend, 10);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static void test_expiry_exact(void)
@@ -109,6 +111,8 @@ static void test_expiry_exact(void)
     k.expires_ms = T0;
     T_EQ_I64(run(&k, &w, debit(1), T0 - 1, &o), DEC_ALLOWED);
     T_EQ_I64(run(&k, &w, debit(1), T0, &o), DEC_KEY_EXPIRED);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static void test_rpm_window_resets_at_minute(void)
@@ -127,6 +131,8 @@ static void test_rpm_window_resets_at_minute(void)
     T_EQ_I64(o.rpm_remaining, 0);
     T_EQ_I64(run(&k, &w, debit(1), T0 + 60000, &o), DEC_ALLOWED);
     T_EQ_I64(o.rpm_remaining, 2);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static void test_tpm_counts_tokens(void)
@@ -144,6 +150,8 @@ static void test_tpm_counts_tokens(void)
     in.tokens = 400;
     T_EQ_I64(run(&k, &w, in, T0 + 2, &o), DEC_ALLOWED);
     T_EQ_I64(o.tpm_remaining, 0);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static void test_spend_caps_reset_on_calendar(void)
@@ -163,6 +171,8 @@ static void test_spend_caps_reset_on_calendar(void)
     int64_t next_day = T0 + 60000 + WIN_DAY_MS;
     T_EQ_I64(run(&k, &w, debit(60), next_day, &o), DEC_SPEND_CAP_EXCEEDED);
     T_EQ_I64(run(&k, &w, debit(50), next_day, &o), DEC_ALLOWED);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static void test_week_cap_monday(void)
@@ -176,6 +186,8 @@ static void test_week_cap_monday(void)
     T_EQ_I64(run(&k, &w, debit(10), T0, &o), DEC_ALLOWED);
     T_EQ_I64(run(&k, &w, debit(1), T0 + 1, &o), DEC_SPEND_CAP_EXCEEDED);
     T_EQ_I64(run(&k, &w, debit(10), T0 + 60000, &o), DEC_ALLOWED);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static void test_overdraft(void)
@@ -191,6 +203,8 @@ static void test_overdraft(void)
     T_EQ_I64(w.balance, -5);
     T_EQ_I64(run(&k, &w, debit(0), T0, &o), DEC_ALLOWED);
     T_EQ_I64(run(&k, &w, debit(1), T0, &o), DEC_INSUFFICIENT_CREDITS);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static void test_hold_amount_min(void)
@@ -208,6 +222,8 @@ static void test_hold_amount_min(void)
     T_EQ_I64(w.balance, 100);
     in.amount_min = 1;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_QUOTA_EXCEEDED);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static hold mk_hold(const key *k, int64_t amount, int64_t tokens)
@@ -247,6 +263,8 @@ static void test_settle_refund_and_overrun(void)
     T_EQ_I64(so.charged, 150);
     T_EQ_I64(so.refunded, 0);
     T_EQ_I64(k.quota_remaining, 600);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static void test_settle_refund_skips_past_day(void)
@@ -266,6 +284,8 @@ static void test_settle_refund_skips_past_day(void)
     T_EQ_I64(w.balance, 1000000 - 100);
     T_EQ_I64(k.spend.spend_day, 0);
     T_EQ_I64(k.spend.spend_month, 0);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 static void test_void_with_deleted_key(void)
@@ -281,6 +301,8 @@ static void test_void_with_deleted_key(void)
     T_EQ_I64(so.refunded, 400);
     T_EQ_I64(w.balance, 1000);
     T_EQ_I64(w.reserved, 0);
+    usage_free(&k.ext.usage);
+    usage_free(&w.usage);
 }
 
 int main(void)
