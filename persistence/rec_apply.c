@@ -51,6 +51,17 @@ static int load_usage(usage_log *u, Quotad__UsageDay *const *days, size_t n)
     return 0;
 }
 
+static int load_alerts(alert_set **set, Quotad__AlertRule *const *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (alert_set_rule(set, (uint8_t)r[i]->kind, r[i]->threshold,
+                           false) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static rec_result apply_ws_put(store *st, const Quotad__WsState *s,
                                char *err, size_t cap)
 {
@@ -75,8 +86,10 @@ static rec_result apply_ws_put(store *st, const Quotad__WsState *s,
     w->next_hold_seq = s->next_hold_seq;
     w->snap_seq = s->snap_seq;
     if (load_usage(&w->usage, s->usage_days, s->n_usage_days) != 0 ||
+        load_alerts(&w->alerts, s->alerts, s->n_alerts) != 0 ||
         do_ws_insert(sh, w) != 0) {
         usage_free(&w->usage);
+        alert_set_free(&w->alerts);
         free(w->name);
         free(w);
         return REC_NOMEM;
@@ -241,7 +254,8 @@ static key *key_from_state(const Quotad__KeyState *s, const char **why)
     k->ext.prev_expires_ms = s->has_prev_hash ? s->prev_expires_ms : 0;
     int rc = *why ? 0 : key_strings(k, s);
     if (rc == 0 && *why == NULL &&
-        load_usage(&k->ext.usage, s->usage_days, s->n_usage_days) != 0) {
+        (load_usage(&k->ext.usage, s->usage_days, s->n_usage_days) != 0 ||
+         load_alerts(&k->ext.alerts, s->alerts, s->n_alerts) != 0)) {
         rc = -1;
     }
     int rc2 = (*why || rc) ? 0 : key_ips(k, s);
@@ -450,6 +464,22 @@ static rec_result apply_deny(store *st, const Quotad__LogRecord *r,
     return REC_APPLIED;
 }
 
+static rec_result apply_set_alert(store *st, const Quotad__SetAlert *a,
+                                  char *err, size_t cap)
+{
+    shard *sh = shard_for(st, a->workspace_id);
+    workspace *w = do_ws_find(sh, a->workspace_id);
+    key *k = a->key_id ? do_key_find(sh, a->key_id) : NULL;
+    if (w == NULL || (a->key_id != 0 && k == NULL)) {
+        return bad(err, cap, "alert for a missing workspace or key");
+    }
+    alert_set **set = k ? &k->ext.alerts : &w->alerts;
+    int rc = alert_set_rule(set, (uint8_t)a->kind, a->threshold,
+                            a->has_clear && a->clear);
+    return rc == 0 ? REC_APPLIED : rc == -1 ? REC_NOMEM
+                                            : bad(err, cap, "alert set full");
+}
+
 static rec_result apply_meta(store *st, const Quotad__SnapshotMeta *m)
 {
     if (m->seq > atomic_load(&st->seq)) {
@@ -492,6 +522,8 @@ static rec_result dispatch(store *st, const Quotad__LogRecord *r,
     case QUOTAD__LOG_RECORD__CHANGE_CHARGE: return apply_charge(st, r, err, cap);
     case QUOTAD__LOG_RECORD__CHANGE_SETTLE: return apply_settle(st, r, err, cap);
     case QUOTAD__LOG_RECORD__CHANGE_DENY: return apply_deny(st, r, w, err, cap);
+    case QUOTAD__LOG_RECORD__CHANGE_SET_ALERT:
+        return apply_set_alert(st, r->set_alert, err, cap);
     case QUOTAD__LOG_RECORD__CHANGE_KEY_UPDATE:
     case QUOTAD__LOG_RECORD__CHANGE_KEY_STATUS:
     case QUOTAD__LOG_RECORD__CHANGE_KEY_ROTATE:

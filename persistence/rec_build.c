@@ -47,6 +47,29 @@ int rec_usage_days(arena *a, const usage_log *u, Quotad__UsageDay ***out,
     return usage_days(a, u, out, n);
 }
 
+/* Alert rules (fired windows are not persisted, see alert.h). */
+static int alert_rules(arena *a, const alert_set *s, Quotad__AlertRule ***out,
+                       size_t *n)
+{
+    uint32_t cnt = s ? s->n : 0;
+    *n = 0;
+    *out = arena_alloc(a, (cnt + 1) * sizeof(**out));
+    if (*out == NULL) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < cnt; i++) {
+        Quotad__AlertRule *r = arena_alloc(a, sizeof(*r));
+        if (r == NULL) {
+            return -1;
+        }
+        quotad__alert_rule__init(r);
+        SET(r, kind, (Quotad__AlertKind)s->r[i].kind);
+        SET(r, threshold, s->r[i].threshold);
+        (*out)[(*n)++] = r;
+    }
+    return 0;
+}
+
 int rec_ws_state(arena *a, const workspace *w, Quotad__WsState *o)
 {
     quotad__ws_state__init(o);
@@ -61,7 +84,8 @@ int rec_ws_state(arena *a, const workspace *w, Quotad__WsState *o)
     SET(o, usage_spend, w->usage_spend);
     SET(o, next_key_seq, w->next_key_seq);
     SET(o, next_hold_seq, w->next_hold_seq);
-    if (usage_days(a, &w->usage, &o->usage_days, &o->n_usage_days) != 0) {
+    if (usage_days(a, &w->usage, &o->usage_days, &o->n_usage_days) != 0 ||
+        alert_rules(a, w->alerts, &o->alerts, &o->n_alerts) != 0) {
         return -1;
     }
     return o->name ? 0 : -1;
@@ -171,7 +195,8 @@ int rec_key_state(arena *a, const key *k, Quotad__KeyState *o)
         SET(o, prev_expires_ms, k->ext.prev_expires_ms);
     }
     if (key_lists(a, k, o) != 0 ||
-        usage_days(a, &k->ext.usage, &o->usage_days, &o->n_usage_days) != 0) {
+        usage_days(a, &k->ext.usage, &o->usage_days, &o->n_usage_days) != 0 ||
+        alert_rules(a, k->ext.alerts, &o->alerts, &o->n_alerts) != 0) {
         return -1;
     }
     return key_counters(a, k, o);
@@ -263,6 +288,8 @@ uint32_t rec_ws_of(const Quotad__LogRecord *r)
     case QUOTAD__LOG_RECORD__CHANGE_IDEM_PUT:
         return r->idem_put->workspace_id;
     case QUOTAD__LOG_RECORD__CHANGE_DENY: return r->deny->workspace_id;
+    case QUOTAD__LOG_RECORD__CHANGE_SET_ALERT:
+        return r->set_alert->workspace_id;
     default: return 0;
     }
 }

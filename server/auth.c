@@ -135,6 +135,8 @@ bool auth_op_allowed(uint8_t role, Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_LIST_KEYS:
     case QUOTAD__REQUEST__OP_USAGE:
         return role >= QUOTAD__ROLE__ROLE_MEMBER;
+    case QUOTAD__REQUEST__OP_SET_ALERT:
+    case QUOTAD__REQUEST__OP_WATCH:
     case QUOTAD__REQUEST__OP_CREATE_KEY:
     case QUOTAD__REQUEST__OP_UPDATE_KEY:
     case QUOTAD__REQUEST__OP_ENABLE_KEY:
@@ -183,6 +185,12 @@ uint32_t auth_request_ws(const Quotad__Request *rq)
     case QUOTAD__REQUEST__OP_USAGE:
         return rq->usage->key_id ? (uint32_t)(rq->usage->key_id >> 32)
                                  : rq->usage->workspace_id;
+    case QUOTAD__REQUEST__OP_SET_ALERT:
+        return rq->set_alert->key_id
+                   ? (uint32_t)(rq->set_alert->key_id >> 32)
+                   : rq->set_alert->workspace_id;
+    case QUOTAD__REQUEST__OP_WATCH:
+        return rq->watch->workspace_id;
     default:
         return 0;
     }

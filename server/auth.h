@@ -30,6 +30,10 @@ typedef struct ops_session {
     uint8_t role;           /* Quotad__Role */
     uint32_t ws_id;         /* scope; 0 = every workspace */
     uint32_t failures;      /* failed HELLOs */
+    bool watching;          /* sent `watch`: receives alert events */
+    uint64_t watch_id;      /* request id events are sent under */
+    uint32_t watch_ws;      /* 0 = every workspace in scope */
+    uint64_t watch_cursor;  /* next alert event seq to send */
 } ops_session;
 
 /* A new connection's principal: root when the store runs open. */

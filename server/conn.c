@@ -263,6 +263,44 @@ static int conn_release(conn *c, uint64_t durable)
     return 0;
 }
 
+#define CONN_ALERT_BATCH 32u
+
+/* Send c every queued event it wants. Returns -1 if c must close. */
+static int conn_alerts_one(conn *c)
+{
+    alert_event ev[CONN_ALERT_BATCH];
+    for (uint32_t round = 0; round < ALERT_QUEUE_MAX / CONN_ALERT_BATCH;
+         round++) {
+        uint64_t dropped = 0;
+        size_t n = alert_read(&c->env->st->alerts, &c->sess.watch_cursor, ev,
+                              CONN_ALERT_BATCH, &dropped);
+        for (size_t i = 0; i < n; i++) {
+            if (!ops_alert_wanted(&c->sess, &ev[i]))
+                continue;
+            ops_reply r = {0};
+            if (ops_alert_frame(&c->sess, &ev[i], dropped, &r) != 0 ||
+                conn_send(c, &r) != 0)
+                return -1;
+            dropped = 0;
+        }
+        if (n < CONN_ALERT_BATCH)
+            break;
+    }
+    return 0;
+}
+
+void conn_alerts(conn_env *env)
+{
+    conn *c = env->live;
+    while (c != NULL) {
+        conn *next = c->next;
+        if (c->sess.watching && c->state == CONN_OPEN &&
+            conn_alerts_one(c) != 0)
+            conn_free(c);
+        c = next;
+    }
+}
+
 void conn_durable(conn_env *env)
 {
     if (env->plog == NULL)

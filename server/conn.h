@@ -48,6 +48,9 @@ int conn_open(conn_env *env, evutil_socket_t fd);
  * on failure, close connections whose replies can never be sent. */
 void conn_durable(conn_env *env);
 
+/* New alert events: send them to this worker's watching connections. */
+void conn_alerts(conn_env *env);
+
 /* Close every connection of env (worker shutdown); replies still queued
  * are dropped. */
 void conn_close_all(conn_env *env);

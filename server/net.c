@@ -37,6 +37,7 @@ typedef struct net_worker {
     int efd;                      /* eventfd: "look at your inbox" */
     struct event *notify_ev;      /* efd readable */
     _Atomic int durable_kick;     /* the log advanced: release replies */
+    _Atomic int alert_kick;       /* alert events queued */
     struct event *sweep_ev;       /* NULL if this worker owns no shard */
     uint32_t shard_first, shard_count;
     conn_env env;
@@ -266,6 +267,8 @@ static void net_notify_cb(evutil_socket_t fd, short what, void *arg)
         log_warn("worker %u: eventfd read: %s", w->idx, strerror(errno));
     if (atomic_exchange(&w->durable_kick, 0) != 0)
         conn_durable(&w->env);
+    if (atomic_exchange(&w->alert_kick, 0) != 0)
+        conn_alerts(&w->env);
     for (uint32_t i = 0; i < NET_ACCEPT_QUEUE_MAX; i++) {
         bool quit = false;
         int cfd = net_worker_pop(w, &quit);
@@ -413,6 +416,19 @@ static void net_durable_cb(void *arg)
         if (!w->started)
             continue;
         atomic_store(&w->durable_kick, 1);
+        net_worker_kick(w);
+    }
+}
+
+/* Alert queue (any thread, under its mutex): wake every worker. */
+static void net_alert_cb(void *arg)
+{
+    net *n = arg;
+    for (uint32_t i = 0; i < n->n_workers; i++) {
+        net_worker *w = &n->workers[i];
+        if (!w->started)
+            continue;
+        atomic_store(&w->alert_kick, 1);
         net_worker_kick(w);
     }
 }
@@ -598,6 +614,7 @@ int net_open(const qd_config *c, store *st, net **out)
         goto fail;
     if (st->plog != NULL)
         plog_set_notify(st->plog, net_durable_cb, n);
+    alert_queue_set_notify(&st->alerts, net_alert_cb, n);
     if (net_write_files(n) != 0)
         goto fail;
     *out = n;
@@ -627,6 +644,8 @@ void net_close(net *n)
     n->lst = NULL;
     if (n->st != NULL && n->st->plog != NULL)
         plog_set_notify(n->st->plog, NULL, NULL);
+    if (n->st != NULL)
+        alert_queue_set_notify(&n->st->alerts, NULL, NULL);
     if (n->workers != NULL) {
         net_stop_workers(n);
         for (uint32_t i = 0; i < n->n_workers; i++)

@@ -178,6 +178,8 @@ static op_handler handler_of(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_VOID_HOLD: return op_void_hold;
     case QUOTAD__REQUEST__OP_SNAPSHOT: return op_snapshot;
     case QUOTAD__REQUEST__OP_USAGE: return op_usage;
+    case QUOTAD__REQUEST__OP_SET_ALERT: return op_set_alert;
+    case QUOTAD__REQUEST__OP_WATCH: return op_watch;
     default: return NULL;
     }
 }
@@ -193,6 +195,7 @@ static bool changes_state(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_LIST_KEYS:
     case QUOTAD__REQUEST__OP_SNAPSHOT:
     case QUOTAD__REQUEST__OP_USAGE:
+    case QUOTAD__REQUEST__OP_WATCH:
         return false;
     default:
         return true;

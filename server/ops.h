@@ -48,4 +48,11 @@ int ops_error_frame(uint32_t code, const char *msg, ops_reply *out);
 
 void ops_reply_free(ops_reply *r);
 
+/* Does watching session s want event e (its workspace, its scope)? */
+bool ops_alert_wanted(const ops_session *s, const alert_event *e);
+/* The frame pushing e to s: Reply{id = s->watch_id, result alert}. */
+__attribute__((warn_unused_result))
+int ops_alert_frame(const ops_session *s, const alert_event *e,
+                    uint64_t dropped, ops_reply *out);
+
 #endif

@@ -175,6 +175,9 @@ static Quotad__Code check_locked(op_ctx *c, shard *sh, key *k, bool is_prev,
         h->tokens = j->in.tokens;
         w->reserved += out.charged;
     }
+    if (out.decision == DEC_ALLOWED) {
+        do_alert_eval(c->st, w, k, c->now_ms);
+    }
     *a = (check_answer){
         .decision = out.decision, .charged = out.charged,
         .quota_remaining = k->quota_remaining, .wallet_balance = w->balance,
@@ -407,6 +410,7 @@ static Quotad__Code settle_locked(op_ctx *c, shard *sh, uint64_t hold_id,
     quota_settle(k, w, h, rec->amount, rec->tokens, rec->overrun_max,
                  c->now_ms, &so);
     rec->charged = so.charged;
+    do_alert_eval(c->st, w, k, c->now_ms);
     do_hold_remove(sh, h);
     free(h);
     *a = (settle_answer){.charged = so.charged, .refunded = so.refunded,

@@ -64,12 +64,14 @@ void store_key_free(key *k)
     }
     free(k->ext.meta);
     usage_free(&k->ext.usage);
+    alert_set_free(&k->ext.alerts);
     free(k);
 }
 
 static void ws_free(workspace *w)
 {
     usage_free(&w->usage);
+    alert_set_free(&w->alerts);
     free(w->name);
     free(w->keys);
     free(w);
@@ -128,6 +130,14 @@ int store_open(const store_opts *o, store **out)
     }
     atomic_init(&st->seq, 0);
     atomic_init(&st->next_ws_id, 0);
+    if (alert_queue_init(&st->alerts) != 0) {
+        for (uint32_t j = 0; j < o->shards; j++) {
+            shard_free(&st->shards[j]);
+        }
+        free(st->shards);
+        free(st);
+        return -1;
+    }
     *out = st;
     return 0;
 }
@@ -141,6 +151,7 @@ void store_close(store *st)
         shard_free(&st->shards[i]);
     }
     free(st->shards);
+    alert_queue_destroy(&st->alerts);
     free(st);
 }
 
@@ -424,6 +435,45 @@ uint64_t do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms)
         rec_append(sh, &r);
     }
     return seq;
+}
+
+/* Workspace spend today and this week, from its usage days. */
+static void ws_spend(const workspace *w, int64_t now_ms, int64_t *day,
+                     int64_t *week)
+{
+    int64_t today = win_day_index(now_ms), wk = win_week_index(now_ms);
+    *day = *week = 0;
+    for (uint16_t i = w->usage.n; i > 0; i--) {
+        const usage_day *d = &w->usage.d[i - 1];
+        if (win_week_index(d->day * WIN_DAY_MS) != wk) {
+            break;
+        }
+        *week += d->spend;
+        if (d->day == today) {
+            *day += d->spend;
+        }
+    }
+}
+
+void do_alert_eval(store *st, workspace *w, key *k, int64_t now_ms)
+{
+    if (w->alerts == NULL && (k == NULL || k->ext.alerts == NULL)) {
+        return;
+    }
+    alert_values v = {.balance = w->balance, .quota_total = LIMIT_NONE};
+    if (w->alerts != NULL) {
+        ws_spend(w, now_ms, &v.spend_day, &v.spend_week);
+        alert_eval(&st->alerts, w->alerts, w->id, 0, &v, now_ms);
+    }
+    if (k != NULL && k->ext.alerts != NULL) {
+        win_spend s = k->spend;
+        win_spend_roll(&s, now_ms);
+        v.spend_day = s.spend_day;
+        v.spend_week = s.spend_week;
+        v.quota_total = k->quota_total;
+        v.quota_remaining = k->quota_remaining;
+        alert_eval(&st->alerts, k->ext.alerts, w->id, k->id, &v, now_ms);
+    }
 }
 
 uint32_t store_sweep(store *st, uint32_t first, uint32_t count,

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "alert.h"
 #include "htab.h"
 #include "idem.h"
 #include "ipnet.h"
@@ -54,6 +55,7 @@ typedef struct key_ext {
     keyfmt_hash prev_hash;
     int64_t prev_expires_ms;   /* 0 = no previous secret */
     usage_log usage;           /* per UTC day */
+    alert_set *alerts;         /* NULL: no alert rules */
 } key_ext;
 
 typedef struct key {
@@ -88,6 +90,7 @@ typedef struct workspace {
     key **keys;                /* sorted by id */
     uint32_t n_keys, keys_cap;
     usage_log usage;           /* per UTC day */
+    alert_set *alerts;         /* NULL: no alert rules */
 } workspace;
 
 /* A reservation made by a check with hold=true. The amount was already
@@ -149,6 +152,7 @@ typedef struct store {
     struct plog *plog;                 /* NULL: in-memory only */
     _Atomic int read_only;             /* durability lost: refuse writes */
     auth_cfg auth;
+    alert_queue alerts;
 } store;
 
 void store_opts_default(store_opts *o);
@@ -206,5 +210,9 @@ uint64_t do_hold_new_id(shard *sh, workspace *w);
 uint64_t do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms);
 
 void store_key_free(key *k);
+
+/* After a change that can cross an alert threshold (allowed check,
+ * settle, wallet change): evaluate the rules of w and k (may be NULL). */
+void do_alert_eval(store *st, workspace *w, key *k, int64_t now_ms);
 
 #endif
