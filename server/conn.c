@@ -58,6 +58,7 @@ typedef struct parked {
 
 /* One client connection. Lives on one worker's base; see conn.h. */
 struct conn {
+    uint32_t ip_bucket;            /* per-address counter we hold */
     ops_session sess;              /* who this connection is (HELLO) */
     parked *park_head, *park_tail; /* replies not yet durable, in order */
     size_t park_bytes;
@@ -76,11 +77,13 @@ static void conn_write_cb(struct bufferevent *bev, void *arg);
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-static void conn_release_slot(conn_env *env)
+static void conn_release_slot(conn_env *env, uint32_t ip_bucket)
 {
     uint32_t before = atomic_fetch_sub(env->n_conns, 1u);
     assert(before > 0);
     (void)before;
+    if (env->ip_conns != NULL && ip_bucket != NET_IP_BUCKET_NONE)
+        atomic_fetch_sub(&env->ip_conns[ip_bucket], 1u);
 }
 
 /* Free everything; closes the socket. The single way a connection ends. */
@@ -103,8 +106,9 @@ static void conn_free(conn *c)
     }
     event_free(c->resume);
     bufferevent_free(c->bev);
+    uint32_t bucket = c->ip_bucket;
     free(c);
-    conn_release_slot(env);
+    conn_release_slot(env, bucket);
 }
 
 void conn_close_all(conn_env *env)
@@ -538,7 +542,7 @@ static int conn_configure(conn *c)
     return bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-int conn_open(conn_env *env, evutil_socket_t fd)
+int conn_open(conn_env *env, evutil_socket_t fd, uint32_t ip_bucket)
 {
     assert(env != NULL && fd >= 0);
     int one = 1;
@@ -549,6 +553,7 @@ int conn_open(conn_env *env, evutil_socket_t fd)
     if (c == NULL)
         goto fail_fd;
     c->env = env;
+    c->ip_bucket = ip_bucket;
     c->state = CONN_OPEN;
     auth_session_init(env->st, &c->sess);
     c->resume = evtimer_new(env->base, conn_resume_cb, c);
@@ -577,6 +582,6 @@ fail_conn:
 fail_fd:
     log_warn("conn: out of memory accepting a connection");
     close(fd);
-    conn_release_slot(env);
+    conn_release_slot(env, ip_bucket);
     return -1;
 }

@@ -34,15 +34,17 @@ typedef struct conn_env {
     uint32_t idle_timeout_ms;     /* 0 = never */
     uint32_t write_timeout_ms;    /* > 0 */
     _Atomic uint32_t *n_conns;    /* open connections; -1 on every close */
+    _Atomic uint32_t *ip_conns;   /* per address bucket, or NULL */
     struct plog *plog;            /* NULL: replies never wait for the log */
     conn *live;                   /* open connections of this worker */
     uint32_t n_live;
 } conn_env;
 
-/* Serve fd on env->base. Takes ownership of fd and of one unit of
- * *env->n_conns: both are released when the connection closes, or at once
- * if setting it up fails (then -1 is returned). */
-int conn_open(conn_env *env, evutil_socket_t fd);
+/* Serve fd on env->base. Takes ownership of fd, of one unit of
+ * *env->n_conns and of one unit of env->ip_conns[ip_bucket] (unless
+ * NET_IP_BUCKET_NONE): all are released when the connection closes, or at
+ * once if setting it up fails (then -1 is returned). */
+int conn_open(conn_env *env, evutil_socket_t fd, uint32_t ip_bucket);
 
 /* The log advanced (or failed): send parked replies that are durable now;
  * on failure, close connections whose replies can never be sent. */

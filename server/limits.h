@@ -75,6 +75,10 @@
 #define CONN_IDLE_TIMEOUT_MS_DEFAULT 300000u
 #define CONN_WRITE_TIMEOUT_MS_DEFAULT 30000u      /* slow reader cut-off */
 #define FRAMES_PER_EVENT_MAX 64u                  /* fairness per callback */
+/* Per-client-IP connection counting: addresses hash into this many
+ * buckets (lock-free counters; a collision only makes a limit stricter). */
+#define NET_IP_BUCKETS 65536u
+#define NET_IP_BUCKET_NONE UINT32_MAX             /* e.g. a Unix socket */
 #define LISTEN_BACKLOG 1024
 #define DEFAULT_PORT 7411
 #define DEFAULT_HOST "127.0.0.1"

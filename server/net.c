@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <xxhash.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,7 +49,7 @@ typedef struct net_worker {
     bool mu_ready;
     bool quit;
     uint32_t q_head, q_len;
-    int q[NET_ACCEPT_QUEUE_MAX];  /* accepted fds, ring buffer */
+    uint64_t q[NET_ACCEPT_QUEUE_MAX]; /* (ip bucket << 32 | fd), ring */
 } net_worker;
 
 /* The whole network layer; owned and used by the main thread. */
@@ -62,6 +64,7 @@ struct net {
     uint32_t n_workers;
     uint32_t rr;                  /* next worker, round robin */
     _Atomic uint32_t n_conns;     /* open + queued connections */
+    _Atomic uint32_t *ip_conns;   /* per address bucket; NULL = no limit */
     uint16_t port;
     bool wrote_pid, wrote_port;
     uint64_t accepted, rejected;  /* stats, main thread only */
@@ -204,14 +207,15 @@ static void net_worker_kick(net_worker *w)
 }
 
 /* Main thread: queue fd for worker w. -1 if its inbox is full. */
-static int net_worker_push(net_worker *w, int fd)
+static int net_worker_push(net_worker *w, int fd, uint32_t bucket)
 {
     pthread_mutex_lock(&w->mu);
     if (w->q_len == NET_ACCEPT_QUEUE_MAX) {
         pthread_mutex_unlock(&w->mu);
         return -1;
     }
-    w->q[(w->q_head + w->q_len) % NET_ACCEPT_QUEUE_MAX] = fd;
+    w->q[(w->q_head + w->q_len) % NET_ACCEPT_QUEUE_MAX] =
+        (uint64_t)bucket << 32 | (uint32_t)fd;
     w->q_len++;
     pthread_mutex_unlock(&w->mu);
     net_worker_kick(w);
@@ -227,13 +231,14 @@ static void net_worker_tell_quit(net_worker *w)
 }
 
 /* Worker thread: next queued fd, or -1 if none (or quitting). */
-static int net_worker_pop(net_worker *w, bool *quit)
+static int net_worker_pop(net_worker *w, bool *quit, uint32_t *bucket)
 {
     int fd = -1;
     pthread_mutex_lock(&w->mu);
     *quit = w->quit;
     if (!w->quit && w->q_len > 0) {
-        fd = w->q[w->q_head];
+        fd = (int)(uint32_t)w->q[w->q_head];
+        *bucket = (uint32_t)(w->q[w->q_head] >> 32);
         w->q_head = (w->q_head + 1) % NET_ACCEPT_QUEUE_MAX;
         w->q_len--;
     }
@@ -246,7 +251,11 @@ static void net_worker_drain_inbox(net_worker *w)
 {
     pthread_mutex_lock(&w->mu);
     while (w->q_len > 0) {
-        close(w->q[w->q_head]);
+        uint64_t e = w->q[w->q_head];
+        close((int)(uint32_t)e);
+        uint32_t bucket = (uint32_t)(e >> 32);
+        if (w->owner->ip_conns != NULL && bucket != NET_IP_BUCKET_NONE)
+            atomic_fetch_sub(&w->owner->ip_conns[bucket], 1u);
         w->q_head = (w->q_head + 1) % NET_ACCEPT_QUEUE_MAX;
         w->q_len--;
         atomic_fetch_sub(&w->owner->n_conns, 1u);
@@ -271,14 +280,15 @@ static void net_notify_cb(evutil_socket_t fd, short what, void *arg)
         conn_alerts(&w->env);
     for (uint32_t i = 0; i < NET_ACCEPT_QUEUE_MAX; i++) {
         bool quit = false;
-        int cfd = net_worker_pop(w, &quit);
+        uint32_t bucket = NET_IP_BUCKET_NONE;
+        int cfd = net_worker_pop(w, &quit, &bucket);
         if (quit) {
             event_base_loopbreak(w->base);
             return;
         }
         if (cfd < 0)
             return;
-        (void)conn_open(&w->env, cfd);   /* logs and cleans up on error */
+        (void)conn_open(&w->env, cfd, bucket); /* cleans up on error */
     }
 }
 
@@ -352,6 +362,7 @@ static int net_worker_init(net *n, net_worker *w, uint32_t idx)
         .idle_timeout_ms = n->cfg->idle_timeout_ms,
         .write_timeout_ms = n->cfg->write_timeout_ms,
         .n_conns = &n->n_conns,
+        .ip_conns = n->ip_conns,
         .plog = n->st->plog,
     };
     net_worker_slice(w, n->n_workers, n->st->opt.shards);
@@ -451,16 +462,58 @@ static void net_stop_workers(net *n)
 
 /* ---- main thread: accept and signals ---------------------------------- */
 
+/* Bucket of the client's address (v4-mapped v6 counts as v4). */
+static uint32_t net_ip_bucket(const struct sockaddr *sa)
+{
+    const void *p = NULL;
+    size_t len = 0;
+    if (sa->sa_family == AF_INET) {
+        p = &((const struct sockaddr_in *)sa)->sin_addr;
+        len = 4;
+    } else if (sa->sa_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                           0xff, 0xff};
+        bool v4 = memcmp(a, mapped, sizeof mapped) == 0;
+        p = v4 ? a + 12 : a;
+        len = v4 ? 4 : 16;
+    } else {
+        return NET_IP_BUCKET_NONE;
+    }
+    return (uint32_t)(XXH3_64bits(p, len) & (NET_IP_BUCKETS - 1u));
+}
+
+/* Count the connection against its address; false if over the limit. */
+static bool net_ip_admit(net *n, uint32_t bucket)
+{
+    if (n->ip_conns == NULL || bucket == NET_IP_BUCKET_NONE)
+        return true;
+    uint32_t now = atomic_fetch_add(&n->ip_conns[bucket], 1u) + 1u;
+    if (now <= n->cfg->conns_per_ip_max)
+        return true;
+    atomic_fetch_sub(&n->ip_conns[bucket], 1u);
+    return false;
+}
+
 static void net_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                           struct sockaddr *sa, int socklen, void *arg)
 {
     (void)l;
-    (void)sa;
     (void)socklen;
     net *n = arg;
+    uint32_t bucket = net_ip_bucket(sa);
+    if (!net_ip_admit(n, bucket)) {
+        close(fd);
+        n->rejected++;
+        log_debug("conns_per_ip_max (%u) reached: connection refused",
+                  n->cfg->conns_per_ip_max);
+        return;
+    }
     uint32_t open_now = atomic_fetch_add(&n->n_conns, 1u) + 1u;
     if (open_now > n->cfg->conns_max) {
         atomic_fetch_sub(&n->n_conns, 1u);
+        if (n->ip_conns != NULL && bucket != NET_IP_BUCKET_NONE)
+            atomic_fetch_sub(&n->ip_conns[bucket], 1u);
         close(fd);
         n->rejected++;
         log_debug("conns_max (%u) reached: connection refused",
@@ -469,8 +522,10 @@ static void net_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     }
     net_worker *w = &n->workers[n->rr];
     n->rr = (n->rr + 1) % n->n_workers;
-    if (net_worker_push(w, fd) != 0) {
+    if (net_worker_push(w, fd, bucket) != 0) {
         atomic_fetch_sub(&n->n_conns, 1u);
+        if (n->ip_conns != NULL && bucket != NET_IP_BUCKET_NONE)
+            atomic_fetch_sub(&n->ip_conns[bucket], 1u);
         close(fd);
         n->rejected++;
         log_warn("worker %u inbox full: connection refused", w->idx);
@@ -593,6 +648,11 @@ int net_open(const qd_config *c, store *st, net **out)
     n->cfg = c;
     n->st = st;
     n->n_workers = net_workers_resolve(c->workers);
+    if (c->conns_per_ip_max > 0) {
+        n->ip_conns = calloc(NET_IP_BUCKETS, sizeof *n->ip_conns);
+        if (n->ip_conns == NULL)
+            goto fail;
+    }
     n->workers = calloc(n->n_workers, sizeof *n->workers);
     if (n->workers == NULL)
         goto fail;
@@ -665,5 +725,6 @@ void net_close(net *n)
         event_free(n->accept_retry);
     if (n->base != NULL)
         event_base_free(n->base);
+    free((void *)n->ip_conns);
     free(n);
 }
