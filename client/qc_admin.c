@@ -8,6 +8,7 @@
 #include "qc_internal.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 /* One call whose successful reply must carry result `want`. A reply of
@@ -200,4 +201,114 @@ int qc_rotate_key(qc_ctx *c, uint64_t key_id, int64_t grace_ms,
     req.op_case = QUOTAD__REQUEST__OP_ROTATE_KEY;
     req.rotate_key = &rk;
     return admin_call(c, &req, QUOTAD__REPLY__RESULT_KEY_SECRET, out);
+}
+
+int qc_usage(qc_ctx *c, uint64_t key_id, uint32_t ws_id, int64_t from_day,
+             int64_t to_day, Quotad__Reply **out)
+{
+    int rc = admin_begin(c, out);
+    if (rc != QC_OK)
+        return rc;
+    if (from_day < 0 || to_day < 0)
+        return QC_ERR_ARG;
+    Quotad__UsageQuery q = QUOTAD__USAGE_QUERY__INIT;
+    q.has_key_id = 1;
+    q.key_id = key_id;
+    q.has_workspace_id = 1;
+    q.workspace_id = ws_id;
+    q.has_from_day = 1;
+    q.from_day = from_day;
+    q.has_to_day = 1;
+    q.to_day = to_day;
+    Quotad__Request req = QUOTAD__REQUEST__INIT;
+    req.op_case = QUOTAD__REQUEST__OP_USAGE;
+    req.usage = &q;
+    return admin_call(c, &req, QUOTAD__REPLY__RESULT_USAGE, out);
+}
+
+int qc_set_alert(qc_ctx *c, uint32_t ws_id, uint64_t key_id,
+                 Quotad__AlertKind kind, int64_t threshold, bool clear,
+                 Quotad__Reply **out)
+{
+    int rc = admin_begin(c, out);
+    if (rc != QC_OK)
+        return rc;
+    Quotad__SetAlert sa = QUOTAD__SET_ALERT__INIT;
+    sa.has_workspace_id = 1;
+    sa.workspace_id = ws_id;
+    sa.has_key_id = 1;
+    sa.key_id = key_id;
+    sa.has_kind = 1;
+    sa.kind = kind;
+    sa.has_threshold = 1;
+    sa.threshold = threshold;
+    sa.has_clear = 1;
+    sa.clear = clear;
+    Quotad__Request req = QUOTAD__REQUEST__INIT;
+    req.op_case = QUOTAD__REQUEST__OP_SET_ALERT;
+    req.set_alert = &sa;
+    return admin_call(c, &req, QUOTAD__REPLY__RESULT_ALERTS, out);
+}
+
+/* The watch request gets id next_id; events carry that id. It is
+ * recorded before sending so an event arriving together with the OK
+ * reply is already recognised. */
+int qc_watch_start(qc_ctx *c, uint32_t ws_id, Quotad__Reply **out)
+{
+    int rc = admin_begin(c, out);
+    if (rc != QC_OK)
+        return rc;
+    if (c->watch_id != 0)
+        return qci_fail(c, QC_ERR_STATE, "already watching");
+    Quotad__Watch w = QUOTAD__WATCH__INIT;
+    w.has_workspace_id = 1;
+    w.workspace_id = ws_id;
+    Quotad__Request req = QUOTAD__REQUEST__INIT;
+    req.op_case = QUOTAD__REQUEST__OP_WATCH;
+    req.watch = &w;
+    c->watch_id = c->next_id;
+    rc = qci_roundtrip(c, &req, out);
+    if (rc != QC_OK)
+        c->watch_id = 0;
+    return rc;
+}
+
+/* An event must carry the watch id, code OK and an `alert` result; an
+ * id-0 reply with a code is the server closing the connection. */
+static int watch_classify(qc_ctx *c, Quotad__Reply *r)
+{
+    uint64_t id = r->has_id ? r->id : 0;
+    int code = r->has_code ? (int)r->code : QC_OK;
+    if (id == 0 && code != QC_OK) {
+        c->broken = true;
+        snprintf(c->errstr, sizeof c->errstr, "server closed connection: %s",
+                 r->error ? r->error : qc_code_str(code));
+        return code;
+    }
+    if (id != c->watch_id || code != QC_OK ||
+        r->result_case != QUOTAD__REPLY__RESULT_ALERT || r->alert == NULL)
+        return qci_fail(c, QC_ERR_PROTOCOL,
+                        "unexpected reply on a watch (id %llu, code %d)",
+                        (unsigned long long)id, code);
+    return QC_OK;
+}
+
+int qc_watch_next(qc_ctx *c, Quotad__Reply **event, uint32_t timeout_ms)
+{
+    int rc = admin_begin(c, event);
+    if (rc != QC_OK)
+        return rc;
+    if (c->watch_id == 0 || c->in_flight != 0)
+        return qci_fail(c, QC_ERR_STATE, "not a watching connection");
+    Quotad__Reply *r = NULL;
+    rc = qci_next_event(c, qci_now_ms() + (int64_t)timeout_ms, &r);
+    if (rc != QC_OK)
+        return rc;
+    rc = watch_classify(c, r);
+    if (rc != QC_OK) {
+        qc_reply_free(r);
+        return rc;
+    }
+    *event = r;
+    return QC_OK;
 }

@@ -53,6 +53,35 @@ int qc_rotate_key(qc_ctx *c, uint64_t key_id, int64_t grace_ms,
                   Quotad__Reply **out);
 int qc_delete_key(qc_ctx *c, uint64_t key_id, Quotad__Reply **out);
 
+/* Usage per UTC day (result `usage`) of one key (key_id != 0) or, with
+ * key_id 0, of workspace ws_id. Days are counted since 1970-01-01 UTC;
+ * from_day inclusive, to_day inclusive (0 = no upper bound). */
+int qc_usage(qc_ctx *c, uint64_t key_id, uint32_t ws_id, int64_t from_day,
+             int64_t to_day, Quotad__Reply **out);
+
+/* Set (clear false) or remove (clear true) the alert rule of `kind` on
+ * key key_id of workspace ws_id (key_id 0 = the workspace). Answers with
+ * result `alerts`: the rules now in force there. Setting a rule again
+ * (same kind) replaces its threshold and re-arms it. */
+int qc_set_alert(qc_ctx *c, uint32_t ws_id, uint64_t key_id,
+                 Quotad__AlertKind kind, int64_t threshold, bool clear,
+                 Quotad__Reply **out);
+
+/* Watching alert events.
+ *
+ *   qc_watch_start(c, ws_id, &r)   subscribe (ws_id 0 = all in scope);
+ *                                  r is the server's OK reply
+ *   qc_watch_next(c, &ev, ms)      the next pushed event: ev->alert
+ *
+ * After qc_watch_start the connection is a watch stream: only call
+ * qc_watch_next (and qc_free) on it; use another connection for calls.
+ * qc_watch_next returns QC_OK with *event set (result `alert`, id = the
+ * watch request's id), QC_ERR_TIMEOUT when no event came within
+ * timeout_ms (the connection stays usable: call it again), QC_ERR_STATE
+ * without a watch, or an error as usual (connection closed...). */
+int qc_watch_start(qc_ctx *c, uint32_t ws_id, Quotad__Reply **out);
+int qc_watch_next(qc_ctx *c, Quotad__Reply **event, uint32_t timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

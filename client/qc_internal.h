@@ -35,6 +35,9 @@
 #define QC_FIFO_SLOTS_INITIAL 16u
 /* Longest client_ip text accepted: an IPv6 address with a zone fits. */
 #define QC_CLIENT_IP_CHARS_MAX 64u
+/* Pushed watch events queued but not yet taken by qc_watch_next: more
+ * means the caller stopped reading events (protocol error). */
+#define QC_WATCH_QUEUE_MAX 4096u
 
 _Static_assert(QC_IN_BYTES_INITIAL >= FRAME_HEADER_BYTES,
                "a frame header always fits in the input buffer");
@@ -54,6 +57,8 @@ struct qc_ctx {
     uint64_t next_id;            /* id of the next request, from 1 up */
     size_t in_flight;            /* requests queued/sent, reply not read */
     uint64_t last_seq;           /* Reply.seq of the last reply read */
+    uint64_t watch_id;           /* id of the watch request, 0 = none:
+                                    replies with this id are pushed events */
     uint8_t *out;                /* encoded frames not yet sent */
     size_t out_len, out_cap;
     uint8_t *in;                 /* received bytes [in_off, in_len) */
@@ -99,6 +104,11 @@ int qci_flush(qc_ctx *c, int64_t deadline);
  * complete or the deadline passes. Ownership of *out moves to the caller. */
 __attribute__((warn_unused_result))
 int qci_next_reply(qc_ctx *c, int64_t deadline, Quotad__Reply **out);
+/* Like qci_next_reply, but for pushed events: running out of time returns
+ * QC_ERR_TIMEOUT WITHOUT breaking c (no event is not an error), and
+ * in_flight bookkeeping is not touched. */
+__attribute__((warn_unused_result))
+int qci_next_event(qc_ctx *c, int64_t deadline, Quotad__Reply **out);
 
 /* --- qc_call.c --- */
 

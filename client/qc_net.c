@@ -235,11 +235,18 @@ int qci_out_frame(qc_ctx *c, const ProtobufCMessage *msg)
 }
 
 /* Append a decoded reply to the FIFO. A well-behaved server never sends
- * more replies than requests in flight, plus one id-0 connection error;
+ * more replies than requests in flight, plus one id-0 connection error,
+ * plus (on a watching connection) up to QC_WATCH_QUEUE_MAX pushed events;
  * anything beyond that is a protocol error, which also bounds the FIFO. */
+static bool fifo_is_event(const qc_ctx *c, const Quotad__Reply *r)
+{
+    return c->watch_id != 0 && r->has_id && r->id == c->watch_id &&
+           c->q_len < QC_WATCH_QUEUE_MAX;
+}
+
 static int fifo_push(qc_ctx *c, Quotad__Reply *r)
 {
-    if (c->q_len >= c->in_flight + 1) {
+    if (c->q_len >= c->in_flight + 1 && !fifo_is_event(c, r)) {
         quotad__reply__free_unpacked(r, NULL);
         return qci_fail(c, QC_ERR_PROTOCOL, "unsolicited reply");
     }
@@ -403,4 +410,25 @@ int qci_next_reply(qc_ctx *c, int64_t deadline, Quotad__Reply **out)
     if (c->q_len == 0)
         c->q_head = 0;
     return QC_OK;
+}
+
+int qci_next_event(qc_ctx *c, int64_t deadline, Quotad__Reply **out)
+{
+    assert(c != NULL && out != NULL);
+    *out = NULL;
+    while (c->q_len == 0 && !c->eof) {
+        int64_t left_ms = deadline - qci_now_ms();
+        if (left_ms <= 0) {
+            snprintf(c->errstr, sizeof c->errstr, "no event in time");
+            return QC_ERR_TIMEOUT;
+        }
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int n = poll(&p, 1, left_ms > INT32_MAX ? INT32_MAX : (int)left_ms);
+        if (n < 0 && errno != EINTR)
+            return qci_fail(c, QC_ERR_IO, "poll: %s", strerror(errno));
+        int rc = n > 0 ? in_read_some(c) : QC_OK;
+        if (rc != QC_OK)
+            return rc;
+    }
+    return qci_next_reply(c, deadline, out);
 }

@@ -544,10 +544,24 @@ static rec_result dispatch(store *st, const Quotad__LogRecord *r,
     }
 }
 
+/* The store's seq must end at or above every seq the data holds, applied
+ * or skipped: a seq handed out again would make a later recovery skip a
+ * new change as "already in the snapshot". */
+static void seq_at_least(store *st, uint64_t seq)
+{
+    if (seq > atomic_load(&st->seq)) {
+        atomic_store(&st->seq, seq);
+    }
+}
+
 rec_result rec_apply(store *st, const Quotad__LogRecord *r, char *err,
                      size_t err_cap)
 {
     uint32_t ws_id = rec_ws_of(r);
+    seq_at_least(st, r->seq);
+    if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_WS_PUT) {
+        seq_at_least(st, r->ws_put->snap_seq);
+    }
     workspace *w = ws_id ? do_ws_find(shard_for(st, ws_id), ws_id) : NULL;
     if (w != NULL && r->seq != 0 && r->seq <= w->snap_seq) {
         return REC_SKIPPED;

@@ -107,7 +107,8 @@ static void push(alert_queue *q, const alert_event *e)
 }
 
 void alert_eval(alert_queue *q, alert_set *s, uint32_t ws_id,
-                uint64_t key_id, const alert_values *v, int64_t now_ms)
+                uint64_t key_id, const alert_values *v, int64_t now_ms,
+                uint64_t state_seq)
 {
     if (s == NULL) {
         return;
@@ -123,7 +124,8 @@ void alert_eval(alert_queue *q, alert_set *s, uint32_t ws_id,
         r->fired_window = window;
         alert_event e = {.ws_id = ws_id, .key_id = key_id, .kind = r->kind,
                          .threshold = r->threshold, .value = value,
-                         .window = window, .at_ms = now_ms};
+                         .window = window, .at_ms = now_ms,
+                         .state_seq = state_seq};
         push(q, &e);
     }
 }

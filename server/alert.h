@@ -49,6 +49,7 @@ typedef struct alert_event {
     uint64_t key_id;                 /* 0: workspace rule */
     uint8_t kind;
     int64_t threshold, value, window, at_ms;
+    uint64_t state_seq;              /* sent once this seq is durable */
 } alert_event;
 
 typedef struct alert_queue {
@@ -78,7 +79,8 @@ typedef struct alert_values {
 
 /* Fire every rule of s that is crossed and not yet fired this window. */
 void alert_eval(alert_queue *q, alert_set *s, uint32_t ws_id,
-                uint64_t key_id, const alert_values *v, int64_t now_ms);
+                uint64_t key_id, const alert_values *v, int64_t now_ms,
+                uint64_t state_seq);
 
 /* Copy events with seq >= *cursor (at most max) and advance *cursor;
  * *dropped = events that left the ring before this watcher read them. */

@@ -65,8 +65,34 @@ int auth_load_credential(const char *path, keyfmt_hash *out, char *err,
 }
 
 /* An admin key as a credential: enabled, unexpired, kind admin. */
+static bool key_usable(const key *k, int64_t now)
+{
+    return k->kind == KEY_ADMIN && k->status == KEY_ENABLED &&
+           (k->expires_ms == 0 || now < k->expires_ms) &&
+           k->role >= QUOTAD__ROLE__ROLE_GATEWAY &&
+           k->role <= QUOTAD__ROLE__ROLE_OWNER;
+}
+
+void auth_session_refresh(store *st, ops_session *s)
+{
+    if (s->key_id == 0) {
+        return;
+    }
+    shard *sh = store_shard_of(st, (uint32_t)(s->key_id >> 32));
+    store_lock(sh);
+    key *k = do_key_find(sh, s->key_id);
+    bool ok = k != NULL && key_usable(k, st->now_ms()) && k->role == s->role;
+    store_unlock(sh);
+    if (!ok) {
+        s->role = QUOTAD__ROLE__ROLE_NONE;
+        s->ws_id = 0;
+        s->key_id = 0;
+        s->watching = false;
+    }
+}
+
 static int login_key(store *st, const char *cred, size_t len, uint8_t *role,
-                     uint32_t *ws)
+                     uint32_t *ws, uint64_t *key_id)
 {
     uint8_t body[KEYFMT_BODY_BYTES];
     uint32_t ws_id = 0;
@@ -81,21 +107,21 @@ static int login_key(store *st, const char *cred, size_t len, uint8_t *role,
     bool is_prev = false;
     key *k = do_key_by_hash(sh, ws_id, &h, &is_prev);
     int64_t now = st->now_ms();
-    if (k != NULL && k->kind == KEY_ADMIN && k->status == KEY_ENABLED &&
-        (k->expires_ms == 0 || now < k->expires_ms) &&
-        (!is_prev || now < k->ext.prev_expires_ms) &&
-        k->role >= QUOTAD__ROLE__ROLE_GATEWAY &&
-        k->role <= QUOTAD__ROLE__ROLE_OWNER) {
+    if (k != NULL && key_usable(k, now) &&
+        (!is_prev || now < k->ext.prev_expires_ms)) {
         *role = k->role;
         *ws = k->ws_id;
+        *key_id = k->id;
         rc = 0;
     }
     store_unlock(sh);
     return rc;
 }
 
-int auth_login(store *st, const char *cred, uint8_t *role, uint32_t *ws)
+int auth_login(store *st, const char *cred, uint8_t *role, uint32_t *ws,
+               uint64_t *key_id)
 {
+    *key_id = 0;
     size_t len = strnlen(cred, AUTH_CREDENTIAL_BYTES_MAX + 1);
     if (len == 0 || len > AUTH_CREDENTIAL_BYTES_MAX) {
         return -1;
@@ -112,7 +138,7 @@ int auth_login(store *st, const char *cred, uint8_t *role, uint32_t *ws)
         *ws = 0;
         return 0;
     }
-    return login_key(st, cred, len, role, ws);
+    return login_key(st, cred, len, role, ws, key_id);
 }
 
 /* Lowest role that may run each operation; ROLE_GATEWAY is special: it

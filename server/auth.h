@@ -30,6 +30,7 @@ typedef struct ops_session {
     uint8_t role;           /* Quotad__Role */
     uint32_t ws_id;         /* scope; 0 = every workspace */
     uint32_t failures;      /* failed HELLOs */
+    uint64_t key_id;        /* admin key it logged in with, 0 = none */
     bool watching;          /* sent `watch`: receives alert events */
     uint64_t watch_id;      /* request id events are sent under */
     uint32_t watch_ws;      /* 0 = every workspace in scope */
@@ -39,13 +40,18 @@ typedef struct ops_session {
 /* A new connection's principal: root when the store runs open. */
 void auth_session_init(const store *st, ops_session *s);
 
+/* Before each frame: a session that logged in with an admin key loses its
+ * rights the moment that key is disabled, revoked, expired or deleted. */
+void auth_session_refresh(store *st, ops_session *s);
+
 /* Read a credential file (one line; surrounding whitespace trimmed; must
  * not be readable by group/others) and keep only its hash. */
 int auth_load_credential(const char *path, keyfmt_hash *out, char *err,
                          size_t err_cap);
 
 /* Authenticate cred. On success fills role and ws and returns 0. */
-int auth_login(store *st, const char *cred, uint8_t *role, uint32_t *ws);
+int auth_login(store *st, const char *cred, uint8_t *role, uint32_t *ws,
+               uint64_t *key_id);
 
 /* May role run op at all (before looking at the workspace)? */
 bool auth_op_allowed(uint8_t role, Quotad__Request__OpCase op);

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -40,6 +43,23 @@ static int main_data_dir(const char *path)
     log_error("data_dir %s: %s", path,
               errno == EEXIST ? "not a directory" : strerror(errno));
     return -1;
+}
+
+/* One daemon per data_dir: an exclusive flock held for the whole run (the
+ * kernel drops it when the process dies, kill -9 included). Offline tools
+ * take the same lock. Returns the fd to keep open, or -1. */
+static int main_lock_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        log_error("data_dir %s: %s", path,
+                  fd < 0 ? strerror(errno)
+                         : "in use by another quotad or tool (locked)");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static void main_store_opts(const qd_config *c, store_opts *o)
@@ -193,6 +213,11 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     plog *pl = NULL;
+    int lock_fd = -1;
+    if (cfg.persist && (lock_fd = main_lock_dir(cfg.data_dir)) < 0) {
+        store_close(st);
+        return EXIT_FAILURE;
+    }
     if (cfg.persist) {
         uint8_t enc_key[SEGFILE_KEY_BYTES];
         int k = main_key(&cfg, enc_key);
@@ -211,6 +236,8 @@ int main(int argc, char **argv)
         rc = EXIT_FAILURE;
     }
     store_close(st);
+    if (lock_fd >= 0)
+        close(lock_fd);
     log_info("quotad stopped");
     return rc;
 }

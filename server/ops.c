@@ -81,7 +81,8 @@ static void op_hello(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     if (h->credential != NULL && h->credential[0] != '\0') {
         uint8_t role = 0;
         uint32_t ws = 0;
-        if (auth_login(c->st, h->credential, &role, &ws) != 0) {
+        uint64_t key_id = 0;
+        if (auth_login(c->st, h->credential, &role, &ws, &key_id) != 0) {
             c->sess->failures++;
             op_fail(c, rp, QUOTAD__CODE__PERMISSION_DENIED,
                     "credential not accepted");
@@ -89,6 +90,7 @@ static void op_hello(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
         }
         c->sess->role = role;
         c->sess->ws_id = ws;
+        c->sess->key_id = key_id;
     }
     Quotad__HelloReply *hr = arena_alloc(c->ar, sizeof(*hr));
     if (hr == NULL) {
@@ -220,8 +222,11 @@ static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
         op_fail(c, rp, QUOTAD__CODE__UNKNOWN_OP, "unknown operation");
         return;
     }
+    /* ws 0 names no workspace (hello, ping; check finds its own from the
+     * secret; watch 0 = "my scope"): only the role table applies. */
+    uint32_t rq_ws = auth_request_ws(rq);
     if (!auth_op_allowed(c->sess->role, rq->op_case) ||
-        !auth_ws_allowed(c->sess, auth_request_ws(rq))) {
+        (rq_ws != 0 && !auth_ws_allowed(c->sess, rq_ws))) {
         op_fail(c, rp, QUOTAD__CODE__PERMISSION_DENIED,
                 c->sess->role == QUOTAD__ROLE__ROLE_NONE
                     ? "authenticate first (hello with a credential)"
@@ -309,6 +314,7 @@ int ops_handle_frame_as(store *st, ops_session *s, const uint8_t *body,
     }
     arena ar;
     arena_init(&ar);
+    auth_session_refresh(st, s);
     int rc = run_frame(st, s, &ar, f, out);
     if (s->failures >= AUTH_FAILURES_MAX) {
         out->close_after = true; /* stop credential guessing here */

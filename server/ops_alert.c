@@ -148,5 +148,6 @@ int ops_alert_frame(const ops_session *s, const alert_event *e,
     sf.version = PROTO_VERSION;
     sf.n_replies = 1;
     sf.replies = &ptr;
+    out->seq_needed = e->state_seq; /* never ahead of the log */
     return qd_frame_encode(&sf.base, FRAME_BYTES_MAX, &out->frame, &out->len);
 }

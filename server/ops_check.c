@@ -175,9 +175,6 @@ static Quotad__Code check_locked(op_ctx *c, shard *sh, key *k, bool is_prev,
         h->tokens = j->in.tokens;
         w->reserved += out.charged;
     }
-    if (out.decision == DEC_ALLOWED) {
-        do_alert_eval(c->st, w, k, c->now_ms);
-    }
     *a = (check_answer){
         .decision = out.decision, .charged = out.charged,
         .quota_remaining = k->quota_remaining, .wallet_balance = w->balance,
@@ -190,6 +187,9 @@ static Quotad__Code check_locked(op_ctx *c, shard *sh, key *k, bool is_prev,
     /* A deny moves no money (its reply reports the seq of the state it
      * saw) but its usage count is a change: logged under a seq of its own. */
     a->log_seq = out.decision == DEC_ALLOWED ? a->seq : store_next_seq(c->st);
+    if (out.decision == DEC_ALLOWED) {
+        do_alert_eval(c->st, w, k, c->now_ms); /* after the change's seq */
+    }
     *placed = h;
     return QUOTAD__CODE__OK;
 }
@@ -410,7 +410,6 @@ static Quotad__Code settle_locked(op_ctx *c, shard *sh, uint64_t hold_id,
     quota_settle(k, w, h, rec->amount, rec->tokens, rec->overrun_max,
                  c->now_ms, &so);
     rec->charged = so.charged;
-    do_alert_eval(c->st, w, k, c->now_ms);
     do_hold_remove(sh, h);
     free(h);
     *a = (settle_answer){.charged = so.charged, .refunded = so.refunded,
@@ -418,6 +417,7 @@ static Quotad__Code settle_locked(op_ctx *c, shard *sh, uint64_t hold_id,
                                               : LIMIT_NONE,
                          .wallet_balance = w->balance,
                          .seq = store_next_seq(c->st)};
+    do_alert_eval(c->st, w, k, c->now_ms);
     return QUOTAD__CODE__OK;
 }
 

@@ -227,8 +227,8 @@ void op_adjust_wallet(op_ctx *c, const Quotad__Request *rq,
         return;
     }
     w->balance = nb;
-    do_alert_eval(c->st, w, NULL, c->now_ms);
     wallet_answer ans = {.seq = store_next_seq(c->st)};
+    do_alert_eval(c->st, w, NULL, c->now_ms);
     if (use_idem &&
         idem_put(&sh->idem, ik, a->workspace_id, in_hash, &ans, sizeof(ans), c->now_ms) != 0) {
         /* The money moved; a lost idempotency entry only weakens retries. */

@@ -463,7 +463,8 @@ void do_alert_eval(store *st, workspace *w, key *k, int64_t now_ms)
     alert_values v = {.balance = w->balance, .quota_total = LIMIT_NONE};
     if (w->alerts != NULL) {
         ws_spend(w, now_ms, &v.spend_day, &v.spend_week);
-        alert_eval(&st->alerts, w->alerts, w->id, 0, &v, now_ms);
+        alert_eval(&st->alerts, w->alerts, w->id, 0, &v, now_ms,
+                   store_current_seq(st));
     }
     if (k != NULL && k->ext.alerts != NULL) {
         win_spend s = k->spend;
@@ -472,7 +473,8 @@ void do_alert_eval(store *st, workspace *w, key *k, int64_t now_ms)
         v.spend_week = s.spend_week;
         v.quota_total = k->quota_total;
         v.quota_remaining = k->quota_remaining;
-        alert_eval(&st->alerts, k->ext.alerts, w->id, k->id, &v, now_ms);
+        alert_eval(&st->alerts, k->ext.alerts, w->id, k->id, &v, now_ms,
+                   store_current_seq(st));
     }
 }
 

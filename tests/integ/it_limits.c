@@ -4,7 +4,11 @@
  * work, a fourth is refused (closed before HELLO completes), and once
  * one closes a new one is admitted again (the count is given back).
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+
+#include "qc_admin.h"
 
 #include "daemon.h"
 #include "fixtures.h"
@@ -61,6 +65,69 @@ static void test_open_mode_loopback_only(void)
     td_cleanup(&d);
 }
 
+#define ROOT_CRED "root-credential-for-it-limits-0123456789"
+
+static int write_cred(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        return -1;
+    }
+    fputs(ROOT_CRED "\n", f);
+    fclose(f);
+    return chmod(path, 0600);
+}
+
+static qc_ctx *connect_as(const td_daemon *d, const char *cred)
+{
+    qc_options o = qc_options_default();
+    o.port = d->port;
+    o.credential = cred;
+    qc_ctx *c = NULL;
+    return qc_connect(&o, &c) == QC_OK ? c : NULL;
+}
+
+/* An admin key's open connection loses its rights the moment the key is
+ * revoked: rights are re-checked on every frame, not only at HELLO. */
+static void test_revoked_admin_session(void)
+{
+    char path[320];
+    td_daemon d;
+    snprintf(path, sizeof path, "%s/root.cred", g_d.dir);
+    T_REQUIRE(write_cred(path) == 0);
+    const char *args[] = {"--root-credential-file", path, NULL};
+    T_REQUIRE(td_start(&d, args) == 0);
+    qc_ctx *root = connect_as(&d, ROOT_CRED);
+    T_REQUIRE(root != NULL);
+    uint32_t ws = 0;
+    T_REQUIRE(fx_workspace(root, 1000, 0, 0, &ws) == QC_OK);
+    Quotad__CreateKey ck = QUOTAD__CREATE_KEY__INIT;
+    ck.has_workspace_id = ck.has_kind = ck.has_role = 1;
+    ck.workspace_id = ws;
+    ck.kind = QUOTAD__KEY_KIND__ADMIN;
+    ck.role = QUOTAD__ROLE__ROLE_OWNER;
+    Quotad__Reply *r = NULL;
+    T_REQUIRE(qc_create_key(root, &ck, &r) == QC_OK);
+    char secret[128];
+    snprintf(secret, sizeof secret, "%s", r->key_secret->secret);
+    uint64_t key_id = r->key_secret->key->key_id;
+    qc_reply_free(r);
+    qc_ctx *owner = connect_as(&d, secret);
+    T_REQUIRE(owner != NULL);
+    T_EQ_I64(qc_role(owner), QUOTAD__ROLE__ROLE_OWNER);
+    T_EQ_I64(qc_get_workspace(owner, ws, &r), QC_OK);
+    qc_reply_free(r);
+    T_EQ_I64(qc_revoke_key(root, key_id, &r), QC_OK);
+    qc_reply_free(r);
+    T_EQ_I64(qc_get_workspace(owner, ws, &r), QC_CODE_PERMISSION_DENIED);
+    qc_reply_free(r);
+    qc_free(owner);
+    T_CHECK(connect_as(&d, secret) == NULL);
+    qc_free(root);
+    T_EQ_I64(td_stop(&d), 0);
+    td_cleanup(&d);
+}
+
 int main(void)
 {
     const char *args[] = {"--conns-per-ip-max", "3", NULL};
@@ -70,6 +137,7 @@ int main(void)
     }
     T_RUN(test_per_ip_limit);
     T_RUN(test_open_mode_loopback_only);
+    T_RUN(test_revoked_admin_session);
     int st = td_stop(&g_d);
     td_cleanup(&g_d);
     if (st != 0) {

@@ -165,12 +165,21 @@ static int ctl_global_flag(ctl_args *a, const ctl_tok *t)
         return 1;
     }
     bool host = ctl_flag_is(t, "host"), port = ctl_flag_is(t, "port");
-    bool tmo = ctl_flag_is(t, "timeout");
-    if (!host && !port && !tmo)
+    bool tmo = ctl_flag_is(t, "timeout") && !a->own_timeout;
+    bool cred = ctl_flag_is(t, "credential-file");
+    if (!host && !port && !tmo && !cred)
         return 0;
     const char *v = ctl_flag_value(a, t);
     if (v == NULL)
         return -1;
+    if (cred && *v == '\0') {
+        ctl_usage(a, "--credential-file: empty");
+        return -1;
+    }
+    if (cred) {
+        e->cred_path = v;
+        return 1;
+    }
     if (host && *v == '\0') {
         ctl_usage(a, "--host: empty");
         return -1;

@@ -1,5 +1,6 @@
 /* cmd_key.c -- `key` dispatch and the two commands that take limit flags:
- *   key create --ws WS_ID --name N [limit flags] [--group G] [--admin]
+ *   key create --ws WS_ID --name N [limit flags] [--group G]
+ *              [--admin [--role gateway|member|admin|owner]]
  *              [--creator C] [--meta k=v]...
  *   key update KEY_ID [limit flags] [--clear-models] [--clear-ips]
  *              [--quota-remaining AMT] [--meta k=v]... [--clear-meta]
@@ -54,7 +55,7 @@ typedef struct ctl_key_opts {
     size_t n_meta;
     bool replace_meta;           /* --meta or --clear-meta on update */
     bool expires_set;
-    const char *ws, *name, *group, *creator;
+    const char *ws, *name, *group, *creator, *role;
     bool admin;
     const char *pos[1];          /* KEY_ID of update */
     int npos;
@@ -217,6 +218,8 @@ static int ctl_key_ident_flag(ctl_args *a, const ctl_tok *t, ctl_key_opts *k)
         dst = &k->creator;
     else if (!k->update && ctl_flag_is(t, "ws"))
         dst = &k->ws;
+    else if (!k->update && ctl_flag_is(t, "role"))
+        dst = &k->role;
     if (dst == NULL)
         return 0;
     *dst = ctl_flag_value(a, t);
@@ -313,6 +316,32 @@ int ctl_key_reply(ctl_env *e, int rc, Quotad__Reply *r,
     return ctl_done(r, CTL_EXIT_OK);
 }
 
+/* --role of an admin key: what HELLO with it grants. */
+static int ctl_key_role(const ctl_args *a, const ctl_key_opts *k,
+                        Quotad__CreateKey *ck)
+{
+    static const Quotad__Role roles[] = {
+        QUOTAD__ROLE__ROLE_GATEWAY, QUOTAD__ROLE__ROLE_MEMBER,
+        QUOTAD__ROLE__ROLE_ADMIN, QUOTAD__ROLE__ROLE_OWNER,
+    };
+    if (k->role == NULL)
+        return 0;
+    if (!k->admin) {
+        ctl_usage(a, "--role needs --admin");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof roles / sizeof *roles; i++) {
+        if (strcmp(k->role, ctl_role_name((int)roles[i])) == 0) {
+            ck->has_role = 1;
+            ck->role = roles[i];
+            return 0;
+        }
+    }
+    ctl_usage(a, "--role: '%s' is not gateway, member, admin or owner",
+              k->role);
+    return -1;
+}
+
 int ctl_key_create(ctl_env *e, ctl_args *a)
 {
     ctl_key_opts k;
@@ -322,7 +351,8 @@ int ctl_key_create(ctl_env *e, ctl_args *a)
         return CTL_EXIT_USAGE;
     if (k.ws == NULL || k.name == NULL)
         return ctl_usage(a, "--ws and --name are required");
-    if (ctl_parse_ws_id(a, k.ws, &ck.workspace_id) != 0)
+    if (ctl_parse_ws_id(a, k.ws, &ck.workspace_id) != 0 ||
+        ctl_key_role(a, &k, &ck) != 0)
         return CTL_EXIT_USAGE;
     ck.has_workspace_id = 1;
     ck.name = (char *)k.name;

@@ -7,7 +7,7 @@
  *
  * Argument scanning (args.c) is shared: ctl_arg_next() yields flags and
  * positionals in order and applies the global options (--host, --port,
- * --timeout, --json) wherever they appear.
+ * --timeout, --json, --credential-file) wherever they appear.
  */
 #ifndef CTL_CTL_H
 #define CTL_CTL_H
@@ -41,6 +41,8 @@ typedef struct ctl_env {
     bool json;
     qc_ctx *conn;        /* NULL until ctl_conn() */
     ctl_out out;         /* stdout, human or JSON */
+    const char *cred_path;   /* --credential-file / QUOTAD_CREDENTIAL_FILE */
+    char cred[QC_CREDENTIAL_CHARS_MAX + 1]; /* read once, wiped after HELLO */
 } ctl_env;
 
 /* Cursor over the words of one command. */
@@ -51,6 +53,7 @@ typedef struct ctl_args {
     ctl_env *env;
     const char *cmd;     /* "key create": for usage messages and help */
     bool no_more_flags;  /* after "--" */
+    bool own_timeout;    /* the command reads --timeout itself (watch) */
     char cmd_buf[CTL_CMD_BUF];
 } ctl_args;
 
@@ -154,6 +157,15 @@ void ctl_show_key_table(FILE *f, Quotad__KeyInfo *const *keys, size_t n);
 const char *ctl_status_name(int status);   /* "enabled"... */
 const char *ctl_kind_name(int kind);       /* "standard" / "admin" */
 
+/* ---- cred.c ---- */
+/* Read e->cred_path (if set) into e->cred and point e->opt.credential at
+ * it. The file must be a regular file not readable by group/others and
+ * hold one line of 1..QC_CREDENTIAL_CHARS_MAX bytes (surrounding blanks
+ * trimmed). Its content is never printed. Returns 0 or CTL_EXIT_USAGE. */
+int ctl_cred_load(ctl_env *e);
+/* Wipe the credential from memory (after HELLO). */
+void ctl_cred_wipe(ctl_env *e);
+
 /* ---- help.c ---- */
 /* help [COMMAND]; returns CTL_EXIT_OK or CTL_EXIT_USAGE. */
 int ctl_cmd_help(ctl_env *e, ctl_args *a);
@@ -178,5 +190,10 @@ int ctl_key_lifecycle(ctl_env *e, ctl_args *a, Quotad__Request__OpCase op);
 int ctl_cmd_check(ctl_env *e, ctl_args *a);
 int ctl_cmd_settle(ctl_env *e, ctl_args *a);
 int ctl_cmd_void(ctl_env *e, ctl_args *a);
+int ctl_cmd_usage(ctl_env *e, ctl_args *a);     /* cmd_usage.c */
+int ctl_cmd_alert(ctl_env *e, ctl_args *a);     /* cmd_alert.c */
+int ctl_cmd_watch(ctl_env *e, ctl_args *a);     /* cmd_alert.c */
+const char *ctl_role_name(int role);            /* show.c: "admin"... */
+int ctl_cmd_snapshot(ctl_env *e, ctl_args *a);   /* cmd_snapshot.c */
 
 #endif

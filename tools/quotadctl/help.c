@@ -11,11 +11,14 @@ typedef struct ctl_topic {
 } ctl_topic;
 
 static const char ctl_help_main[] =
-    "usage: quotadctl [--host H] [--port P] [--timeout MS] [--json] "
-    "COMMAND ...\n"
+    "usage: quotadctl [--host H] [--port P] [--timeout MS] [--json]\n"
+    "                 [--credential-file PATH] COMMAND ...\n"
     "\n"
     "Admin client for quotad. Defaults: --host 127.0.0.1 --port 7411\n"
     "--timeout 5000; env QUOTAD_HOST / QUOTAD_PORT set host and port.\n"
+    "--credential-file (env QUOTAD_CREDENTIAL_FILE): a file, mode 0600,\n"
+    "holding the credential sent in HELLO (root or gateway credential, or\n"
+    "an admin key); read once, never printed.\n"
     "Global options may also follow the command.\n"
     "\n"
     "commands:\n"
@@ -28,6 +31,10 @@ static const char ctl_help_main[] =
     "  check SECRET                  check-and-debit (or hold)\n"
     "  settle HOLD_ID AMT            settle a hold\n"
     "  void HOLD_ID                  release a hold\n"
+    "  usage --key ID | --ws ID      requests, decisions, spend per day\n"
+    "  alert set|clear               alert thresholds\n"
+    "  watch                         print alert events as they come\n"
+    "  snapshot [--wait]             ask the daemon for a snapshot\n"
     "  help [COMMAND]                this text, or one command's\n"
     "\n"
     "money (AMT): an integer is micro-units (1500000); a decimal with a\n"
@@ -61,7 +68,8 @@ static const ctl_topic ctl_topics[] = {
      "With --idem a retry returns the first answer and moves no money.\n"},
     {"key",
      "usage:\n"
-     "  quotadctl key create --ws WS_ID --name N [--group G] [--admin]\n"
+     "  quotadctl key create --ws WS_ID --name N [--group G]\n"
+     "      [--admin [--role gateway|member|admin|owner]] (default admin)\n"
      "      [--creator C] [--quota AMT] [--cap-day AMT] [--cap-week AMT]\n"
      "      [--cap-month AMT] [--rpm N] [--tpm N] [--model M]...\n"
      "      [--ip ADDR_OR_CIDR]... [--expires-at UNIX_MS | "
@@ -91,6 +99,39 @@ static const ctl_topic ctl_topics[] = {
     {"settle",
      "usage: quotadctl settle HOLD_ID AMT [--tokens N] [--idem ID]\n"},
     {"void", "usage: quotadctl void HOLD_ID\n"},
+    {"snapshot",
+     "usage: quotadctl snapshot [--wait [--timeout SECONDS]]\n"
+     "Starts a snapshot of a running daemon and prints started, running\n"
+     "and last_seq. With --wait, polls every 100 ms until it (or one that\n"
+     "was already running) has finished; exit 1 if it failed or did not\n"
+     "finish within --timeout SECONDS (default 60; here --timeout is the\n"
+     "wait, not the per-request timeout). Exit 1 also when the\n"
+     "daemon runs without persistence (FAILED_PRECONDITION).\n"
+     "For a stopped daemon: quotad-data snapshot --dir DATA_DIR.\n"},
+    {"usage",
+     "usage: quotadctl usage (--key KEY_ID | --ws WS_ID)"
+     " [--from YYYY-MM-DD]\n"
+     "           [--to YYYY-MM-DD]\n"
+     "One row per UTC day: requests, allowed, tokens, spend (units) and\n"
+     "each non-zero denied count by decision name. Default: every day\n"
+     "kept. --json: {\"days\":[{\"day\",\"requests\",\"allowed\",\n"
+     "\"denied\":{name:count},\"tokens\",\"spend\" (micro)}]}.\n"},
+    {"alert",
+     "usage:\n"
+     "  quotadctl alert set --ws WS_ID [--key KEY_ID] --kind KIND"
+     " --threshold V\n"
+     "  quotadctl alert clear --ws WS_ID [--key KEY_ID] --kind KIND\n"
+     "KIND: spend-day, spend-week (spend in the UTC day / ISO week >= V),\n"
+     "wallet-below (workspace balance < V): V is an amount;\n"
+     "quota-below-pct (key quota remaining < V% of total): V is 0..100.\n"
+     "A rule fires once per window; setting it again re-arms it.\n"
+     "Prints the rules now in force on that key or workspace.\n"},
+    {"watch",
+     "usage: quotadctl watch [--ws WS_ID] [--count N] [--timeout SECONDS]\n"
+     "Subscribes to alert events (admin, owner or root) and prints each\n"
+     "as one line (one JSON object per line with --json). Exits 0 after\n"
+     "N events, or when SECONDS pass (here --timeout is the watch's own\n"
+     "duration in seconds, not the per-call timeout).\n"},
     {"help", "usage: quotadctl help [COMMAND]\n"},
 };
 

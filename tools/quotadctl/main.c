@@ -1,8 +1,10 @@
 /* main.c -- quotadctl: admin command-line client for quotad.
  *
- *   quotadctl [--host H] [--port P] [--timeout MS] [--json] COMMAND ...
+ *   quotadctl [--host H] [--port P] [--timeout MS] [--json]
+ *             [--credential-file PATH] COMMAND ...
  *
- * Reads the global options (and QUOTAD_HOST / QUOTAD_PORT), dispatches the
+ * Reads the global options (and QUOTAD_HOST / QUOTAD_PORT /
+ * QUOTAD_CREDENTIAL_FILE), dispatches the
  * command, and owns the shared connection and error reporting so every
  * command maps failures to the same exit codes (see ctl.h and `help`).
  */
@@ -19,6 +21,9 @@ static const ctl_cmd ctl_cmds[] = {
     {"wallet", ctl_cmd_wallet}, {"key", ctl_cmd_key},
     {"check", ctl_cmd_check},   {"settle", ctl_cmd_settle},
     {"void", ctl_cmd_void},     {"help", ctl_cmd_help},
+    {"snapshot", ctl_cmd_snapshot},
+    {"usage", ctl_cmd_usage},   {"alert", ctl_cmd_alert},
+    {"watch", ctl_cmd_watch},
 };
 
 ctl_out *ctl_o(ctl_env *e)
@@ -31,10 +36,15 @@ int ctl_conn(ctl_env *e)
 {
     if (e->conn)
         return CTL_EXIT_OK;
+    if (ctl_cred_load(e) != 0)
+        return CTL_EXIT_USAGE;
     int rc = qc_connect(&e->opt, &e->conn);
+    ctl_cred_wipe(e);
     if (rc == QC_OK)
         return CTL_EXIT_OK;
     e->conn = NULL;
+    if (rc > 0)   /* the server answered HELLO: e.g. credential refused */
+        return ctl_result(e, rc, NULL);
     fprintf(stderr, "error: cannot connect to %s:%u: %s\n",
             e->opt.host ? e->opt.host : "?", (unsigned)e->opt.port,
             qc_strerror(rc));
@@ -47,7 +57,7 @@ static int ctl_server_error(ctl_env *e, int rc, const Quotad__Reply *r)
 {
     const char *msg = (r && r->error && *r->error) ? r->error
                       : e->conn                    ? qc_errstr(e->conn)
-                                                   : "";
+                                                   : "hello refused";
     const char *code = qc_code_str(rc);
     fprintf(stderr, "error: %s: ", code);
     ctl_out_human_text(stderr, msg);
@@ -122,13 +132,17 @@ int ctl_cmd_ping(ctl_env *e, ctl_args *a)
     return CTL_EXIT_OK;
 }
 
-/* QUOTAD_HOST / QUOTAD_PORT give defaults; command-line options win. */
+/* QUOTAD_HOST / QUOTAD_PORT / QUOTAD_CREDENTIAL_FILE give defaults;
+ * command-line options win. */
 static int ctl_env_defaults(ctl_env *e, const ctl_args *a)
 {
     const char *host = getenv("QUOTAD_HOST");
     const char *port = getenv("QUOTAD_PORT");
+    const char *cred = getenv("QUOTAD_CREDENTIAL_FILE");
     if (host && *host)
         e->opt.host = host;
+    if (cred && *cred)
+        e->cred_path = cred;
     if (port && *port) {
         uint64_t p;
         if (ctl_parse_u64(a, "QUOTAD_PORT", port, CTL_PORT_MAX, &p) != 0)

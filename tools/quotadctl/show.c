@@ -43,6 +43,24 @@ const char *ctl_kind_name(int kind)
     return kind == QUOTAD__KEY_KIND__ADMIN ? "admin" : "standard";
 }
 
+const char *ctl_role_name(int role)
+{
+    switch (role) {
+    case QUOTAD__ROLE__ROLE_GATEWAY:
+        return "gateway";
+    case QUOTAD__ROLE__ROLE_MEMBER:
+        return "member";
+    case QUOTAD__ROLE__ROLE_ADMIN:
+        return "admin";
+    case QUOTAD__ROLE__ROLE_OWNER:
+        return "owner";
+    case QUOTAD__ROLE__ROLE_ROOT:
+        return "root";
+    default:
+        return "none";
+    }
+}
+
 void ctl_show_workspace(ctl_out *o, const Quotad__WorkspaceInfo *w)
 {
     ctl_out_obj_begin(o, "workspace");
@@ -85,6 +103,9 @@ void ctl_show_key(ctl_out *o, const Quotad__KeyInfo *k)
     ctl_out_str(o, "name", k->name);
     ctl_out_str(o, "group", k->group);
     ctl_out_str(o, "kind", ctl_kind_name(k->kind));
+    if (k->kind == QUOTAD__KEY_KIND__ADMIN)
+        ctl_out_str(o, "role", ctl_role_name(k->has_role ? (int)k->role
+                                                          : 0));
     ctl_out_str(o, "status", ctl_status_name(k->status));
     ctl_out_str(o, "masked", k->masked);
     ctl_out_str(o, "creator", k->creator);
