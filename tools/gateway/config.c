@@ -1,0 +1,472 @@
+/* config -- quotad-gateway options: built-in defaults, then a config file
+ * (--config FILE, "name = value" lines as in quotad.conf.example), then
+ * --name value flags; later wins. One table describes every option so
+ * parsing, --help and range checks cannot drift apart.
+ */
+#include "gw.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/http.h>
+
+#define CFG_LINE_BYTES 1024u
+#define CFG_NAME_BYTES 64u
+#define CFG_HTTP_DEFAULT_PORT 80u
+#define CFG_PORT_MAX 65535
+#define CFG_TIMEOUT_MS_MAX 86400000     /* 1 day */
+#define CFG_BODY_BYTES_MAX (64 * 1024 * 1024)
+#define CFG_BODY_BYTES_MIN 1024
+#define CFG_POOL_MAX 1024
+#define CFG_AMOUNT_MAX INT64_C(1000000000000000)   /* quotad's 1e15 micro */
+#define CFG_FAKE_TOKENS_MAX 100000
+#define CFG_FAKE_CHUNKS_MAX 10000
+#define CFG_FAKE_DELAY_MS_MAX 60000
+#define CFG_LOG_LEVEL_MAX 3
+#define CFG_HOLD_TIMEOUT_MS_MAX 86400000   /* quotad's HOLD_TIMEOUT_MS_MAX */
+#define CFG_UPSTREAM_KEY_ENV "QUOTAD_GW_UPSTREAM_KEY"
+#define CFG_CRED_SLACK_BYTES 8       /* room for blanks around the line */
+#define CFG_CRED_MODE_OTHERS 077     /* group/other permission bits */
+
+typedef enum cfg_type { CFG_STR, CFG_U32, CFG_I64 } cfg_type;
+
+typedef struct cfg_opt {
+    const char *name;
+    cfg_type type;
+    size_t off, size;
+    int64_t def_num;
+    const char *def_str;
+    int64_t min, max;
+    const char *help;
+} cfg_opt;
+
+#define F(f) offsetof(gw_config, f), sizeof(((gw_config *)0)->f)
+#define SMAX(f) ((int64_t)sizeof(((gw_config *)0)->f) - 1)
+
+static const cfg_opt cfg_opts[] = {
+    {"mode", CFG_STR, F(mode), 0, "proxy", 1, SMAX(mode),
+     "proxy | auth_request | fake_upstream"},
+    {"host", CFG_STR, F(host), 0, "127.0.0.1", 1, SMAX(host),
+     "listen address (numeric IPv4 or IPv6)"},
+    {"port", CFG_U32, F(port), 8080, NULL, 0, CFG_PORT_MAX,
+     "listen port; 0 = any free port (see port_file)"},
+    {"port_file", CFG_STR, F(port_file), 0, "", 0, SMAX(port_file),
+     "write the bound port here once listening"},
+    {"pid_file", CFG_STR, F(pid_file), 0, "", 0, SMAX(pid_file),
+     "write the process id here"},
+    {"threads", CFG_U32, F(threads), 8, NULL, 1, GW_THREADS_MAX,
+     "workers; each has its own quotad connection and blocks on its "
+     "calls, so workers = quotad calls in flight"},
+    {"quotad_host", CFG_STR, F(quotad_host), 0, "127.0.0.1", 1,
+     SMAX(quotad_host), "quotad address"},
+    {"quotad_port", CFG_U32, F(quotad_port), 7411, NULL, 1, CFG_PORT_MAX,
+     "quotad port"},
+    {"quotad_timeout_ms", CFG_U32, F(quotad_timeout_ms), 2000, NULL, 1,
+     CFG_TIMEOUT_MS_MAX, "per-call timeout towards quotad"},
+    {"quotad_credential_file", CFG_STR, F(quotad_credential_file), 0, "",
+     0, SMAX(quotad_credential_file),
+     "file (mode 0600) with the gateway credential; empty = open server"},
+    {"upstream", CFG_STR, F(upstream), 0, "http://127.0.0.1:8000", 1,
+     SMAX(upstream), "upstream base URL: http://IP:PORT[/prefix]"},
+    {"upstream_key", CFG_STR, F(upstream_key), 0, "", 0, SMAX(upstream_key),
+     "bearer sent upstream (or env " CFG_UPSTREAM_KEY_ENV "); empty = none"},
+    {"upstream_timeout_ms", CFG_U32, F(upstream_timeout_ms), 120000, NULL,
+     1, CFG_TIMEOUT_MS_MAX, "upstream inactivity timeout"},
+    {"upstream_pool", CFG_U32, F(upstream_pool), 64, NULL, 0, CFG_POOL_MAX,
+     "idle keep-alive upstream connections kept per thread"},
+    {"prices", CFG_STR, F(prices), 0, "", 0, SMAX(prices),
+     "price table file (proxy mode)"},
+    {"hold_timeout_ms", CFG_U32, F(hold_timeout_ms), 600000, NULL, 1,
+     CFG_HOLD_TIMEOUT_MS_MAX, "lifetime of a hold; must exceed the upstream"},
+    {"body_bytes_max", CFG_U32, F(body_bytes_max), 4 * 1024 * 1024, NULL,
+     CFG_BODY_BYTES_MIN, CFG_BODY_BYTES_MAX, "largest request body"},
+    {"reply_bytes_max", CFG_U32, F(reply_bytes_max), 16 * 1024 * 1024, NULL,
+     CFG_BODY_BYTES_MIN, CFG_BODY_BYTES_MAX,
+     "largest buffered (non-stream) upstream reply"},
+    {"trust_forwarded", CFG_U32, F(trust_forwarded), 0, NULL, 0, 1,
+     "1 = client IP from X-Real-IP / last X-Forwarded-For"},
+    {"credits_status", CFG_U32, F(credits_status), 402, NULL, 402, 429,
+     "HTTP status of insufficient_credits: 402 or 429"},
+    {"stream_usage", CFG_U32, F(stream_usage), 1, NULL, 0, 1,
+     "1 = add stream_options.include_usage to streamed requests"},
+    {"auth_path", CFG_STR, F(auth_path), 0, "/auth", 1, SMAX(auth_path),
+     "auth_request endpoint path"},
+    {"auth_amount_micro", CFG_I64, F(auth_amount_micro), 0, NULL, 0,
+     CFG_AMOUNT_MAX, "auth_request: debit per request (0 = check only)"},
+    {"auth_real_status", CFG_U32, F(auth_real_status), 0, NULL, 0, 1,
+     "auth_request: 1 = answer 429/402 as is (not for nginx)"},
+    {"log_level", CFG_U32, F(log_level), 2, NULL, 0, CFG_LOG_LEVEL_MAX,
+     "0 error, 1 warn, 2 info (access log), 3 debug"},
+    {"fake_completion_tokens", CFG_U32, F(fake_completion_tokens), 20, NULL,
+     1, CFG_FAKE_TOKENS_MAX, "fake upstream: completion tokens per reply"},
+    {"fake_stream_chunks", CFG_U32, F(fake_stream_chunks), 5, NULL, 1,
+     CFG_FAKE_CHUNKS_MAX, "fake upstream: content events per stream"},
+    {"fake_stream_delay_ms", CFG_U32, F(fake_stream_delay_ms), 100, NULL, 1,
+     CFG_FAKE_DELAY_MS_MAX, "fake upstream: delay between slow-* events"},
+    {"fake_expect_auth", CFG_STR, F(fake_expect_auth), 0, "", 0,
+     SMAX(fake_expect_auth),
+     "fake upstream: required Authorization value; empty = none"},
+};
+
+#define CFG_N (sizeof cfg_opts / sizeof cfg_opts[0])
+
+/* Names compare with '-' and '_' as the same character. */
+static int cfg_name_eq(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        char x = *a == '-' ? '_' : *a, y = *b == '-' ? '_' : *b;
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+static const cfg_opt *cfg_find(const char *name)
+{
+    for (size_t i = 0; i < CFG_N; i++)
+        if (cfg_name_eq(cfg_opts[i].name, name))
+            return &cfg_opts[i];
+    return NULL;
+}
+
+/* Parse a whole decimal integer within [min, max]. */
+static int cfg_parse_num(const char *v, int64_t min, int64_t max,
+                         int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < min || x > max)
+        return -1;
+    *out = (int64_t)x;
+    return 0;
+}
+
+/* Store one value into its field; prints why on failure. */
+static int cfg_set(gw_config *cfg, const cfg_opt *o, const char *v,
+                   const char *where)
+{
+    char *field = (char *)cfg + o->off;
+    if (o->type == CFG_STR) {
+        size_t n = strlen(v);
+        if ((int64_t)n < o->min || (int64_t)n > o->max) {
+            fprintf(stderr, "%s: %s: length %zu not in [%" PRId64 ", %" PRId64
+                    "]\n", where, o->name, n, o->min, o->max);
+            return -1;
+        }
+        memcpy(field, v, n + 1);
+        return 0;
+    }
+    int64_t x = 0;
+    if (cfg_parse_num(v, o->min, o->max, &x) != 0) {
+        fprintf(stderr, "%s: %s: '%.32s' is not an integer in [%" PRId64
+                ", %" PRId64 "]\n", where, o->name, v, o->min, o->max);
+        return -1;
+    }
+    if (o->type == CFG_U32) {
+        uint32_t u = (uint32_t)x;
+        memcpy(field, &u, sizeof u);
+    } else {
+        memcpy(field, &x, sizeof x);
+    }
+    return 0;
+}
+
+static void cfg_defaults(gw_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < CFG_N; i++) {
+        const cfg_opt *o = &cfg_opts[i];
+        char num[32];
+        snprintf(num, sizeof num, "%" PRId64, o->def_num);
+        (void)cfg_set(cfg, o, o->type == CFG_STR ? o->def_str : num,
+                      "default");
+    }
+}
+
+/* Trim blanks at both ends in place; returns the new start. */
+static char *cfg_trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
+                     s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Drop a comment ('#' at the start or after a blank, outside quotes). */
+static void cfg_strip_comment(char *s)
+{
+    bool quoted = false;
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        if (s[i] == '"')
+            quoted = !quoted;
+        else if (s[i] == '#' && !quoted &&
+                 (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\t')) {
+            s[i] = '\0';
+            return;
+        }
+    }
+}
+
+/* One "name = value" line; blank and comment lines are fine. */
+static int cfg_file_line(gw_config *cfg, char *line, const char *where)
+{
+    cfg_strip_comment(line);
+    char *s = cfg_trim(line);
+    if (*s == '\0')
+        return 0;
+    char *eq = strchr(s, '=');
+    if (eq == NULL) {
+        fprintf(stderr, "%s: expected name = value\n", where);
+        return -1;
+    }
+    *eq = '\0';
+    char *name = cfg_trim(s), *val = cfg_trim(eq + 1);
+    size_t vn = strlen(val);
+    if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
+        val[vn - 1] = '\0';
+        val++;
+    }
+    const cfg_opt *o = cfg_find(name);
+    if (o == NULL) {
+        fprintf(stderr, "%s: unknown option '%.64s'\n", where, name);
+        return -1;
+    }
+    return cfg_set(cfg, o, val, where);
+}
+
+static int cfg_file(gw_config *cfg, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[CFG_LINE_BYTES], where[GW_PATH_BYTES + 32];
+    int rc = 0;
+    for (unsigned no = 1; rc == 0 && fgets(line, sizeof line, f); no++) {
+        snprintf(where, sizeof where, "%s:%u", path, no);
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            fprintf(stderr, "%s: line too long\n", where);
+            rc = -1;
+        } else {
+            rc = cfg_file_line(cfg, line, where);
+        }
+    }
+    if (ferror(f))
+        rc = -1;
+    fclose(f);
+    return rc;
+}
+
+static void cfg_help(void)
+{
+    printf("usage: quotad-gateway [--config FILE] [--NAME VALUE]...\n\n"
+           "options (file: name = value; flags: --name value):\n");
+    for (size_t i = 0; i < CFG_N; i++) {
+        const cfg_opt *o = &cfg_opts[i];
+        if (o->type == CFG_STR)
+            printf("  %-24s %s [\"%s\"]\n", o->name, o->help, o->def_str);
+        else
+            printf("  %-24s %s [%" PRId64 "]\n", o->name, o->help,
+                   o->def_num);
+    }
+}
+
+/* Split "http://IP[:PORT][/prefix]" into host, port and base path. Only
+ * numeric addresses: resolving names would block a worker. */
+static int cfg_upstream(gw_config *cfg)
+{
+    struct evhttp_uri *u = evhttp_uri_parse(cfg->upstream);
+    int rc = -1;
+    if (u == NULL || evhttp_uri_get_scheme(u) == NULL ||
+        strcmp(evhttp_uri_get_scheme(u), "http") != 0 ||
+        evhttp_uri_get_host(u) == NULL) {
+        fprintf(stderr, "upstream: '%.128s' is not http://IP:PORT[/path] "
+                "(https is not supported)\n", cfg->upstream);
+        goto out;
+    }
+    const char *h = evhttp_uri_get_host(u), *path = evhttp_uri_get_path(u);
+    unsigned char a[sizeof(struct in6_addr)];
+    size_t hn = strlen(h);
+    if (hn >= sizeof cfg->up_host ||
+        (inet_pton(AF_INET, h, a) != 1 && inet_pton(AF_INET6, h, a) != 1)) {
+        fprintf(stderr, "upstream: host must be a numeric address\n");
+        goto out;
+    }
+    memcpy(cfg->up_host, h, hn + 1);
+    int port = evhttp_uri_get_port(u);
+    cfg->up_port = (uint16_t)(port > 0 ? port : (int)CFG_HTTP_DEFAULT_PORT);
+    size_t pn = path != NULL ? strlen(path) : 0;
+    while (pn > 0 && path[pn - 1] == '/')
+        pn--;
+    if (pn >= sizeof cfg->up_base_path)
+        goto out;
+    memcpy(cfg->up_base_path, path != NULL ? path : "", pn);
+    cfg->up_base_path[pn] = '\0';
+    rc = 0;
+out:
+    if (u != NULL)
+        evhttp_uri_free(u);
+    return rc;
+}
+
+/* Read the quotad credential: a private regular file holding one line
+ * (blanks around it ignored). Read once at start, never printed. */
+static int cfg_credential(const char *path, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (path[0] == '\0')
+        return 0;
+    char buf[QC_CREDENTIAL_CHARS_MAX + CFG_CRED_SLACK_BYTES];
+    const char *why = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat sb;
+    ssize_t n = -1;
+    if (fd < 0 || fstat(fd, &sb) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(sb.st_mode) || (sb.st_mode & CFG_CRED_MODE_OTHERS))
+        why = "must be a regular file readable by its owner only (0600)";
+    else if ((n = read(fd, buf, sizeof buf - 1)) < 0)
+        why = strerror(errno);
+    if (fd >= 0)
+        close(fd);
+    size_t lo = 0, hi = n > 0 ? (size_t)n : 0;
+    while (lo < hi && isspace((unsigned char)buf[lo]))
+        lo++;
+    while (hi > lo && isspace((unsigned char)buf[hi - 1]))
+        hi--;
+    if (why == NULL && (hi == lo || hi - lo >= cap ||
+                        memchr(buf + lo, '\0', hi - lo) != NULL))
+        why = "must hold one credential of 1.." "256 bytes";
+    if (why == NULL) {
+        memcpy(out, buf + lo, hi - lo);
+        out[hi - lo] = '\0';
+    }
+    explicit_bzero(buf, sizeof buf);
+    if (why != NULL)
+        fprintf(stderr, "quotad_credential_file %s: %s\n", path, why);
+    return why == NULL ? 0 : -1;
+}
+
+/* Cross-field checks and derived values. */
+static int cfg_finish(gw_config *cfg)
+{
+    if (strcmp(cfg->mode, "proxy") == 0)
+        cfg->mode_id = GW_MODE_PROXY;
+    else if (strcmp(cfg->mode, "auth_request") == 0)
+        cfg->mode_id = GW_MODE_AUTH;
+    else if (strcmp(cfg->mode, "fake_upstream") == 0)
+        cfg->mode_id = GW_MODE_FAKE;
+    else {
+        fprintf(stderr, "mode: '%s' is not proxy, auth_request or "
+                "fake_upstream\n", cfg->mode);
+        return -1;
+    }
+    if (cfg->credits_status != 402 && cfg->credits_status != 429) {
+        fprintf(stderr, "credits_status: must be 402 or 429\n");
+        return -1;
+    }
+    if (cfg->upstream_key[0] == '\0') {
+        const char *env = getenv(CFG_UPSTREAM_KEY_ENV);
+        if (env != NULL && strlen(env) < sizeof cfg->upstream_key)
+            memcpy(cfg->upstream_key, env, strlen(env) + 1);
+    }
+    if (cfg->mode_id != GW_MODE_FAKE &&
+        cfg_credential(cfg->quotad_credential_file, cfg->quotad_credential,
+                       sizeof cfg->quotad_credential) != 0)
+        return -1;
+    if (cfg->mode_id == GW_MODE_PROXY) {
+        if (cfg->prices[0] == '\0') {
+            fprintf(stderr, "prices: a price table is required in proxy "
+                    "mode\n");
+            return -1;
+        }
+        if (cfg->hold_timeout_ms <= cfg->upstream_timeout_ms)
+            gw_log(GW_LOG_WARN, "hold_timeout_ms <= upstream_timeout_ms: a "
+                   "slow reply may outlive its hold");
+        return cfg_upstream(cfg);
+    }
+    return 0;
+}
+
+/* The value of "--name value" or "--name=value"; advances *i. */
+static const char *cfg_flag_value(int argc, char **argv, int *i,
+                                  char *name, size_t cap)
+{
+    const char *arg = argv[*i] + 2;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+    if (n >= cap)
+        return NULL;
+    memcpy(name, arg, n);
+    name[n] = '\0';
+    if (eq != NULL)
+        return eq + 1;
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static int cfg_flags(gw_config *cfg, int argc, char **argv)
+{
+    char name[CFG_NAME_BYTES];
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0) {
+            fprintf(stderr, "unexpected argument '%.64s'\n", argv[i]);
+            return -1;
+        }
+        const char *v = cfg_flag_value(argc, argv, &i, name, sizeof name);
+        if (v == NULL) {
+            fprintf(stderr, "%.64s: missing value\n", argv[i]);
+            return -1;
+        }
+        if (cfg_name_eq(name, "config"))
+            continue;   /* read first, see gw_config_load */
+        const cfg_opt *o = cfg_find(name);
+        if (o == NULL) {
+            fprintf(stderr, "unknown option --%s (see --help)\n", name);
+            return -1;
+        }
+        if (cfg_set(cfg, o, v, "command line") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Defaults, then every --config file in order, then the other flags. */
+int gw_config_load(gw_config *cfg, int argc, char **argv)
+{
+    cfg_defaults(cfg);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            cfg_help();
+            return 1;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *file = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", strlen("--config=")) == 0)
+            file = argv[i] + strlen("--config=");
+        if (file != NULL && cfg_file(cfg, file) != 0)
+            return -1;
+    }
+    if (cfg_flags(cfg, argc, argv) != 0)
+        return -1;
+    gw_log_set_level(cfg->log_level);
+    return cfg_finish(cfg);
+}
