@@ -181,6 +181,8 @@ clean:
 #                     on any finding (artifacts in build/fuzz/findings/)
 #   make fuzz-build   build only (installs clang + libFuzzer when missing)
 #   make fuzz-seeds   regenerate the committed seed corpus with mkseeds
+#   make fuzz-crashes rewrite the hand-made repros in tests/fuzz/crashes/
+#                     (mkcrashes; replay: build/fuzz/fuzz_record FILE)
 FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 60
 FUZZ_DIR      := $(B)/fuzz
@@ -192,7 +194,7 @@ FUZZ_TARGETS  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS     := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 FUZZ_CORE     := $(call obj,fuzz,$(CORE_SRC)) $(FUZZ_DIR)/gen/quotad.pb-c.o
 
-.PHONY: fuzz fuzz-deps fuzz-build fuzz-seeds
+.PHONY: fuzz fuzz-deps fuzz-build fuzz-seeds fuzz-crashes
 
 fuzz: fuzz-deps
 	@$(MAKE) --no-print-directory fuzz-build
@@ -211,11 +213,15 @@ fuzz-deps: deps
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(FUZZ_DEB_PKGS); \
 	fi; rm -f $(FUZZ_DIR)/probe $(FUZZ_DIR)/probe.c
 
-fuzz-build: $(FUZZ_BINS) $(FUZZ_DIR)/mkseeds
+fuzz-build: $(FUZZ_BINS) $(FUZZ_DIR)/mkseeds $(FUZZ_DIR)/mkcrashes
 
 fuzz-seeds: fuzz-deps
 	@$(MAKE) --no-print-directory $(FUZZ_DIR)/mkseeds
 	@$(FUZZ_DIR)/mkseeds tests/fuzz/corpus
+
+fuzz-crashes: fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_DIR)/mkcrashes
+	@$(FUZZ_DIR)/mkcrashes tests/fuzz/crashes
 
 $(FUZZ_DIR)/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
@@ -230,6 +236,9 @@ $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_CORE)
 	@echo "  LD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
 $(FUZZ_DIR)/mkseeds: $(FUZZ_DIR)/tests/fuzz/mkseeds.o $(FUZZ_CORE)
+	@echo "  LD  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) $^ -o $@ $(LIBS)
+$(FUZZ_DIR)/mkcrashes: $(FUZZ_DIR)/tests/fuzz/mkcrashes.o $(FUZZ_CORE)
 	@echo "  LD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) $^ -o $@ $(LIBS)
 

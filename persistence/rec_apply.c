@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "ipnet.h"
+#include "keyspec.h"
+#include "limits.h"
 #include "quota.h"
 #include "rec.h"
 
@@ -62,10 +64,46 @@ static int load_alerts(alert_set **set, Quotad__AlertRule *const *r, size_t n)
     return 0;
 }
 
+/* A numeric limit as the protocol allows it: -1 or 0..max. */
+static bool limit_ok(int64_t v, int64_t max)
+{
+    return v == LIMIT_NONE || (v >= 0 && v <= max);
+}
+
+/* Recovery trusts nothing a record says that the protocol would refuse:
+ * a hostile or damaged record (with valid checksums) must stop recovery
+ * with a message, never crash it or plant an impossible state. */
+static bool ws_state_ok(const Quotad__WsState *s)
+{
+    return s->overdraft_limit >= 0 && s->overdraft_limit <= AMOUNT_MICRO_MAX &&
+           s->balance >= -AMOUNT_MICRO_MAX * 1000 &&
+           s->balance <= AMOUNT_MICRO_MAX * 1000 &&
+           s->max_keys <= WORKSPACE_MAX_KEYS_LIMIT &&
+           (s->name == NULL || strlen(s->name) <= NAME_BYTES_MAX);
+}
+
+static bool key_state_ok(const Quotad__KeyState *s)
+{
+    return limit_ok(s->quota_total, AMOUNT_MICRO_MAX) &&
+           limit_ok(s->quota_remaining, AMOUNT_MICRO_MAX) &&
+           (s->quota_total == LIMIT_NONE) == (s->quota_remaining == LIMIT_NONE) &&
+           limit_ok(s->cap_day, AMOUNT_MICRO_MAX) &&
+           limit_ok(s->cap_week, AMOUNT_MICRO_MAX) &&
+           limit_ok(s->cap_month, AMOUNT_MICRO_MAX) &&
+           limit_ok(s->rpm, KEYSPEC_RPM_MAX) && limit_ok(s->tpm, TOKENS_MAX) &&
+           s->expires_at_ms >= 0 && s->role <= QUOTAD__ROLE__ROLE_OWNER &&
+           s->n_models <= MODELS_PER_KEY_MAX && s->n_ips <= IPS_PER_KEY_MAX &&
+           s->n_metadata <= METADATA_PAIRS_MAX;
+}
+
 static rec_result apply_ws_put(store *st, const Quotad__WsState *s,
                                char *err, size_t cap)
 {
     shard *sh = shard_for(st, s->workspace_id);
+    if (!ws_state_ok(s)) {
+        return bad(err, cap, "workspace %u: values out of range",
+                   s->workspace_id);
+    }
     if (s->workspace_id == 0 || do_ws_find(sh, s->workspace_id) != NULL) {
         return bad(err, cap, "workspace %u created twice", s->workspace_id);
     }
@@ -100,6 +138,12 @@ static rec_result apply_ws_put(store *st, const Quotad__WsState *s,
 static rec_result apply_ws_update(workspace *w,
                                   const Quotad__UpdateWorkspace *u)
 {
+    if ((u->has_overdraft_limit && (u->overdraft_limit < 0 ||
+                                    u->overdraft_limit > AMOUNT_MICRO_MAX)) ||
+        (u->has_max_keys && u->max_keys > WORKSPACE_MAX_KEYS_LIMIT) ||
+        (u->name != NULL && strlen(u->name) > NAME_BYTES_MAX)) {
+        return REC_INCONSISTENT;
+    }
     if (u->name != NULL) {
         char *n = strdup(u->name);
         if (n == NULL) {
@@ -233,6 +277,20 @@ static void key_numbers(key *k, const Quotad__KeyState *s)
     snprintf(k->hint, sizeof(k->hint), "%s", s->hint ? s->hint : "");
 }
 
+/* A hint is exactly 8 lowercase hex chars (keyfmt_hint). */
+static int hint_ok(const char *h)
+{
+    if (h == NULL || strlen(h) != KEYFMT_HINT_CHARS) {
+        return 0;
+    }
+    for (size_t i = 0; i < KEYFMT_HINT_CHARS; i++) {
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Build a key from its state; *why set on bad data. */
 static key *key_from_state(const Quotad__KeyState *s, const char **why)
 {
@@ -242,7 +300,7 @@ static key *key_from_state(const Quotad__KeyState *s, const char **why)
     }
     key_numbers(k, s);
     *why = NULL;
-    if (hash_from(&s->hash, &k->hash) != 0 ||
+    if (hash_from(&s->hash, &k->hash) != 0 || !hint_ok(s->hint) ||
         k->status < KEY_ENABLED || k->status > KEY_REVOKED ||
         k->kind > KEY_ADMIN || (uint32_t)(k->id >> 32) != k->ws_id) {
         *why = "bad key state";
@@ -278,6 +336,10 @@ static rec_result apply_key_put(store *st, const Quotad__KeyState *s,
         return bad(err, cap, "key %llu: no workspace or created twice",
                    (unsigned long long)s->key_id);
     }
+    if (!key_state_ok(s)) {
+        return bad(err, cap, "key %llu: values out of range",
+                   (unsigned long long)s->key_id);
+    }
     const char *why = NULL;
     key *k = key_from_state(s, &why);
     if (k == NULL) {
@@ -290,6 +352,12 @@ static rec_result apply_key_put(store *st, const Quotad__KeyState *s,
         return bad(err, cap, "key ids out of order");
     }
     int rc = do_key_insert(sh, w, k);
+    if (rc == 0 && k->ext.prev_expires_ms != 0 &&
+        htab_get(&sh->by_tag, keyfmt_tag(&k->ext.prev_hash)) != NULL) {
+        do_key_remove(sh, w, k);
+        store_key_free(k);
+        return bad(err, cap, "previous secret tag already taken");
+    }
     if (rc == 0 && k->ext.prev_expires_ms != 0 &&
         htab_put(&sh->by_tag, keyfmt_tag(&k->ext.prev_hash), k) != 0) {
         rc = -1; /* the key stays indexed; recovery stops anyway */
@@ -306,7 +374,6 @@ static rec_result apply_key_put(store *st, const Quotad__KeyState *s,
     return REC_APPLIED;
 }
 
-#include "keyspec.h"
 
 static key *find_key(store *st, uint64_t key_id, shard **sh)
 {
@@ -334,6 +401,10 @@ static rec_result apply_key_change(store *st, const Quotad__LogRecord *r,
                    (unsigned long long)r->seq, (unsigned long long)id);
     }
     if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_KEY_UPDATE) {
+        char verr[200];
+        if (keyspec_validate_update(r->key_update, verr, sizeof verr) != 0) {
+            return bad(err, cap, "bad key update: %s", verr);
+        }
         return keyspec_apply_update(k, r->key_update) == 0 ? REC_APPLIED
                                                            : REC_NOMEM;
     }
@@ -349,7 +420,8 @@ static rec_result apply_key_change(store *st, const Quotad__LogRecord *r,
         const Quotad__KeyRotateRec *rr = r->key_rotate;
         keyfmt_hash nh;
         char hint[KEYFMT_HINT_CHARS + 1];
-        if (hash_from(&rr->hash, &nh) != 0) {
+        if (hash_from(&rr->hash, &nh) != 0 || !hint_ok(rr->hint) ||
+            rr->prev_expires_ms == 0) {
             return bad(err, cap, "bad rotate hash");
         }
         snprintf(hint, sizeof(hint), "%s", rr->hint ? rr->hint : "");
@@ -384,7 +456,8 @@ static rec_result insert_hold(shard *sh, workspace *w,
                               size_t cap)
 {
     if ((uint32_t)(s->hold_id >> 32) != w->id ||
-        do_hold_find(sh, s->hold_id) != NULL || s->amount < 0) {
+        do_hold_find(sh, s->hold_id) != NULL || s->amount < 0 ||
+        s->amount > AMOUNT_MICRO_MAX || s->tokens < 0 || s->tokens > TOKENS_MAX) {
         return bad(err, cap, "bad or duplicate hold %llu",
                    (unsigned long long)s->hold_id);
     }
@@ -393,7 +466,11 @@ static rec_result insert_hold(shard *sh, workspace *w,
         free(h);
         return REC_NOMEM;
     }
-    w->reserved += h->amount;
+    if (__builtin_add_overflow(w->reserved, h->amount, &w->reserved)) {
+        do_hold_remove(sh, h);
+        free(h);
+        return bad(err, cap, "reserved amount overflows");
+    }
     uint32_t seqno = (uint32_t)h->id;
     if (seqno > w->next_hold_seq) {
         w->next_hold_seq = seqno;
@@ -413,6 +490,11 @@ static rec_result apply_charge(store *st, const Quotad__LogRecord *r,
                    (unsigned long long)r->seq,
                    (unsigned long long)c->key_id);
     }
+    if (c->charged > AMOUNT_MICRO_MAX || c->tokens > TOKENS_MAX ||
+        (k->quota_total != LIMIT_NONE && c->charged > k->quota_remaining) ||
+        c->charged > w->balance + w->overdraft_limit) {
+        return bad(err, cap, "charge exceeds the quota or wallet it was taken from");
+    }
     quota_apply_charge(k, w, c->charged, c->tokens, r->at_ms);
     if (c->hold != NULL) {
         rec_result rr = insert_hold(sh, w, c->hold, err, cap);
@@ -430,7 +512,9 @@ static rec_result apply_settle(store *st, const Quotad__LogRecord *r,
     shard *sh = shard_for(st, (uint32_t)(s->hold_id >> 32));
     hold *h = do_hold_find(sh, s->hold_id);
     workspace *w = do_ws_find(sh, (uint32_t)(s->hold_id >> 32));
-    if (h == NULL || w == NULL) {
+    if (h == NULL || w == NULL || s->amount < 0 || s->amount > AMOUNT_MICRO_MAX ||
+        s->tokens < 0 || s->tokens > TOKENS_MAX || s->overrun_max < 0 ||
+        s->overrun_max > AMOUNT_MICRO_MAX) {
         return bad(err, cap, "seq %llu: settle of unknown hold %llu",
                    (unsigned long long)r->seq,
                    (unsigned long long)s->hold_id);
@@ -500,7 +584,11 @@ static rec_result apply_ws_change(store *st, const Quotad__LogRecord *r,
         return apply_ws_update(w, r->ws_update);
     }
     if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_WALLET) {
-        w->balance += r->wallet->delta;
+        int64_t nb;
+        if (__builtin_add_overflow(w->balance, r->wallet->delta, &nb)) {
+            return bad(err, cap, "wallet balance overflows");
+        }
+        w->balance = nb;
         return apply_idem(sh, r->wallet->idem);
     }
     if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_HOLD_PUT) {

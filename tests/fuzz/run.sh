@@ -43,8 +43,7 @@ for t in "$@"; do
     rm -rf "${work:?}/$t" "${findings:?}/$t"
     mkdir -p "$work/$t" "$findings/$t"
     if [ -d "$corpus_src/$t" ]; then
-        cp -p "$corpus_src/$t"/. "$work/$t"/ 2>/dev/null || \
-            cp -rp "$corpus_src/$t"/. "$work/$t"/
+        cp -rp "$corpus_src/$t"/. "$work/$t"/
     fi
     seeds=$(find "$work/$t" -type f | wc -l)
     opts=""
@@ -65,7 +64,7 @@ for t in "$@"; do
     [ -n "$rate" ] || rate=$(sed -n 's/^stat::average_exec_per_sec: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
     [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
     [ -n "$execs" ] || execs="?"
-    if [ -z "$rate" ] && [ "$execs" != "?" ] && [ "$took" -gt 0 ]; then
+    if { [ -z "$rate" ] || [ "$rate" = 0 ]; } && [ "$execs" != "?" ] && [ "$took" -gt 0 ]; then
         rate=$((execs / took))
     fi
     [ -n "$rate" ] || rate="?"

@@ -13,8 +13,10 @@
  *
  * Model: each connection has its own thread and runs "windows": it sends
  * P requests (or one batch frame of B), then reads the P replies, timing
- * each from the moment the window was sent (or, with --rate, from the
- * moment it was due: open loop, no coordinated omission).
+ * each from the moment the window was sent. With --rate (open loop) each
+ * request is due at a fixed time; it is timed from its send, and how late
+ * the client sent it (send - due) goes to a second histogram, so a client
+ * that could not keep up on the shared cores is visible, not hidden.
  */
 #ifndef BENCH_H
 #define BENCH_H
@@ -136,7 +138,8 @@ typedef struct bench_worker {
     void *conn;                   /* the backend's connection */
     char sha_check[41], sha_settle[41]; /* Redis script SHA1s */
     uint32_t admin_turn;          /* alternates the two admin writes */
-    int64_t *sched;               /* paced: due time of each in flight */
+    hdr_hist late;                /* paced: send time - due time */
+    int64_t *sched;               /* paced: send time of each in flight */
     uint32_t sched_head, sched_n; /* ring of cfg->pipeline entries */
     int failed;                   /* transport failure: thread stopped */
     char err[BENCH_ERR_BYTES];
@@ -161,6 +164,7 @@ typedef struct bench_backend {
 /* Everything a finished run reports. */
 typedef struct bench_result {
     hdr_hist hist;
+    hdr_hist late;                /* paced: how late the client sent */
     uint64_t cls[CLS_COUNT];
     uint64_t ops;                 /* replies in the measured phase */
     double seconds;               /* measured phase, wall clock */

@@ -106,6 +106,7 @@ static int do_run(bench_cfg *cfg)
     if (rc == 0 && r.failed_workers > 0)
         rc = -1;
     hdr_free(&r.hist);
+    hdr_free(&r.late);
     dist_free(&d);
     pop_free(&p);
     return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

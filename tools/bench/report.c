@@ -17,6 +17,7 @@ typedef struct report_numbers {
     uint64_t allowed, denied, ok, errors;
     double client_us_per_op;
     double server_us_per_op;      /* -1 when not measured */
+    double late_p50, late_p99;    /* paced: client lateness, us */
 } report_numbers;
 
 static double us(int64_t ns)
@@ -33,6 +34,8 @@ static void report_compute(const bench_result *r, report_numbers *n)
     n->p999 = us(hdr_percentile(&r->hist, 99.9));
     n->max = us(r->hist.max);
     n->mean = hdr_mean(&r->hist) / NS_PER_US;
+    n->late_p50 = us(hdr_percentile(&r->late, 50.0));
+    n->late_p99 = us(hdr_percentile(&r->late, 99.0));
     n->allowed = r->cls[0];
     n->denied = 0;
     for (int c = 1; c < CLS_DECISIONS; c++)
@@ -54,7 +57,8 @@ static void report_json(const bench_cfg *cfg, const bench_result *r,
            "\"rate\":%.0f,\"keys\":%u,\"ops\":%llu,\"seconds\":%.3f,"
            "\"ops_per_s\":%.0f,\"p50_us\":%.1f,\"p90_us\":%.1f,"
            "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
-           "\"mean_us\":%.1f,\"allowed\":%llu,\"denied\":%llu,\"ok\":%llu,"
+           "\"mean_us\":%.1f,\"late_p50_us\":%.1f,\"late_p99_us\":%.1f,"
+           "\"allowed\":%llu,\"denied\":%llu,\"ok\":%llu,"
            "\"errors\":%llu,\"client_cpu_s\":%.3f,"
            "\"client_us_per_op\":%.3f,\"server_cpu_s\":%.3f,"
            "\"server_us_per_op\":%.3f,\"failed_workers\":%d}\n",
@@ -62,8 +66,8 @@ static void report_json(const bench_cfg *cfg, const bench_result *r,
            mix_names[cfg->mix], dist_names[cfg->dist], cfg->conns,
            cfg->pipeline, cfg->batch, cfg->rate, cfg->keys,
            (unsigned long long)r->ops, r->seconds, n->ops_per_s, n->p50,
-           n->p90, n->p99, n->p999, n->max, n->mean,
-           (unsigned long long)n->allowed, (unsigned long long)n->denied,
+           n->p90, n->p99, n->p999, n->max, n->mean, n->late_p50,
+           n->late_p99, (unsigned long long)n->allowed, (unsigned long long)n->denied,
            (unsigned long long)n->ok, (unsigned long long)n->errors,
            r->client_cpu_s, n->client_us_per_op, r->server_cpu_s,
            n->server_us_per_op, r->failed_workers);
@@ -80,6 +84,9 @@ static void report_text(const bench_cfg *cfg, const bench_result *r,
            cfg->keys, cfg->rate > 0 ? "open loop" : "closed loop");
     if (cfg->rate > 0)
         printf("  target     %.0f ops/s\n", cfg->rate);
+    if (r->late.total > 0)
+        printf("  client late us p50 %.1f  p99 %.1f (send - due; latency "
+               "below is send -> reply)\n", n->late_p50, n->late_p99);
     printf("  throughput %.0f ops/s (%llu replies in %.2f s)\n",
            n->ops_per_s, (unsigned long long)r->ops, r->seconds);
     printf("  latency us p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  "

@@ -116,20 +116,25 @@ static bool wait_due(run_ctx *run, int64_t due_ns)
 }
 
 /* Paced: wait for the oldest reply, but no longer than until the next
- * send is due (or a slice, so STOP is noticed). 0 or -1. */
+ * send is due (or a slice, so STOP is noticed); then take every reply
+ * already there without waiting, so a client that fell behind reads
+ * (and then sends) in batches, not one syscall per request. 0 or -1. */
 static int paced_read(run_ctx *run, bench_worker *w, int64_t due)
 {
     int64_t now = bench_now_ns();
     int64_t wait = w->sched_n < run->cfg->pipeline ? due - now
                                                    : SLEEP_SLICE_NS;
     wait = wait < SLEEP_SLICE_NS ? wait : SLEEP_SLICE_NS;
-    int cls = CLS_ERR;
-    int got = run->be->read_one(w, wait, &cls);
-    if (got <= 0)
-        return got;
-    bench_record(w, bench_now_ns() - w->sched[w->sched_head], cls);
-    w->sched_head = (w->sched_head + 1) % run->cfg->pipeline;
-    w->sched_n--;
+    while (w->sched_n > 0) {
+        int cls = CLS_ERR;
+        int got = run->be->read_one(w, wait, &cls);
+        if (got <= 0)
+            return got;
+        bench_record(w, bench_now_ns() - w->sched[w->sched_head], cls);
+        w->sched_head = (w->sched_head + 1) % run->cfg->pipeline;
+        w->sched_n--;
+        wait = 0;
+    }
     return 0;
 }
 
@@ -141,18 +146,29 @@ static int paced_send_due(run_ctx *run, bench_worker *w, int64_t *due)
     const uint32_t cap = run->cfg->pipeline;
     int64_t now = bench_now_ns();
     uint32_t queued = 0;
-    while (*due <= now && w->sched_n < cap) {
+    int64_t due_at[BENCH_PIPELINE_MAX];
+    while (*due <= now && w->sched_n + queued < cap) {
         if (run->be->queue_one(w) != 0)
             return -1;
-        w->sched[(w->sched_head + w->sched_n++) % cap] = *due;
+        due_at[queued++] = *due;
         *due += run->interval_ns;
-        queued++;
     }
-    return queued > 0 ? run->be->flush(w) : 0;
+    if (queued == 0)
+        return 0;
+    int64_t sent = bench_now_ns();
+    bool measuring = atomic_load_explicit(w->phase, memory_order_relaxed) ==
+                     PHASE_MEASURE;
+    for (uint32_t i = 0; i < queued; i++) {
+        if (measuring)
+            hdr_record(&w->late, sent - due_at[i]);
+        w->sched[(w->sched_head + w->sched_n++) % cap] = sent;
+    }
+    return run->be->flush(w);
 }
 
 /* Open loop, one request per due time (wrk2 style): send when due and
- * fewer than P are in flight; otherwise read replies as they come. */
+ * fewer than P are in flight; otherwise read replies as they come. Each
+ * reply is timed from its send; lateness is recorded at the send. */
 static void worker_paced(run_ctx *run, bench_worker *w, int64_t due)
 {
     const uint32_t cap = run->cfg->pipeline;
@@ -292,6 +308,8 @@ static int workers_open(run_ctx *run, const bench_pop *pop,
         memcpy(w->sha_check, sha[0], 41);
         memcpy(w->sha_settle, sha[1], 41);
         if (hdr_init(&w->hist, HDR_LOWEST_NS, HDR_HIGHEST_NS,
+                     HDR_SIG_DIGITS) != 0 ||
+            hdr_init(&w->late, HDR_LOWEST_NS, HDR_HIGHEST_NS,
                      HDR_SIG_DIGITS) != 0)
             return -1;
         if (run_paced(cfg) &&
@@ -313,6 +331,7 @@ static void workers_close(run_ctx *run)
             continue;
         run->be->close(w);
         hdr_free(&w->hist);
+        hdr_free(&w->late);
         free(w->sched);
         free(w);
     }
@@ -323,7 +342,8 @@ static int workers_merge(run_ctx *run, bench_result *r)
 {
     for (uint32_t i = 0; i < run->cfg->conns; i++) {
         bench_worker *w = run->w[i];
-        if (hdr_add(&r->hist, &w->hist) != 0)
+        if (hdr_add(&r->hist, &w->hist) != 0 ||
+            hdr_add(&r->late, &w->late) != 0)
             return -1;
         for (int c = 0; c < CLS_COUNT; c++) {
             r->cls[c] += w->cls[c];
@@ -389,7 +409,8 @@ int bench_run(const bench_cfg *cfg, const bench_pop *pop,
               const bench_dist *dist, bench_result *r)
 {
     memset(r, 0, sizeof *r);
-    if (hdr_init(&r->hist, HDR_LOWEST_NS, HDR_HIGHEST_NS, HDR_SIG_DIGITS))
+    if (hdr_init(&r->hist, HDR_LOWEST_NS, HDR_HIGHEST_NS, HDR_SIG_DIGITS) ||
+        hdr_init(&r->late, HDR_LOWEST_NS, HDR_HIGHEST_NS, HDR_SIG_DIGITS))
         return -1;
     char sha[2][41] = {"", ""};
     if (cfg->target == TARGET_REDIS &&
