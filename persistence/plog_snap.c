@@ -38,18 +38,6 @@ typedef struct snap_ctx {
     int failed;               /* a segfile or chunk error happened */
 } snap_ctx;
 
-static int snap_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int snap_err(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static int snap_flush(snap_ctx *c)
 {
     if (c->b.n_records == 0) {
@@ -265,10 +253,10 @@ static int snap_publish(plog *pl, const char *tmp, uint64_t seq,
     snprintf(from, sizeof(from), "%s/%s", pl->dir, tmp);
     snprintf(to, sizeof(to), "%s/%s", pl->dir, name);
     if (rename(from, to) != 0) {
-        return snap_err(err, cap, "rename %s: %s", from, strerror(errno));
+        return errf(err, cap, "rename %s: %s", from, strerror(errno));
     }
     if (segfile_fsync_dir(pl->dir) != SEGFILE_OK) {
-        return snap_err(err, cap, "fsync %s failed", pl->dir);
+        return errf(err, cap, "fsync %s failed", pl->dir);
     }
     return 0;
 }
@@ -277,11 +265,11 @@ static int snapshot_locked(plog *pl, char *err, size_t cap)
 {
     int64_t t0 = store_clock_real_ms();
     if (plog_failed(pl)) {
-        return snap_err(err, cap, "the log has failed: no snapshot");
+        return errf(err, cap, "the log has failed: no snapshot");
     }
     uint64_t base = plog_request_rotate(pl);
     if (base == 0) {
-        return snap_err(err, cap, "log rotation failed");
+        return errf(err, cap, "log rotation failed");
     }
     uint64_t seq = store_current_seq(pl->st);
     char tmp[PLOG_NAME_BYTES];
@@ -300,7 +288,7 @@ static int snapshot_locked(plog *pl, char *err, size_t cap)
     free(c.scratch);
     if (rc != 0 || cs != SEGFILE_OK) {
         (void)unlink(tpath);
-        return snap_err(err, cap, "writing %s failed", tpath);
+        return errf(err, cap, "writing %s failed", tpath);
     }
     if (snap_publish(pl, tmp, seq, err, cap) != 0) {
         return -1;

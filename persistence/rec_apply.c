@@ -16,19 +16,11 @@
 #include "keyspec.h"
 #include "limits.h"
 #include "quota.h"
+#include "log.h"
 #include "rec.h"
 
-static rec_result bad(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static rec_result bad(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return REC_INCONSISTENT;
-}
+/* An inconsistent record: say why in err, stop recovery. */
+#define bad(err, cap, ...) (errf((err), (cap), __VA_ARGS__), REC_INCONSISTENT)
 
 static shard *shard_for(store *st, uint32_t ws_id)
 {

@@ -44,18 +44,6 @@ typedef struct apply_ctx {
     uint64_t meta_ws, meta_keys;
 } apply_ctx;
 
-static int fail(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -78,7 +66,7 @@ static int list_dir(const char *dir, dir_list *l, bool read_only, char *err,
     memset(l, 0, sizeof(*l));
     DIR *d = opendir(dir);
     if (d == NULL) {
-        return fail(err, cap, "cannot open data dir %s: %s", dir,
+        return errf(err, cap, "cannot open data dir %s: %s", dir,
                     strerror(errno));
     }
     size_t cap_segs = 0;
@@ -105,7 +93,7 @@ static int list_dir(const char *dir, dir_list *l, bool read_only, char *err,
                                   ? realloc(l->segs, cap_segs * sizeof(*p))
                                   : NULL;
                 if (p == NULL) {
-                    rc = fail(err, cap, "too many log segments");
+                    rc = errf(err, cap, "too many log segments");
                     break;
                 }
                 l->segs = p;
@@ -144,7 +132,7 @@ static int apply_chunk(void *ctx, const chunk_header *hdr, const uint8_t *raw,
     while (chunk_record_next(raw, raw_len, &pos, &p, &len) == CHUNK_OK) {
         Quotad__LogRecord *r = quotad__log_record__unpack(NULL, len, p);
         if (r == NULL) {
-            fail(a->err, a->err_cap, "undecodable record in chunk at "
+            errf(a->err, a->err_cap, "undecodable record in chunk at "
                  "offset %" PRIu64, off);
             return -1;
         }
@@ -154,7 +142,7 @@ static int apply_chunk(void *ctx, const chunk_header *hdr, const uint8_t *raw,
         rec_result rr = rec_apply(a->st, r, a->err, a->err_cap);
         quotad__log_record__free_unpacked(r, NULL);
         if (rr == REC_NOMEM) {
-            fail(a->err, a->err_cap, "out of memory during recovery");
+            errf(a->err, a->err_cap, "out of memory during recovery");
         }
         if (rr < 0) {
             return -1;
@@ -178,10 +166,10 @@ static int load_snapshot(apply_ctx *a, const char *dir, uint64_t seq,
     segfile_scan_result r = segfile_scan(path, enc_key, apply_chunk, a, &rep);
     a->snapshot = false;
     if (r == SEGFILE_SCAN_ABORTED) {
-        return fail(a->err, a->err_cap, "snapshot %s: %s", path, a->err);
+        return errf(a->err, a->err_cap, "snapshot %s: %s", path, a->err);
     }
     if (r != SEGFILE_SCAN_CLEAN || !a->saw_end) {
-        return fail(a->err, a->err_cap,
+        return errf(a->err, a->err_cap,
                     "snapshot %s is damaged (%s%s): refusing to start; move "
                     "it away to recover from an older snapshot and the log",
                     path, segfile_scan_result_str(r),
@@ -209,7 +197,7 @@ static int bad_segment(apply_ctx *a, const char *path, bool last,
     if (rep->result == SEGFILE_SCAN_TORN_TAIL && last) {
         uint64_t cut = rep->file_bytes - rep->valid_end_offset;
         if (segfile_truncate(path, rep->valid_end_offset) != SEGFILE_OK) {
-            return fail(a->err, a->err_cap, "cannot cut torn tail of %s",
+            return errf(a->err, a->err_cap, "cannot cut torn tail of %s",
                         path);
         }
         log_warn("recover: %s: torn tail cut at offset %" PRIu64
@@ -227,7 +215,7 @@ static int bad_segment(apply_ctx *a, const char *path, bool last,
         return unlink(path) == 0 ? 0 : -1;
     }
     if (!repair || read_only || rep->result == SEGFILE_SCAN_KEY_ERROR) {
-        return fail(a->err, a->err_cap,
+        return errf(a->err, a->err_cap,
                     "%s: %s at offset %" PRIu64 " (%s): refusing to start; "
                     "run with --repair to cut the log there and lose what "
                     "follows",
@@ -252,7 +240,7 @@ static int replay_segment(apply_ctx *a, const char *dir, uint64_t segno,
     segfile_scan_result r = segfile_scan(path, o->key, apply_chunk, a, &rep);
     a->rep->segments++;
     if (r == SEGFILE_SCAN_ABORTED) {
-        return fail(a->err, a->err_cap, "%s: %s", path, a->err);
+        return errf(a->err, a->err_cap, "%s: %s", path, a->err);
     }
     if (r == SEGFILE_SCAN_CLEAN) {
         return 0;

@@ -10,18 +10,7 @@
 
 #include "ipnet.h"
 #include "limits.h"
-
-static int fail(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "log.h"
 
 static bool str_ok(const char *s, size_t max)
 {
@@ -37,26 +26,26 @@ static bool limit_ok(protobuf_c_boolean has, int64_t v, int64_t max)
 static int check_numbers(const Quotad__KeyLimits *l, char *err, size_t cap)
 {
     if (!limit_ok(l->has_quota_total, l->quota_total, AMOUNT_MICRO_MAX)) {
-        return fail(err, cap, "quota_total out of range");
+        return errf(err, cap, "quota_total out of range");
     }
     if (!limit_ok(l->has_quota_remaining, l->quota_remaining,
                   AMOUNT_MICRO_MAX) ||
         (l->has_quota_remaining && l->quota_remaining < 0)) {
-        return fail(err, cap, "quota_remaining out of range");
+        return errf(err, cap, "quota_remaining out of range");
     }
     if (!limit_ok(l->has_spend_cap_day, l->spend_cap_day, AMOUNT_MICRO_MAX) ||
         !limit_ok(l->has_spend_cap_week, l->spend_cap_week,
                   AMOUNT_MICRO_MAX) ||
         !limit_ok(l->has_spend_cap_month, l->spend_cap_month,
                   AMOUNT_MICRO_MAX)) {
-        return fail(err, cap, "spend cap out of range");
+        return errf(err, cap, "spend cap out of range");
     }
     if (!limit_ok(l->has_rpm, l->rpm, KEYSPEC_RPM_MAX) ||
         !limit_ok(l->has_tpm, l->tpm, TOKENS_MAX)) {
-        return fail(err, cap, "rpm/tpm out of range");
+        return errf(err, cap, "rpm/tpm out of range");
     }
     if (l->has_expires_at_ms && l->expires_at_ms < -1) {
-        return fail(err, cap, "expires_at_ms out of range");
+        return errf(err, cap, "expires_at_ms out of range");
     }
     return 0;
 }
@@ -64,22 +53,22 @@ static int check_numbers(const Quotad__KeyLimits *l, char *err, size_t cap)
 static int check_lists(const Quotad__KeyLimits *l, char *err, size_t cap)
 {
     if (l->n_models > MODELS_PER_KEY_MAX) {
-        return fail(err, cap, "more than %u models", MODELS_PER_KEY_MAX);
+        return errf(err, cap, "more than %u models", MODELS_PER_KEY_MAX);
     }
     for (size_t i = 0; i < l->n_models; i++) {
         size_t n = strlen(l->models[i]);
         if (n == 0 || n > MODEL_BYTES_MAX) {
-            return fail(err, cap, "model %zu: length must be 1..%u", i,
+            return errf(err, cap, "model %zu: length must be 1..%u", i,
                         MODEL_BYTES_MAX);
         }
     }
     if (l->n_ips > IPS_PER_KEY_MAX) {
-        return fail(err, cap, "more than %u ips", IPS_PER_KEY_MAX);
+        return errf(err, cap, "more than %u ips", IPS_PER_KEY_MAX);
     }
     for (size_t i = 0; i < l->n_ips; i++) {
         ipnet_range r;
         if (ipnet_parse_range(l->ips[i], strlen(l->ips[i]), &r) != 0) {
-            return fail(err, cap, "ips[%zu]: not an address or CIDR", i);
+            return errf(err, cap, "ips[%zu]: not an address or CIDR", i);
         }
     }
     return 0;
@@ -100,14 +89,14 @@ static int check_meta(Quotad__KeyValue *const *kv, size_t n, char *err,
                       size_t cap)
 {
     if (n > METADATA_PAIRS_MAX) {
-        return fail(err, cap, "more than %u metadata pairs",
+        return errf(err, cap, "more than %u metadata pairs",
                     METADATA_PAIRS_MAX);
     }
     for (size_t i = 0; i < n; i++) {
         if (kv[i]->key == NULL || kv[i]->key[0] == '\0' ||
             !str_ok(kv[i]->key, METADATA_BYTES_MAX) ||
             !str_ok(kv[i]->value, METADATA_BYTES_MAX)) {
-            return fail(err, cap, "metadata[%zu]: bad key or value", i);
+            return errf(err, cap, "metadata[%zu]: bad key or value", i);
         }
     }
     return 0;
@@ -119,20 +108,20 @@ int keyspec_validate_create(const Quotad__CreateKey *ck, char *err,
     if (!str_ok(ck->name, NAME_BYTES_MAX) ||
         !str_ok(ck->group, GROUP_BYTES_MAX) ||
         !str_ok(ck->creator, CREATOR_BYTES_MAX)) {
-        return fail(err, err_cap, "name, group or creator too long");
+        return errf(err, err_cap, "name, group or creator too long");
     }
     if (ck->has_kind && ck->kind != QUOTAD__KEY_KIND__STANDARD &&
         ck->kind != QUOTAD__KEY_KIND__ADMIN) {
-        return fail(err, err_cap, "unknown key kind");
+        return errf(err, err_cap, "unknown key kind");
     }
     if (ck->has_role && (ck->role < QUOTAD__ROLE__ROLE_GATEWAY ||
                          ck->role > QUOTAD__ROLE__ROLE_OWNER ||
                          !ck->has_kind || ck->kind != QUOTAD__KEY_KIND__ADMIN)) {
-        return fail(err, err_cap, "role is for admin keys: gateway, member, "
+        return errf(err, err_cap, "role is for admin keys: gateway, member, "
                                   "admin or owner");
     }
     if (ck->limits != NULL && ck->limits->has_quota_remaining) {
-        return fail(err, err_cap, "quota_remaining is for updates");
+        return errf(err, err_cap, "quota_remaining is for updates");
     }
     if (check_limits(ck->limits, err, err_cap) != 0) {
         return -1;
@@ -145,7 +134,7 @@ int keyspec_validate_update(const Quotad__UpdateKey *uk, char *err,
 {
     if (!str_ok(uk->name, NAME_BYTES_MAX) ||
         !str_ok(uk->group, GROUP_BYTES_MAX)) {
-        return fail(err, err_cap, "name or group too long");
+        return errf(err, err_cap, "name or group too long");
     }
     if (check_limits(uk->limits, err, err_cap) != 0) {
         return -1;

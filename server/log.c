@@ -75,3 +75,14 @@ void log_msg(int level, const char *fmt, ...)
     log_timestamp(ts, sizeof ts);
     fprintf(stderr, "%s %-5s %s\n", ts, log_level_names[level], msg);
 }
+
+int errf(char *err, size_t err_cap, const char *fmt, ...)
+{
+    if (err_cap > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_cap, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}

@@ -41,6 +41,22 @@ void op_log(op_ctx *c, shard *sh, Quotad__LogRecord *r, uint64_t seq)
     rec_append(sh, r);
 }
 
+int op_idem_lookup(op_ctx *c, shard *sh, idem_key ik, uint64_t in_hash,
+                   void *answer, size_t answer_len, Quotad__Reply *rp)
+{
+    const idem_entry *e = idem_find(&sh->idem, ik, c->now_ms);
+    if (e == NULL) {
+        return 0;
+    }
+    if (e->input_hash != in_hash) {
+        op_fail(c, rp, QUOTAD__CODE__IDEMPOTENCY_CONFLICT,
+                "idempotency id reused with different input");
+        return -1;
+    }
+    memcpy(answer, e->answer, answer_len);
+    return 1;
+}
+
 void op_seq(op_ctx *c, Quotad__Reply *rp, uint64_t seq)
 {
     rp->has_seq = 1;
@@ -325,6 +341,17 @@ int ops_handle_frame_as(store *st, ops_session *s, const uint8_t *body,
     return rc;
 }
 
+int ops_single_frame(Quotad__Reply *rp, ops_reply *out)
+{
+    Quotad__Reply *ptr = rp;
+    Quotad__ServerFrame sf = QUOTAD__SERVER_FRAME__INIT;
+    sf.has_version = 1;
+    sf.version = PROTO_VERSION;
+    sf.n_replies = 1;
+    sf.replies = &ptr;
+    return qd_frame_encode(&sf.base, FRAME_BYTES_MAX, &out->frame, &out->len);
+}
+
 int ops_error_frame(uint32_t code, const char *msg, ops_reply *out)
 {
     memset(out, 0, sizeof(*out));
@@ -334,14 +361,8 @@ int ops_error_frame(uint32_t code, const char *msg, ops_reply *out)
     rp.has_code = 1;
     rp.code = (Quotad__Code)code;
     rp.error = (char *)msg;
-    Quotad__Reply *ptr = &rp;
-    Quotad__ServerFrame sf = QUOTAD__SERVER_FRAME__INIT;
-    sf.has_version = 1;
-    sf.version = PROTO_VERSION;
-    sf.n_replies = 1;
-    sf.replies = &ptr;
     out->close_after = true;
-    return qd_frame_encode(&sf.base, FRAME_BYTES_MAX, &out->frame, &out->len);
+    return ops_single_frame(&rp, out);
 }
 
 void ops_reply_free(ops_reply *r)

@@ -142,12 +142,6 @@ int ops_alert_frame(const ops_session *s, const alert_event *e,
     rp.code = QUOTAD__CODE__OK;
     rp.result_case = QUOTAD__REPLY__RESULT_ALERT;
     rp.alert = &ev;
-    Quotad__Reply *ptr = &rp;
-    Quotad__ServerFrame sf = QUOTAD__SERVER_FRAME__INIT;
-    sf.has_version = 1;
-    sf.version = PROTO_VERSION;
-    sf.n_replies = 1;
-    sf.replies = &ptr;
     out->seq_needed = e->state_seq; /* never ahead of the log */
-    return qd_frame_encode(&sf.base, FRAME_BYTES_MAX, &out->frame, &out->len);
+    return ops_single_frame(&rp, out);
 }

@@ -277,15 +277,10 @@ static void check_shard(op_ctx *c, check_job *j, Quotad__Reply *rp)
     idem_key ik = {0, 0};
     if (use_idem) {
         ik = idem_make_key(k->id, 'C', idem, strlen(idem));
-        const idem_entry *e = idem_find(&sh->idem, ik, c->now_ms);
-        if (e != NULL) {
-            bool same = e->input_hash == j->in_hash;
-            memcpy(&a, e->answer, sizeof(a));
+        int seen = op_idem_lookup(c, sh, ik, j->in_hash, &a, sizeof(a), rp);
+        if (seen != 0) {
             store_unlock(sh);
-            if (!same) {
-                op_fail(c, rp, QUOTAD__CODE__IDEMPOTENCY_CONFLICT,
-                        "idempotency id reused with different input");
-            } else {
+            if (seen == 1) {
                 reply_check(c, rp, &a, j->ws_id, true);
             }
             return;
@@ -435,16 +430,12 @@ static void settle_common(op_ctx *c, uint64_t hold_id, int64_t amount,
     shard *sh = store_shard_of(c->st, (uint32_t)(hold_id >> 32));
     settle_answer a;
     store_lock(sh);
-    const idem_entry *e = use_idem ? idem_find(&sh->idem, ik, c->now_ms) : NULL;
-    if (e != NULL) {
-        bool same = e->input_hash == in_hash;
-        memcpy(&a, e->answer, sizeof(a));
+    int seen = use_idem ? op_idem_lookup(c, sh, ik, in_hash, &a, sizeof(a), rp)
+                        : 0;
+    if (seen != 0) {
         store_unlock(sh);
-        if (same) {
+        if (seen == 1) {
             reply_settle(c, rp, &a, true);
-        } else {
-            op_fail(c, rp, QUOTAD__CODE__IDEMPOTENCY_CONFLICT,
-                    "idempotency id reused with different input");
         }
         return;
     }

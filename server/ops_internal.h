@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "ops.h"
 #include "auth.h"
 #include "quotad.pb-c.h"
 #include "store.h"
@@ -69,6 +70,15 @@ void op_watch(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 /* Log the change r (its oneof set by the caller) as seq, if this store
  * logs; shard lock held. */
 void op_log(op_ctx *c, shard *sh, Quotad__LogRecord *r, uint64_t seq);
+
+/* Idempotency (shard lock held): 0 = id not seen; 1 = seen with the same
+ * input, the first answer copied to answer; -1 = seen with other input,
+ * rp already answered IDEMPOTENCY_CONFLICT. */
+int op_idem_lookup(op_ctx *c, shard *sh, idem_key ik, uint64_t in_hash,
+                   void *answer, size_t answer_len, Quotad__Reply *rp);
+
+/* Encode one Reply as a whole ServerFrame into out (ops.c). */
+int ops_single_frame(Quotad__Reply *rp, ops_reply *out);
 
 /* Draw a fresh secret for ws_id and fill *h and hint (ops_key.c). The
  * secret text goes into the arena (it is sent once, never stored). */

@@ -149,25 +149,16 @@ typedef struct wallet_answer {
 } wallet_answer;
 
 /* Replay check for adjust_wallet. Returns 1 if rp was answered. */
-static int wallet_replay(op_ctx *c, shard *sh, const Quotad__AdjustWallet *a,
-                         workspace *w, idem_key ik, uint64_t in_hash,
-                         Quotad__Reply *rp)
+static int wallet_replay(op_ctx *c, shard *sh, workspace *w, idem_key ik,
+                         uint64_t in_hash, Quotad__Reply *rp)
 {
-    const idem_entry *e = idem_find(&sh->idem, ik, c->now_ms);
-    if (e == NULL) {
-        return 0;
-    }
-    if (e->input_hash != in_hash) {
-        op_fail(c, rp, QUOTAD__CODE__IDEMPOTENCY_CONFLICT,
-                "idempotency id reused with different input");
-        return 1;
-    }
     wallet_answer ans;
-    memcpy(&ans, e->answer, sizeof(ans));
-    op_reply_ws(c, rp, w);
-    op_seq(c, rp, ans.seq);
-    (void)a;
-    return 1;
+    int seen = op_idem_lookup(c, sh, ik, in_hash, &ans, sizeof(ans), rp);
+    if (seen == 1) {
+        op_reply_ws(c, rp, w);
+        op_seq(c, rp, ans.seq);
+    }
+    return seen != 0;
 }
 
 static void log_wallet(op_ctx *c, shard *sh, const Quotad__AdjustWallet *a,
@@ -215,7 +206,7 @@ void op_adjust_wallet(op_ctx *c, const Quotad__Request *rq,
                 a->workspace_id);
         return;
     }
-    if (use_idem && wallet_replay(c, sh, a, w, ik, in_hash, rp)) {
+    if (use_idem && wallet_replay(c, sh, w, ik, in_hash, rp)) {
         store_unlock(sh);
         return;
     }

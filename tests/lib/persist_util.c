@@ -27,7 +27,7 @@
 #define PU_EXIT_SIGNAL_BASE 128
 #define PU_DATA_OUT_MAX (64u * 1024u * 1024u)
 #define PU_DATA_TIMEOUT_MS 60000
-#define PU_EXIT_USAGE 2
+#define PU_EXIT_USAGE 3 /* quotad-data: usage; 2 = corruption (a failure) */
 #define PU_DEFAULT_QUOTAD "build/asan/quotad"
 #define PU_DEFAULT_DATA "build/asan/quotad-data"
 #define PU_SEED_MIX UINT64_C(0x9e3779b97f4a7c15)
@@ -687,7 +687,8 @@ const char *pu_data_bin(void)
     return access(b, X_OK) == 0 ? b : NULL;
 }
 
-/* A usage error (exit 2) means the tool has no `state` command yet. */
+/* A usage error (exit 3) means the tool has no `state` command; any other
+ * non-zero exit (1 torn tail, 2 corruption, 4 I/O) is a failure. */
 int pu_data_state(const char *dir, const char *scratch_dir, char **out)
 {
     *out = NULL;
