@@ -122,6 +122,9 @@ static const cfg_opt cfg_opts[] = {
     {"gateway_credential_file", CFG_STR, CFG_FIELD(gateway_credential_file),
      0, "", 0, CFG_STRLEN_MAX(gateway_credential_file), NULL,
      "file with a credential for gateways of every workspace"},
+    {"test_hooks", CFG_U32, CFG_FIELD(test_hooks), 0, NULL, 0, 1, NULL,
+     "1: accept the root-only debug_clock op (tests only; never in "
+     "production)"},
     {"log_level", CFG_U32, CFG_FIELD(log_level), LOG_INFO, NULL, LOG_ERROR,
      LOG_DEBUG, NULL, "0 error, 1 warn, 2 info, 3 debug"},
 };

@@ -208,6 +208,11 @@ int main(int argc, char **argv)
         log_error("store_open failed");
         return EXIT_FAILURE;
     }
+    if (cfg.test_hooks) {
+        st->now_ms = store_clock_test_ms;
+        st->test_hooks = true;
+        log_warn("test_hooks = 1: the clock can be moved by debug_clock");
+    }
     if (main_auth(&cfg, st) != 0) {
         store_close(st);
         return EXIT_FAILURE;

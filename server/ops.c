@@ -13,6 +13,7 @@
 #include "qd_frame.h"
 #include "plog.h"
 #include "rec.h"
+#include "window.h"
 
 void op_fail(op_ctx *c, Quotad__Reply *rp, Quotad__Code code,
              const char *fmt, ...)
@@ -172,6 +173,20 @@ static void op_snapshot(op_ctx *c, const Quotad__Request *rq,
     op_seq(c, rp, store_current_seq(c->st));
 }
 
+/* Tests only: move the clock (windows, expiries) forward. */
+static void op_debug_clock(op_ctx *c, const Quotad__Request *rq,
+                           Quotad__Reply *rp)
+{
+    int64_t ms = rq->debug_clock->advance_ms;
+    if (!c->st->test_hooks || ms < 0 || ms > WIN_DAY_MS * 400) {
+        op_fail(c, rp, QUOTAD__CODE__FAILED_PRECONDITION,
+                "debug_clock needs test_hooks = 1 and 0 <= advance_ms");
+        return;
+    }
+    store_clock_test_advance(ms);
+    op_seq(c, rp, store_current_seq(c->st));
+}
+
 /* One handler per oneof case; NULL = unknown operation. */
 static op_handler handler_of(Quotad__Request__OpCase op)
 {
@@ -198,6 +213,7 @@ static op_handler handler_of(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_USAGE: return op_usage;
     case QUOTAD__REQUEST__OP_SET_ALERT: return op_set_alert;
     case QUOTAD__REQUEST__OP_WATCH: return op_watch;
+    case QUOTAD__REQUEST__OP_DEBUG_CLOCK: return op_debug_clock;
     default: return NULL;
     }
 }
@@ -214,6 +230,7 @@ static bool changes_state(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_SNAPSHOT:
     case QUOTAD__REQUEST__OP_USAGE:
     case QUOTAD__REQUEST__OP_WATCH:
+    case QUOTAD__REQUEST__OP_DEBUG_CLOCK:
         return false;
     default:
         return true;

@@ -31,6 +31,18 @@ int64_t store_clock_real_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static _Atomic int64_t clock_test_offset_ms;
+
+int64_t store_clock_test_ms(void)
+{
+    return store_clock_real_ms() + atomic_load(&clock_test_offset_ms);
+}
+
+void store_clock_test_advance(int64_t ms)
+{
+    atomic_fetch_add(&clock_test_offset_ms, ms);
+}
+
 static int shard_init(shard *sh, const store_opts *o)
 {
     memset(sh, 0, sizeof(*sh));

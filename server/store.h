@@ -153,6 +153,7 @@ typedef struct store {
     _Atomic int read_only;             /* durability lost: refuse writes */
     auth_cfg auth;
     alert_queue alerts;
+    bool test_hooks;                   /* debug_clock accepted */
 } store;
 
 void store_opts_default(store_opts *o);
@@ -162,6 +163,10 @@ int store_open(const store_opts *o, store **out);
 void store_close(store *st);
 
 int64_t store_clock_real_ms(void);
+/* The real clock plus an offset moved only by the debug_clock test op
+ * (config test_hooks = 1). */
+int64_t store_clock_test_ms(void);
+void store_clock_test_advance(int64_t ms);
 
 static inline shard *store_shard_of(store *st, uint32_t ws_id)
 {
