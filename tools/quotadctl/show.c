@@ -192,7 +192,7 @@ static void ctl_table_widths(Quotad__KeyInfo *const *keys, size_t n,
     for (int c = 0; c < CTL_COL_COUNT; c++)
         width[c] = (int)strlen(ctl_col_titles[c]);
     for (size_t i = 0; i < n; i++) {
-        ctl_row r;
+        ctl_row r = {0};
         ctl_row_fill(&r, keys[i]);
         for (int c = 0; c < CTL_COL_COUNT; c++) {
             int len = r.cell[c] ? (int)strlen(r.cell[c]) : 1;
@@ -221,7 +221,7 @@ void ctl_show_key_table(FILE *f, Quotad__KeyInfo *const *keys, size_t n)
     ctl_table_widths(keys, n, width);
     ctl_table_line(f, ctl_col_titles, width);
     for (size_t i = 0; i < n; i++) {
-        ctl_row r;
+        ctl_row r = {0};
         ctl_row_fill(&r, keys[i]);
         ctl_table_line(f, r.cell, width);
     }
