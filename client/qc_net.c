@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,9 +160,28 @@ static int net_connect_one(qc_ctx *c, const struct addrinfo *ai,
             return qci_fail(c, QC_ERR_IO, "connect: %s", strerror(err));
     }
     int one = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+    if (ai->ai_family != AF_UNIX &&
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
         return qci_fail(c, QC_ERR_IO, "TCP_NODELAY: %s", strerror(errno));
     return QC_OK;
+}
+
+/* A host that starts with '/' is the path of the server's Unix socket. */
+static int open_unix(qc_ctx *c, const char *path, int64_t deadline)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path)
+        return qci_fail(c, QC_ERR_ARG, "unix socket path too long");
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    struct addrinfo ai = {.ai_family = AF_UNIX, .ai_socktype = SOCK_STREAM,
+                          .ai_addr = (struct sockaddr *)&sun,
+                          .ai_addrlen = sizeof sun};
+    int rc = net_connect_one(c, &ai, deadline);
+    if (rc != QC_OK && c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    return rc;
 }
 
 /* Try every address the name resolves to (v4 and v6) until one connects.
@@ -170,6 +190,8 @@ static int net_connect_one(qc_ctx *c, const struct addrinfo *ai,
 int qci_open(qc_ctx *c, const char *host, uint16_t port, int64_t deadline)
 {
     assert(c != NULL && c->fd < 0);
+    if (host[0] == '/')
+        return open_unix(c, host, deadline);
     char port_str[PORT_STR_BYTES];
     snprintf(port_str, sizeof port_str, "%u", (unsigned)port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,

@@ -89,7 +89,8 @@ typedef enum qc_decision {
 } qc_decision;
 
 typedef struct qc_options {
-    const char *host;          /* numeric v4/v6 or name; default 127.0.0.1 */
+    const char *host;          /* numeric v4/v6 or name; default 127.0.0.1;
+                                  "/path" = the server's Unix socket */
     uint16_t port;             /* default 7411 */
     uint32_t timeout_ms;       /* connect and per-call; default 5000 */
     const char *client_name;   /* sent in HELLO; may be NULL */

@@ -122,6 +122,11 @@ static const cfg_opt cfg_opts[] = {
     {"gateway_credential_file", CFG_STR, CFG_FIELD(gateway_credential_file),
      0, "", 0, CFG_STRLEN_MAX(gateway_credential_file), NULL,
      "file with a credential for gateways of every workspace"},
+    {"unix_socket", CFG_STR, CFG_FIELD(unix_socket), 0, "", 0,
+     CFG_STRLEN_MAX(unix_socket), NULL,
+     "also listen on this Unix socket path (\"\" = no)"},
+    {"unix_socket_mode", CFG_U32, CFG_FIELD(unix_socket_mode), 0600, NULL, 0,
+     0777, NULL, "permissions of the Unix socket (decimal; 384 = 0600)"},
     {"test_hooks", CFG_U32, CFG_FIELD(test_hooks), 0, NULL, 0, 1, NULL,
      "1: accept the root-only debug_clock op (tests only; never in "
      "production)"},

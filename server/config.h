@@ -28,6 +28,8 @@ typedef struct qd_config {
     uint32_t conns_max;
     uint32_t conns_per_ip_max;      /* 0 = no per-address limit */
     uint32_t test_hooks;            /* 1: accept debug_clock (tests only) */
+    char unix_socket[108];          /* also listen here ("" = no) */
+    uint32_t unix_socket_mode;      /* its file permissions, e.g. 0600 */
     uint32_t idle_timeout_ms;       /* close idle connections; 0 = never */
     uint32_t write_timeout_ms;      /* close clients not reading replies */
     uint32_t hold_timeout_ms;       /* default hold lifetime */

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include <xxhash.h>
 #include <sys/eventfd.h>
@@ -58,6 +60,8 @@ struct net {
     store *st;
     struct event_base *base;
     struct evconnlistener *lst;
+    struct evconnlistener *lst_unix;  /* NULL unless unix_socket is set */
+    bool unix_bound;                  /* remove the socket file at close */
     struct event *sig_term, *sig_int;
     struct event *accept_retry;   /* re-enables accept after EMFILE */
     net_worker *workers;
@@ -554,7 +558,8 @@ static void net_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     net *n = arg;
-    if (evconnlistener_enable(n->lst) != 0)
+    if (evconnlistener_enable(n->lst) != 0 ||
+        (n->lst_unix != NULL && evconnlistener_enable(n->lst_unix) != 0))
         log_error("accept: cannot resume accepting");
 }
 
@@ -622,6 +627,38 @@ static int net_listen(net *n)
     return n->port == 0 ? -1 : 0;
 }
 
+/* The optional Unix socket: access is decided by its file permissions
+ * (set before listen, so there is no window with the default mode). */
+static int net_listen_unix(net *n)
+{
+    const qd_config *c = n->cfg;
+    if (c->unix_socket[0] == '\0')
+        return 0;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", c->unix_socket);
+    (void)unlink(c->unix_socket);     /* a stale socket of a dead run */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
+        chmod(c->unix_socket, (mode_t)c->unix_socket_mode) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0) {
+        log_error("unix socket %s: %s", c->unix_socket, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    n->unix_bound = true;
+    n->lst_unix = evconnlistener_new(n->base, net_accept_cb, n,
+                                     LEV_OPT_CLOSE_ON_FREE |
+                                         LEV_OPT_CLOSE_ON_EXEC,
+                                     0, fd);
+    if (n->lst_unix == NULL) {
+        close(fd);
+        return -1;
+    }
+    evconnlistener_set_error_cb(n->lst_unix, net_accept_error_cb);
+    return 0;
+}
+
 /* Main base, signal events and the accept-retry timer. */
 static int net_main_events(net *n)
 {
@@ -662,7 +699,7 @@ int net_open(const qd_config *c, store *st, net **out)
         log_error("net: cannot set up the main event loop");
         goto fail;
     }
-    if (net_listen(n) != 0)
+    if (net_listen(n) != 0 || net_listen_unix(n) != 0)
         goto fail;
     for (uint32_t i = 0; i < n->n_workers; i++) {
         if (net_worker_init(n, &n->workers[i], i) != 0) {
@@ -702,6 +739,11 @@ void net_close(net *n)
     if (n->lst != NULL)
         evconnlistener_free(n->lst);     /* closes the listening socket */
     n->lst = NULL;
+    if (n->lst_unix != NULL)
+        evconnlistener_free(n->lst_unix);
+    n->lst_unix = NULL;
+    if (n->unix_bound && unlink(n->cfg->unix_socket) != 0)
+        log_warn("remove %s: %s", n->cfg->unix_socket, strerror(errno));
     if (n->st != NULL && n->st->plog != NULL)
         plog_set_notify(n->st->plog, NULL, NULL);
     if (n->st != NULL)

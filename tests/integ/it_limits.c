@@ -128,6 +128,34 @@ static void test_revoked_admin_session(void)
     td_cleanup(&d);
 }
 
+/* The optional Unix socket: created with the configured permissions,
+ * served like TCP, removed at shutdown. */
+static void test_unix_socket(void)
+{
+    char path[320];
+    snprintf(path, sizeof path, "%s/quotad.sock", g_d.dir);
+    const char *args[] = {"--unix-socket", path, "--unix-socket-mode", "384",
+                          NULL};
+    td_daemon d;
+    T_REQUIRE(td_start(&d, args) == 0);
+    struct stat sb;
+    T_CHECK(stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode) &&
+            (sb.st_mode & 0777) == 0600);
+    qc_options o = qc_options_default();
+    o.host = path;
+    qc_ctx *c = NULL;
+    T_EQ_I64(qc_connect(&o, &c), QC_OK);
+    T_CHECK(c != NULL && qc_ping(c) == QC_OK);
+    uint32_t ws = 0;
+    T_CHECK(c != NULL && fx_workspace(c, 5, 0, 0, &ws) == QC_OK && ws != 0);
+    if (c != NULL) {
+        qc_free(c);
+    }
+    T_EQ_I64(td_stop(&d), 0);
+    T_CHECK(stat(path, &sb) != 0); /* removed at shutdown */
+    td_cleanup(&d);
+}
+
 int main(void)
 {
     const char *args[] = {"--conns-per-ip-max", "3", NULL};
@@ -138,6 +166,7 @@ int main(void)
     T_RUN(test_per_ip_limit);
     T_RUN(test_open_mode_loopback_only);
     T_RUN(test_revoked_admin_session);
+    T_RUN(test_unix_socket);
     int st = td_stop(&g_d);
     td_cleanup(&g_d);
     if (st != 0) {
