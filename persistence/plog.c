@@ -42,6 +42,14 @@ void plog_fail(plog *pl, const char *what, int status)
     plog_notify_all(pl);
 }
 
+void plog_counters(const plog *pl, uint64_t out[PLOG_COUNTERS])
+{
+    out[0] = atomic_load(&pl->n_commits);
+    out[1] = atomic_load(&pl->n_records);
+    out[2] = atomic_load(&pl->n_bytes);
+    out[3] = atomic_load(&pl->n_fsyncs);
+}
+
 bool plog_failed(const plog *pl)
 {
     return atomic_load(&pl->failed) != 0;
@@ -239,6 +247,7 @@ static int plog_sync_policy(plog *pl, bool force)
     }
     pl->unsynced = false;
     pl->last_sync_ms = now;
+    atomic_fetch_add(&pl->n_fsyncs, 1);
     return 0;
 }
 
@@ -257,8 +266,13 @@ int plog_commit(plog *pl, bool force_sync)
         if (rc != 0) {
             plog_fail(pl, "index (out of memory)", SEGFILE_ERR_NOMEM);
         } else {
+            uint64_t before = segfile_writer_offset(pl->w);
             rc = plog_write_refs(pl, n);
             pl->unsynced = true;
+            atomic_fetch_add(&pl->n_commits, 1);
+            atomic_fetch_add(&pl->n_records, n);
+            atomic_fetch_add(&pl->n_bytes,
+                             segfile_writer_offset(pl->w) - before);
         }
     }
     plog_spare_reset(pl);

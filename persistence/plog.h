@@ -76,6 +76,10 @@ bool plog_holds_replies(const plog *pl);
 uint64_t plog_durable_seq(const plog *pl);
 bool plog_failed(const plog *pl);
 
+/* Group commits, records, bytes written and fsyncs since start. */
+#define PLOG_COUNTERS 4
+void plog_counters(const plog *pl, uint64_t out[PLOG_COUNTERS]);
+
 /* Take a snapshot now and compact the log; blocks the caller (not the
  * hot path: shards are locked one at a time). Returns 0 or -1 with err. */
 int plog_snapshot(plog *pl, char *err, size_t err_cap);

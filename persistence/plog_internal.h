@@ -45,6 +45,7 @@ struct plog {
 
     _Atomic uint64_t durable_seq;
     _Atomic int failed;
+    _Atomic uint64_t n_commits, n_records, n_bytes, n_fsyncs; /* stats */
 
     /* Writer thread only. */
     segfile_writer *w;

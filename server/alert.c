@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "window.h"
+#include "stats.h"
 
 int alert_queue_init(alert_queue *q)
 {
@@ -122,6 +123,7 @@ void alert_eval(alert_queue *q, alert_set *s, uint32_t ws_id,
             continue;
         }
         r->fired_window = window;
+        STAT_INC(alerts_fired);
         alert_event e = {.ws_id = ws_id, .key_id = key_id, .kind = r->kind,
                          .threshold = r->threshold, .value = value,
                          .window = window, .at_ms = now_ms,

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "ops.h"
 #include "plog.h"
+#include "stats.h"
 #include "qd_frame.h"
 #include "quotad.pb-c.h"
 
@@ -356,10 +357,12 @@ static enum conn_step conn_next_frame(conn *c, struct evbuffer *in,
     switch (qd_frame_peek(hdr, FRAME_HEADER_BYTES, FRAME_BYTES_MAX,
                           &body_len)) {
     case QD_FRAME_OVERSIZED:
+        STAT_INC(frames_too_large);
         log_debug("conn: frame of %u bytes refused", body_len);
         return conn_refuse(c, QUOTAD__CODE__FRAME_TOO_LARGE,
                            "frame too large");
     case QD_FRAME_EMPTY:
+        STAT_INC(frames_malformed);
         return conn_refuse(c, QUOTAD__CODE__MALFORMED, "empty frame");
     case QD_FRAME_NEED_MORE:
     case QD_FRAME_READY:
@@ -400,6 +403,7 @@ static enum conn_step conn_step(conn *c)
         return STEP_STOP;
     }
     if (conn_backlog(c) > CONN_OUT_BYTES_MAX) {
+        STAT_INC(conns_paused);
         c->paused = true;
         if (bufferevent_disable(c->bev, EV_READ) != 0)
             return STEP_FAIL;
@@ -505,6 +509,10 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         conn_process(c);
         return;
     }
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING))
+        STAT_INC(conns_closed_slow);
+    else if (what & BEV_EVENT_TIMEOUT)
+        STAT_INC(conns_closed_idle);
     if (what & BEV_EVENT_TIMEOUT)
         log_debug("conn: %s timeout; closing",
                   (what & BEV_EVENT_WRITING) ? "write" : "read");

@@ -30,6 +30,7 @@
 #include "limits.h"
 #include "log.h"
 #include "plog.h"
+#include "stats.h"
 
 /* One worker thread: its base, its connections, its inbox of fds. */
 typedef struct net_worker {
@@ -507,6 +508,7 @@ static void net_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     net *n = arg;
     uint32_t bucket = net_ip_bucket(sa);
     if (!net_ip_admit(n, bucket)) {
+        STAT_INC(conns_refused_ip);
         close(fd);
         n->rejected++;
         log_debug("conns_per_ip_max (%u) reached: connection refused",
@@ -515,6 +517,7 @@ static void net_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     }
     uint32_t open_now = atomic_fetch_add(&n->n_conns, 1u) + 1u;
     if (open_now > n->cfg->conns_max) {
+        STAT_INC(conns_refused_max);
         atomic_fetch_sub(&n->n_conns, 1u);
         if (n->ip_conns != NULL && bucket != NET_IP_BUCKET_NONE)
             atomic_fetch_sub(&n->ip_conns[bucket], 1u);
@@ -536,6 +539,7 @@ static void net_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
         return;
     }
     n->accepted++;
+    STAT_INC(conns_accepted);
 }
 
 /* Out of fds (or memory): retrying at once would spin, so pause accepting

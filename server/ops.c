@@ -13,6 +13,7 @@
 #include "qd_frame.h"
 #include "plog.h"
 #include "rec.h"
+#include "stats.h"
 #include "window.h"
 
 void op_fail(op_ctx *c, Quotad__Reply *rp, Quotad__Code code,
@@ -100,6 +101,7 @@ static void op_hello(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
         uint32_t ws = 0;
         uint64_t key_id = 0;
         if (auth_login(c->st, h->credential, &role, &ws, &key_id) != 0) {
+            STAT_INC(auth_failures);
             c->sess->failures++;
             op_fail(c, rp, QUOTAD__CODE__PERMISSION_DENIED,
                     "credential not accepted");
@@ -214,6 +216,7 @@ static op_handler handler_of(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_SET_ALERT: return op_set_alert;
     case QUOTAD__REQUEST__OP_WATCH: return op_watch;
     case QUOTAD__REQUEST__OP_DEBUG_CLOCK: return op_debug_clock;
+    case QUOTAD__REQUEST__OP_STATS: return op_stats;
     default: return NULL;
     }
 }
@@ -231,6 +234,7 @@ static bool changes_state(Quotad__Request__OpCase op)
     case QUOTAD__REQUEST__OP_USAGE:
     case QUOTAD__REQUEST__OP_WATCH:
     case QUOTAD__REQUEST__OP_DEBUG_CLOCK:
+    case QUOTAD__REQUEST__OP_STATS:
         return false;
     default:
         return true;
@@ -260,6 +264,7 @@ static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
     uint32_t rq_ws = auth_request_ws(rq);
     if (!auth_op_allowed(c->sess->role, rq->op_case) ||
         (rq_ws != 0 && !auth_ws_allowed(c->sess, rq_ws))) {
+        STAT_INC(permission_denied);
         op_fail(c, rp, QUOTAD__CODE__PERMISSION_DENIED,
                 c->sess->role == QUOTAD__ROLE__ROLE_NONE
                     ? "authenticate first (hello with a credential)"
@@ -272,6 +277,7 @@ static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
                 "durability lost (log write or fsync failed): writes refused");
         return;
     }
+    STAT_INC(requests);
     h(c, rq, rp);
 }
 
@@ -330,7 +336,9 @@ int ops_handle_frame_as(store *st, ops_session *s, const uint8_t *body,
     qd_capalloc_init(&alloc, DECODE_HEAP_BYTES_MAX);
     Quotad__ClientFrame *f =
         quotad__client_frame__unpack(&alloc.base, len, body);
+    STAT_INC(frames);
     if (f == NULL || len == 0) {
+        STAT_INC(frames_malformed);
         if (f != NULL) {
             quotad__client_frame__free_unpacked(f, &alloc.base);
         }
@@ -339,6 +347,11 @@ int ops_handle_frame_as(store *st, ops_session *s, const uint8_t *body,
     }
     if (f->n_requests == 0 || f->n_requests > BATCH_OPS_MAX) {
         int empty = f->n_requests == 0;
+        if (empty) {
+            STAT_INC(frames_malformed);
+        } else {
+            STAT_INC(frames_batch_too_large);
+        }
         quotad__client_frame__free_unpacked(f, &alloc.base);
         return empty ? ops_error_frame(QUOTAD__CODE__MALFORMED,
                                        "frame holds no request", out)

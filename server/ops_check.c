@@ -16,6 +16,7 @@
 #include "ops_internal.h"
 #include "quota.h"
 #include "rec.h"
+#include "stats.h"
 
 _Static_assert(DEC_INSUFFICIENT_CREDITS ==
                    (int)QUOTAD__DECISION__INSUFFICIENT_CREDITS,
@@ -75,6 +76,11 @@ static uint64_t check_input_hash(const Quotad__Check *ck, int64_t amount_min)
 static void reply_check(op_ctx *c, Quotad__Reply *rp, const check_answer *a,
                         uint32_t ws_id, bool replayed)
 {
+    if (!replayed && a->decision == DEC_ALLOWED) {
+        STAT_INC(checks_allowed);
+    } else if (!replayed) {
+        STAT_INC(checks_denied);
+    }
     Quotad__CheckReply *cr = arena_alloc(c->ar, sizeof(*cr));
     if (cr == NULL) {
         op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");

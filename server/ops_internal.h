@@ -66,6 +66,7 @@ void op_void_hold(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 void op_usage(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 void op_set_alert(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 void op_watch(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
+void op_stats(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp);
 
 /* Log the change r (its oneof set by the caller) as seq, if this store
  * logs; shard lock held. */

@@ -9,6 +9,7 @@
 #include "limits.h"
 #include "quota.h"
 #include "rec.h"
+#include "stats.h"
 
 void store_opts_default(store_opts *o)
 {
@@ -433,6 +434,7 @@ uint64_t do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms)
     quota_settle_out so;
     quota_settle(k, w, h, 0, 0, 0, now_ms, &so);
     do_hold_remove(sh, h);
+    STAT_INC(holds_expired);
     uint64_t seq = store_next_seq(st);
     if (st->plog != NULL) {
         Quotad__SettleRec sr = QUOTAD__SETTLE_REC__INIT;

@@ -6,7 +6,12 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "qc_admin.h"
 
@@ -50,6 +55,63 @@ static void test_per_ip_limit(void)
             qc_free(c[i]);
         }
     }
+}
+
+/* A stat by name from the stats op, -1 if absent. */
+static int64_t stat_of(qc_ctx *c, const char *name)
+{
+    Quotad__StatsReq sq = QUOTAD__STATS_REQ__INIT;
+    Quotad__Request rq = QUOTAD__REQUEST__INIT;
+    rq.op_case = QUOTAD__REQUEST__OP_STATS;
+    rq.stats = &sq;
+    Quotad__Reply *r = NULL;
+    int64_t v = -1;
+    if (qc_call(c, &rq, &r) == QC_OK && r->stats != NULL) {
+        for (size_t i = 0; i < r->stats->n_stats; i++) {
+            if (strcmp(r->stats->stats[i]->name, name) == 0) {
+                v = r->stats->stats[i]->value;
+            }
+        }
+    }
+    qc_reply_free(r);
+    return v;
+}
+
+/* Send a frame header announcing 0x7fffffff bytes; the server refuses. */
+static void send_oversized(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        const unsigned char hdr[4] = {0x7f, 0xff, 0xff, 0xff};
+        char buf[256];
+        if (write(fd, hdr, sizeof hdr) == (ssize_t)sizeof hdr) {
+            while (read(fd, buf, sizeof buf) > 0) {
+            }
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+/* Every refusal is counted: the per-address limit (test_per_ip_limit ran
+ * before) and an oversized frame; the log counts its commits. */
+static void test_stats_count_limits(void)
+{
+    qc_ctx *c = td_connect(&g_d);
+    T_REQUIRE(c != NULL);
+    T_CHECK(stat_of(c, "conns_refused_ip") >= 1);
+    int64_t big = stat_of(c, "frames_too_large");
+    send_oversized(g_d.port);
+    T_EQ_I64(stat_of(c, "frames_too_large"), big + 1);
+    uint32_t ws = 0;
+    T_REQUIRE(fx_workspace(c, 1, 0, 0, &ws) == QC_OK);
+    T_CHECK(stat_of(c, "log_commits") >= 1);
+    T_CHECK(stat_of(c, "log_records") >= 1);
+    T_CHECK(stat_of(c, "requests") > 0);
+    qc_free(c);
 }
 
 /* Without a root credential the daemon must refuse a public address. */
@@ -164,6 +226,7 @@ int main(void)
         return 1;
     }
     T_RUN(test_per_ip_limit);
+    T_RUN(test_stats_count_limits);
     T_RUN(test_open_mode_loopback_only);
     T_RUN(test_revoked_admin_session);
     T_RUN(test_unix_socket);

@@ -195,5 +195,6 @@ int ctl_cmd_alert(ctl_env *e, ctl_args *a);     /* cmd_alert.c */
 int ctl_cmd_watch(ctl_env *e, ctl_args *a);     /* cmd_alert.c */
 const char *ctl_role_name(int role);            /* show.c: "admin"... */
 int ctl_cmd_snapshot(ctl_env *e, ctl_args *a);   /* cmd_snapshot.c */
+int ctl_cmd_stats(ctl_env *e, ctl_args *a);      /* cmd_stats.c */
 
 #endif

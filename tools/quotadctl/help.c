@@ -35,6 +35,7 @@ static const char ctl_help_main[] =
     "  alert set|clear               alert thresholds\n"
     "  watch                         print alert events as they come\n"
     "  snapshot [--wait]             ask the daemon for a snapshot\n"
+    "  stats                         the daemon's counters (root)\n"
     "  help [COMMAND]                this text, or one command's\n"
     "\n"
     "money (AMT): an integer is micro-units (1500000); a decimal with a\n"

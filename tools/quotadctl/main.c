@@ -22,6 +22,7 @@ static const ctl_cmd ctl_cmds[] = {
     {"check", ctl_cmd_check},   {"settle", ctl_cmd_settle},
     {"void", ctl_cmd_void},     {"help", ctl_cmd_help},
     {"snapshot", ctl_cmd_snapshot},
+    {"stats", ctl_cmd_stats},
     {"usage", ctl_cmd_usage},   {"alert", ctl_cmd_alert},
     {"watch", ctl_cmd_watch},
 };

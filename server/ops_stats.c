@@ -1,0 +1,83 @@
+/* ops_stats -- the root-only `stats` operation. */
+#include <stdlib.h>
+
+#include "ops_internal.h"
+#include "plog.h"
+#include "stats.h"
+
+#define STATS_MAX 48u
+
+typedef struct stats_out {
+    op_ctx *c;
+    Quotad__Stat **v;
+    size_t n;
+    int oom;
+} stats_out;
+
+static void put(stats_out *o, const char *name, uint64_t value)
+{
+    Quotad__Stat *s = arena_alloc(o->c->ar, sizeof(*s));
+    if (s == NULL || o->n >= STATS_MAX) {
+        o->oom = 1;
+        return;
+    }
+    quotad__stat__init(s);
+    s->name = (char *)name; /* string literals outlive the frame */
+    s->has_value = 1;
+    s->value = (int64_t)value;
+    o->v[o->n++] = s;
+}
+
+/* Per-shard numbers, each shard locked briefly in turn. */
+static void shard_totals(store *st, uint64_t *holds, uint64_t *idem_early)
+{
+    *holds = *idem_early = 0;
+    for (uint32_t i = 0; i < st->opt.shards; i++) {
+        shard *sh = &st->shards[i];
+        store_lock(sh);
+        *holds += sh->heap_n;
+        *idem_early += sh->idem.evicted_early;
+        store_unlock(sh);
+    }
+}
+
+void op_stats(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
+{
+    (void)rq;
+    stats_out o = {.c = c, .v = arena_alloc(c->ar, STATS_MAX * sizeof(void *))};
+    if (o.v == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return;
+    }
+#define QD_STATS_PUT(name) put(&o, #name, atomic_load(&g_stats.name));
+    QD_STATS_LIST(QD_STATS_PUT)
+#undef QD_STATS_PUT
+    uint64_t holds = 0, early = 0;
+    shard_totals(c->st, &holds, &early);
+    put(&o, "holds_open", holds);
+    put(&o, "idem_evicted_early", early);
+    put(&o, "seq", store_current_seq(c->st));
+    plog *pl = c->st->plog;
+    if (pl != NULL) {
+        uint64_t lc[PLOG_COUNTERS];
+        plog_counters(pl, lc);
+        put(&o, "log_durable_seq", plog_durable_seq(pl));
+        put(&o, "log_commits", lc[0]);
+        put(&o, "log_records", lc[1]);
+        put(&o, "log_bytes", lc[2]);
+        put(&o, "log_fsyncs", lc[3]);
+        put(&o, "log_failed", plog_failed(pl));
+        put(&o, "snapshot_last_seq", plog_last_snapshot_seq(pl));
+    }
+    Quotad__StatsReply *sr = arena_alloc(c->ar, sizeof(*sr));
+    if (sr == NULL || o.oom) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return;
+    }
+    quotad__stats_reply__init(sr);
+    sr->stats = o.v;
+    sr->n_stats = o.n;
+    rp->stats = sr;
+    rp->result_case = QUOTAD__REPLY__RESULT_STATS;
+    op_seq(c, rp, store_current_seq(c->st));
+}

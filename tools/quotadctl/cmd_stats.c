@@ -1,0 +1,35 @@
+/* cmd_stats -- `quotadctl stats`: the daemon's counters (root only). */
+#include "ctl.h"
+
+int ctl_cmd_stats(ctl_env *e, ctl_args *a)
+{
+    ctl_tok t;
+    int s;
+    while ((s = ctl_arg_next(a, &t)) == CTL_SCAN_TOKEN) {
+        ctl_unknown_flag(a, &t);
+        return CTL_EXIT_USAGE;
+    }
+    if (s == CTL_SCAN_ERROR)
+        return CTL_EXIT_USAGE;
+    int code = ctl_conn(e);
+    if (code != CTL_EXIT_OK)
+        return code;
+    Quotad__StatsReq sq = QUOTAD__STATS_REQ__INIT;
+    Quotad__Request rq = QUOTAD__REQUEST__INIT;
+    rq.op_case = QUOTAD__REQUEST__OP_STATS;
+    rq.stats = &sq;
+    Quotad__Reply *r = NULL;
+    code = ctl_result(e, qc_call(e->conn, &rq, &r), r);
+    if (code == CTL_EXIT_OK)
+        code = ctl_expect(e, r, QUOTAD__REPLY__RESULT_STATS);
+    if (code != CTL_EXIT_OK)
+        return ctl_done(r, code);
+    ctl_out *o = ctl_o(e);
+    ctl_out_begin(o);
+    if (o->json)
+        ctl_out_bool(o, "ok", true);
+    for (size_t i = 0; i < r->stats->n_stats; i++)
+        ctl_out_i64(o, r->stats->stats[i]->name, r->stats->stats[i]->value);
+    ctl_out_end(o);
+    return ctl_done(r, CTL_EXIT_OK);
+}
