@@ -448,7 +448,8 @@ static void conn_process(conn *c)
             conn_maybe_finish(c);
         return;
     case STEP_FAIL:
-        log_warn("conn: out of memory handling a frame; closing");
+        log_warn("conn: cannot queue a reply (out of memory, or the log "
+                 "failed and the reply would not be durable); closing");
         conn_free(c);
         return;
     }

@@ -221,24 +221,18 @@ static op_handler handler_of(Quotad__Request__OpCase op)
     }
 }
 
-/* Operations that may change state (and so need a working log). */
-static bool changes_state(Quotad__Request__OpCase op)
+/* Durability is lost: refuse and say so. The refusal reflects only
+ * durable state, so it is sent even though later seqs never will be
+ * (op_fail would tie it to the current, never-durable seq). */
+static void refuse_read_only(op_ctx *c, Quotad__Reply *rp)
 {
-    switch (op) {
-    case QUOTAD__REQUEST__OP_HELLO:
-    case QUOTAD__REQUEST__OP_PING:
-    case QUOTAD__REQUEST__OP_GET_WORKSPACE:
-    case QUOTAD__REQUEST__OP_GET_KEY:
-    case QUOTAD__REQUEST__OP_LIST_KEYS:
-    case QUOTAD__REQUEST__OP_SNAPSHOT:
-    case QUOTAD__REQUEST__OP_USAGE:
-    case QUOTAD__REQUEST__OP_WATCH:
-    case QUOTAD__REQUEST__OP_DEBUG_CLOCK:
-    case QUOTAD__REQUEST__OP_STATS:
-        return false;
-    default:
-        return true;
-    }
+    uint64_t max_before = c->seq_max;
+    op_fail(c, rp, QUOTAD__CODE__UNAVAILABLE,
+            "durability lost (log write or fsync failed): refused until "
+            "restart");
+    uint64_t durable = c->st->plog ? plog_durable_seq(c->st->plog) : 0;
+    rp->seq = durable;
+    c->seq_max = max_before > durable ? max_before : durable;
 }
 
 static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
@@ -272,9 +266,22 @@ static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
                 auth_role_str(c->sess->role));
         return;
     }
-    if (changes_state(rq->op_case) && atomic_load(&c->st->read_only)) {
-        op_fail(c, rp, QUOTAD__CODE__UNAVAILABLE,
-                "durability lost (log write or fsync failed): writes refused");
+    if (atomic_load(&c->st->read_only)) {
+        /* Memory now holds changes that will never be durable: only
+         * hello, ping and stats answer (at the durable seq), so clients
+         * and operators can still connect and see why. */
+        bool diag = rq->op_case == QUOTAD__REQUEST__OP_HELLO ||
+                    rq->op_case == QUOTAD__REQUEST__OP_PING ||
+                    rq->op_case == QUOTAD__REQUEST__OP_STATS;
+        uint64_t max_before = c->seq_max;
+        if (!diag) {
+            refuse_read_only(c, rp);
+            return;
+        }
+        h(c, rq, rp);
+        uint64_t durable = c->st->plog ? plog_durable_seq(c->st->plog) : 0;
+        rp->seq = durable;
+        c->seq_max = max_before > durable ? max_before : durable;
         return;
     }
     STAT_INC(requests);
