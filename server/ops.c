@@ -224,12 +224,8 @@ static op_handler handler_of(Quotad__Request__OpCase op)
 /* Durability is lost: refuse and say so. The refusal reflects only
  * durable state, so it is sent even though later seqs never will be
  * (op_fail would tie it to the current, never-durable seq). */
-static void refuse_read_only(op_ctx *c, Quotad__Reply *rp)
+static void at_durable_seq(op_ctx *c, Quotad__Reply *rp, uint64_t max_before)
 {
-    uint64_t max_before = c->seq_max;
-    op_fail(c, rp, QUOTAD__CODE__UNAVAILABLE,
-            "durability lost (log write or fsync failed): refused until "
-            "restart");
     uint64_t durable = c->st->plog ? plog_durable_seq(c->st->plog) : 0;
     rp->seq = durable;
     c->seq_max = max_before > durable ? max_before : durable;
@@ -274,14 +270,14 @@ static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
                     rq->op_case == QUOTAD__REQUEST__OP_PING ||
                     rq->op_case == QUOTAD__REQUEST__OP_STATS;
         uint64_t max_before = c->seq_max;
-        if (!diag) {
-            refuse_read_only(c, rp);
-            return;
+        if (diag) {
+            h(c, rq, rp);
+        } else {
+            op_fail(c, rp, QUOTAD__CODE__UNAVAILABLE,
+                    "durability lost (log write or fsync failed): refused "
+                    "until restart");
         }
-        h(c, rq, rp);
-        uint64_t durable = c->st->plog ? plog_durable_seq(c->st->plog) : 0;
-        rp->seq = durable;
-        c->seq_max = max_before > durable ? max_before : durable;
+        at_durable_seq(c, rp, max_before);
         return;
     }
     STAT_INC(requests);

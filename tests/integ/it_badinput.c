@@ -33,7 +33,6 @@
 #define GOOD_PING_MAX_MS 1000
 #define RSS_GROWTH_MAX_KB (64 * 1024)
 #define PROBE_EVERY_MS 100
-#define ASAN_SMALL_QUARANTINE "quarantine_size_mb=4:thread_local_quarantine_size_kb=64"
 
 static td_daemon g_d;
 static qc_ctx *g_c;
@@ -603,27 +602,6 @@ static void slow_drive(slow_run *s, qc_ctx *good, pid_t pid)
     }
 }
 
-/* Start the slow-reader daemon with a small ASan quarantine: by default
- * ASan keeps up to 256 MB of freed blocks resident, so RSS would measure
- * allocation churn rather than what the server holds. */
-static int start_small_quarantine(td_daemon *d, const char *const *args,
-                                  qc_ctx **c)
-{
-    const char *old = getenv("ASAN_OPTIONS");
-    char *saved = old != NULL ? strdup(old) : NULL;
-    char opts[512];
-    snprintf(opts, sizeof opts, "%s%s%s", old != NULL ? old : "",
-             old != NULL && old[0] != '\0' ? ":" : "", ASAN_SMALL_QUARANTINE);
-    int rc = setenv("ASAN_OPTIONS", opts, 1);
-    if (rc == 0)
-        rc = fx_start(d, args, c);
-    if (saved != NULL)
-        (void)setenv("ASAN_OPTIONS", saved, 1);
-    else
-        (void)unsetenv("ASAN_OPTIONS");
-    free(saved);
-    return rc;
-}
 
 /* A client that never reads: others stay fast, it gets closed after the
  * write timeout, memory stays bounded. */
@@ -632,7 +610,7 @@ static void test_slow_reader(void)
     static const char *const args[] = {"--write-timeout-ms", "1000", NULL};
     td_daemon d2;
     qc_ctx *good = NULL;
-    T_REQUIRE(start_small_quarantine(&d2, args, &good) == 0);
+    T_REQUIRE(fx_start_small_quarantine(&d2, args, &good) == 0);
     uint32_t ws = 0;
     fx_key k;
     int64_t bal = 1000;

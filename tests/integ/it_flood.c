@@ -26,7 +26,7 @@
  *   the rest       1600 x per-connection state (conn, bufferevent,
  *                  evbuffers, ASan redzones; ~16 KiB each)      ~   25 MiB
  * ~150 MiB, doubled for ASan shadow memory, allocator fragmentation and
- * the 4 MiB quarantine this daemon gets (ASAN_SMALL_QUARANTINE, as in
+ * the 4 MiB quarantine this daemon gets (FX_ASAN_SMALL_QUARANTINE, as in
  * it_badinput: ASan's default 256 MiB quarantine would measure churn, not
  * what the server holds) is ~300 MiB; 512 MiB leaves headroom yet fails a
  * server that buffers a slow reader's replies without its cap (the heavy
@@ -89,7 +89,6 @@
 #define CAP_OVER 12
 #define CAP_REPLY_WAIT_MS 3000
 #define SETTLE_MS 300
-#define ASAN_SMALL_QUARANTINE "quarantine_size_mb=4:thread_local_quarantine_size_kb=64"
 
 /* ---- raw sockets ------------------------------------------------------- */
 
@@ -251,25 +250,6 @@ static int raise_nofile(void)
     return 0;
 }
 
-/* Start a daemon with ASan's quarantine made small (see header). */
-static int start_small_quarantine(td_daemon *d, const char *const *args,
-                                  qc_ctx **c)
-{
-    const char *old = getenv("ASAN_OPTIONS");
-    char *saved = old != NULL ? strdup(old) : NULL;
-    char opts[512];
-    snprintf(opts, sizeof opts, "%s%s%s", old != NULL ? old : "",
-             old != NULL && old[0] != '\0' ? ":" : "", ASAN_SMALL_QUARANTINE);
-    int rc = setenv("ASAN_OPTIONS", opts, 1);
-    if (rc == 0)
-        rc = fx_start(d, args, c);
-    if (saved != NULL)
-        (void)setenv("ASAN_OPTIONS", saved, 1);
-    else
-        (void)unsetenv("ASAN_OPTIONS");
-    free(saved);
-    return rc;
-}
 
 /* ---- the well-behaved gateway (its own thread) ------------------------- */
 
@@ -542,7 +522,7 @@ static void test_flood(void)
     static const char *const args[] = {
         "--conns-max", "3000", "--write-timeout-ms", "1000",
         "--idle-timeout-ms", "3000", "--fsync", "everysec", NULL};
-    T_REQUIRE(start_small_quarantine(&f->d, args, &f->admin) == 0);
+    T_REQUIRE(fx_start_small_quarantine(&f->d, args, &f->admin) == 0);
     good_run g = {.d = &f->d, .expect_balance = GOOD_BALANCE};
     uint32_t ws = 0;
     T_REQUIRE(fx_workspace(f->admin, GOOD_BALANCE, 0, 0, &ws) == QC_OK);

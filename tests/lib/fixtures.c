@@ -2,6 +2,7 @@
 #include "lib/fixtures.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <xxhash.h>
@@ -266,4 +267,24 @@ int fx_finish(td_daemon *d, qc_ctx *c)
     int st = td_stop(d);
     td_cleanup(d);
     return st;
+}
+
+int fx_start_small_quarantine(td_daemon *d, const char *const *extra,
+                              qc_ctx **c)
+{
+    const char *old = getenv("ASAN_OPTIONS");
+    char *saved = old != NULL ? strdup(old) : NULL;
+    char opts[512];
+    snprintf(opts, sizeof opts, "%s%s%s", old != NULL ? old : "",
+             old != NULL && old[0] != '\0' ? ":" : "",
+             FX_ASAN_SMALL_QUARANTINE);
+    int rc = setenv("ASAN_OPTIONS", opts, 1);
+    if (rc == 0)
+        rc = fx_start(d, extra, c);
+    if (saved != NULL)
+        (void)setenv("ASAN_OPTIONS", saved, 1);
+    else
+        (void)unsetenv("ASAN_OPTIONS");
+    free(saved);
+    return rc;
 }

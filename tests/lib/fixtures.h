@@ -100,6 +100,14 @@ void fx_forge_secret(uint32_t ws_id, uint64_t seed, char *out, size_t cap);
  * NULL) and connect one client. Returns 0 or -1 (daemon stopped). */
 int fx_start(td_daemon *d, const char *const *extra, qc_ctx **c);
 
+/* fx_start with ASan's quarantine made small for this daemon: by default
+ * ASan keeps up to 256 MB of freed blocks resident, so RSS would measure
+ * allocation churn rather than what the server holds. */
+#define FX_ASAN_SMALL_QUARANTINE \
+    "quarantine_size_mb=4:thread_local_quarantine_size_kb=64"
+int fx_start_small_quarantine(td_daemon *d, const char *const *extra,
+                              qc_ctx **c);
+
 /* Free the client, stop the daemon (0 = clean exit, no sanitizer report)
  * and remove its directory. Returns td_stop's status. */
 int fx_finish(td_daemon *d, qc_ctx *c);
