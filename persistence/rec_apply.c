@@ -18,6 +18,8 @@
 #include "quota.h"
 #include "log.h"
 #include "rec.h"
+#include "keylab.h"
+#include "keypol.h"
 
 /* An inconsistent record: say why in err, stop recovery. */
 #define bad(err, cap, ...) (errf((err), (cap), __VA_ARGS__), REC_INCONSISTENT)
@@ -181,106 +183,105 @@ static int hash_from(const ProtobufCBinaryData *b, keyfmt_hash *h)
     return 0;
 }
 
-static int key_strings(key *k, const Quotad__KeyState *s)
+/* Labels and policy of a key state. -1 nomem, -2 bad data. */
+static int key_shared_parts(key *k, const Quotad__KeyState *s)
 {
-    k->ext.name = strdup(s->name ? s->name : "");
-    k->ext.group = strdup(s->group ? s->group : "");
-    k->ext.creator = strdup(s->creator ? s->creator : "");
-    if (!k->ext.name || !k->ext.group || !k->ext.creator) {
+    const char *mk[METADATA_PAIRS_MAX], *mv[METADATA_PAIRS_MAX];
+    for (size_t i = 0; i < s->n_metadata; i++) {
+        mk[i] = s->metadata[i]->key;
+        mv[i] = s->metadata[i]->value;
+    }
+    keylab_in in = {.name = s->name, .group = s->group,
+                    .creator = s->creator, .n_meta = (uint32_t)s->n_metadata,
+                    .meta_key = mk, .meta_value = mv};
+    if (keylab_build(&in, &k->labels) != 0) {
         return -1;
     }
-    if (s->n_models > 0) {
-        k->ext.models = calloc(s->n_models, sizeof(char *));
-        if (k->ext.models == NULL) {
-            return -1;
-        }
-        for (size_t i = 0; i < s->n_models; i++, k->ext.n_models++) {
-            if ((k->ext.models[i] = strdup(s->models[i])) == NULL) {
-                return -1;
-            }
-        }
-    }
-    if (s->n_metadata > 0) {
-        k->ext.meta = calloc(s->n_metadata, sizeof(kv_pair));
-        if (k->ext.meta == NULL) {
-            return -1;
-        }
-        for (size_t i = 0; i < s->n_metadata; i++, k->ext.n_meta++) {
-            const Quotad__KeyValue *kv = s->metadata[i];
-            k->ext.meta[i].key = strdup(kv->key ? kv->key : "");
-            k->ext.meta[i].value = strdup(kv->value ? kv->value : "");
-            if (!k->ext.meta[i].key || !k->ext.meta[i].value) {
-                k->ext.n_meta++;
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
-/* -1 nomem, -2 bad data. */
-static int key_ips(key *k, const Quotad__KeyState *s)
-{
-    if (s->n_ips == 0) {
-        return 0;
-    }
-    k->ext.ips = calloc(s->n_ips, sizeof(ipnet_range));
-    if (k->ext.ips == NULL) {
-        return -1;
-    }
+    ipnet_range ips[IPS_PER_KEY_MAX];
     for (size_t i = 0; i < s->n_ips; i++) {
-        if (ipnet_parse_range(s->ips[i], strlen(s->ips[i]),
-                              &k->ext.ips[i]) != 0) {
+        if (ipnet_parse_range(s->ips[i], strlen(s->ips[i]), &ips[i]) != 0) {
             return -2;
         }
     }
-    k->ext.n_ips = (uint32_t)s->n_ips;
-    return 0;
+    for (size_t i = 0; i < s->n_models; i++) {
+        if (s->models[i] == NULL) {
+            return -2;
+        }
+    }
+    keypol_draft d = {.quota_total = s->quota_total, .cap_day = s->cap_day,
+                      .cap_week = s->cap_week, .cap_month = s->cap_month,
+                      .rpm = s->rpm, .tpm = s->tpm,
+                      .n_models = (uint32_t)s->n_models, .models = s->models,
+                      .n_ips = (uint32_t)s->n_ips, .ips = ips};
+    k->pol = keypol_intern(&d);
+    return k->pol != NULL ? 0 : -1;
+}
+
+static uint32_t sat_u32(int64_t v)
+{
+    return v < 0 ? 0 : v > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
 static void key_numbers(key *k, const Quotad__KeyState *s)
 {
     k->id = s->key_id;
-    k->ws_id = s->workspace_id;
     k->status = (uint8_t)s->status;
     k->kind = (uint8_t)s->kind;
     k->role = (uint8_t)s->role;
     k->created_ms = s->created_at_ms;
     k->expires_ms = s->expires_at_ms;
-    k->quota_total = s->quota_total;
     k->quota_remaining = s->quota_remaining;
-    k->cap_day = s->cap_day;
-    k->cap_week = s->cap_week;
-    k->cap_month = s->cap_month;
-    k->rpm = s->rpm;
-    k->tpm = s->tpm;
     if (s->n_rate == 3) {
-        k->rate = (win_rate){s->rate[0], s->rate[1], s->rate[2]};
+        k->rate = (win_rate){(int32_t)s->rate[0], sat_u32(s->rate[1]),
+                             sat_u32(s->rate[2])};
     }
     if (s->n_spend == 6) {
-        k->spend = (win_spend){s->spend[0], s->spend[1], s->spend[2],
-                               s->spend[3], s->spend[4], s->spend[5]};
+        /* indices day, week, month; the week and month follow the day */
+        k->spend.day = (int32_t)s->spend[0];
+        k->spend.spend_day = s->spend[3];
+        k->spend.spend_week = s->spend[4];
+        k->spend.spend_month = s->spend[5];
     }
-    if (s->n_usage == 3) {
-        k->usage_requests = s->usage[0];
-        k->usage_tokens = s->usage[1];
-        k->usage_spend = s->usage[2];
-    }
-    snprintf(k->hint, sizeof(k->hint), "%s", s->hint ? s->hint : "");
 }
 
-/* A hint is exactly 8 lowercase hex chars (keyfmt_hint). */
-static int hint_ok(const char *h)
+/* Rate and spend window indices fit their 32-bit fields. */
+static bool key_windows_ok(const Quotad__KeyState *s)
 {
-    if (h == NULL || strlen(h) != KEYFMT_HINT_CHARS) {
+    return (s->n_rate != 3 ||
+            (s->rate[0] >= INT32_MIN && s->rate[0] <= INT32_MAX)) &&
+           (s->n_spend != 6 ||
+            (s->spend[0] >= INT32_MIN && s->spend[0] <= INT32_MAX));
+}
+
+/* The cold part, when the state has any of it. */
+static int key_ext_parts(key *k, const Quotad__KeyState *s, const char **why)
+{
+    bool usage = s->n_usage == 3 &&
+                 (s->usage[0] != 0 || s->usage[1] != 0 || s->usage[2] != 0);
+    if (!s->has_prev_hash && !usage && s->n_usage_days == 0 &&
+        s->n_alerts == 0) {
         return 0;
     }
-    for (size_t i = 0; i < KEYFMT_HINT_CHARS; i++) {
-        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) {
-            return 0;
-        }
+    key_ext *e = key_ext_get(k);
+    if (e == NULL) {
+        return -1;
     }
-    return 1;
+    if (s->has_prev_hash && (hash_from(&s->prev_hash, &e->prev_hash) != 0 ||
+                             s->prev_expires_ms == 0)) {
+        *why = "bad previous secret";
+        return 0;
+    }
+    e->prev_expires_ms = s->has_prev_hash ? s->prev_expires_ms : 0;
+    if (usage) {
+        e->usage_requests = s->usage[0];
+        e->usage_tokens = s->usage[1];
+        e->usage_spend = s->usage[2];
+    }
+    if (load_usage(&e->usage, s->usage_days, s->n_usage_days) != 0 ||
+        load_alerts(&e->alerts, s->alerts, s->n_alerts) != 0) {
+        return -1;
+    }
+    return 0;
 }
 
 /* Build a key from its state; *why set on bad data. */
@@ -292,27 +293,22 @@ static key *key_from_state(const Quotad__KeyState *s, const char **why)
     }
     key_numbers(k, s);
     *why = NULL;
-    if (hash_from(&s->hash, &k->hash) != 0 || !hint_ok(s->hint) ||
+    int rc = 0;
+    if (hash_from(&s->hash, &k->hash) != 0 || key_hint_set(k, s->hint) != 0 ||
         k->status < KEY_ENABLED || k->status > KEY_REVOKED ||
-        k->kind > KEY_ADMIN || (uint32_t)(k->id >> 32) != k->ws_id) {
+        k->kind > KEY_ADMIN || (uint32_t)(k->id >> 32) != s->workspace_id ||
+        !key_windows_ok(s)) {
         *why = "bad key state";
-    } else if (s->has_prev_hash && (hash_from(&s->prev_hash,
-                                              &k->ext.prev_hash) != 0 ||
-                                    s->prev_expires_ms == 0)) {
-        *why = "bad previous secret";
+    } else {
+        rc = key_ext_parts(k, s, why);
     }
-    k->ext.prev_expires_ms = s->has_prev_hash ? s->prev_expires_ms : 0;
-    int rc = *why ? 0 : key_strings(k, s);
-    if (rc == 0 && *why == NULL &&
-        (load_usage(&k->ext.usage, s->usage_days, s->n_usage_days) != 0 ||
-         load_alerts(&k->ext.alerts, s->alerts, s->n_alerts) != 0)) {
-        rc = -1;
+    if (rc == 0 && *why == NULL) {
+        rc = key_shared_parts(k, s);
+        if (rc == -2) {
+            *why = "bad ip range";
+        }
     }
-    int rc2 = (*why || rc) ? 0 : key_ips(k, s);
-    if (*why == NULL && rc2 == -2) {
-        *why = "bad ip range";
-    }
-    if (*why != NULL || rc != 0 || rc2 != 0) {
+    if (*why != NULL || rc != 0) {
         store_key_free(k);
         return NULL;
     }
@@ -344,17 +340,6 @@ static rec_result apply_key_put(store *st, const Quotad__KeyState *s,
         return bad(err, cap, "key ids out of order");
     }
     int rc = do_key_insert(sh, w, k);
-    if (rc == 0 && k->ext.prev_expires_ms != 0 &&
-        htab_get(&sh->by_tag, keyfmt_tag(&k->ext.prev_hash)) != NULL) {
-        do_key_remove(sh, w, k);
-        store_key_free(k);
-        return bad(err, cap, "previous secret tag already taken");
-    }
-    if (rc == 0 && k->ext.prev_expires_ms != 0 &&
-        htab_put(&sh->by_tag, keyfmt_tag(&k->ext.prev_hash), k) != 0) {
-        rc = -1; /* the key stays indexed; recovery stops anyway */
-        return REC_NOMEM;
-    }
     if (rc != 0) {
         store_key_free(k);
         return rc == -2 ? bad(err, cap, "secret tag collision") : REC_NOMEM;
@@ -411,18 +396,15 @@ static rec_result apply_key_change(store *st, const Quotad__LogRecord *r,
     if (r->change_case == QUOTAD__LOG_RECORD__CHANGE_KEY_ROTATE) {
         const Quotad__KeyRotateRec *rr = r->key_rotate;
         keyfmt_hash nh;
-        char hint[KEYFMT_HINT_CHARS + 1];
-        if (hash_from(&rr->hash, &nh) != 0 || !hint_ok(rr->hint) ||
-            rr->prev_expires_ms == 0) {
+        if (hash_from(&rr->hash, &nh) != 0 || rr->prev_expires_ms == 0) {
             return bad(err, cap, "bad rotate hash");
         }
-        snprintf(hint, sizeof(hint), "%s", rr->hint ? rr->hint : "");
-        int rc = do_key_rotate(sh, k, &nh, hint, rr->prev_expires_ms);
+        int rc = do_key_rotate(sh, k, &nh, rr->hint, rr->prev_expires_ms);
         return rc == 0 ? REC_APPLIED
                        : rc == -2 ? bad(err, cap, "rotate tag collision")
                                   : REC_NOMEM;
     }
-    workspace *w = do_ws_find(sh, k->ws_id);
+    workspace *w = do_ws_find(sh, key_ws_id(k));
     assert(w != NULL);
     do_key_remove(sh, w, k);
     store_key_free(k);
@@ -476,14 +458,14 @@ static rec_result apply_charge(store *st, const Quotad__LogRecord *r,
     const Quotad__ChargeRec *c = r->charge;
     shard *sh = NULL;
     key *k = find_key(st, c->key_id, &sh);
-    workspace *w = k ? do_ws_find(sh, k->ws_id) : NULL;
+    workspace *w = k ? do_ws_find(sh, key_ws_id(k)) : NULL;
     if (k == NULL || w == NULL || c->charged < 0 || c->tokens < 0) {
         return bad(err, cap, "seq %llu: charge for missing key %llu",
                    (unsigned long long)r->seq,
                    (unsigned long long)c->key_id);
     }
     if (c->charged > AMOUNT_MICRO_MAX || c->tokens > TOKENS_MAX ||
-        (k->quota_total != LIMIT_NONE && c->charged > k->quota_remaining) ||
+        (k->pol->quota_total != LIMIT_NONE && c->charged > k->quota_remaining) ||
         c->charged > w->balance + w->overdraft_limit) {
         return bad(err, cap, "charge exceeds the quota or wallet it was taken from");
     }
@@ -549,7 +531,10 @@ static rec_result apply_set_alert(store *st, const Quotad__SetAlert *a,
     if (w == NULL || (a->key_id != 0 && k == NULL)) {
         return bad(err, cap, "alert for a missing workspace or key");
     }
-    alert_set **set = k ? &k->ext.alerts : &w->alerts;
+    if (k != NULL && key_ext_get(k) == NULL) {
+        return REC_NOMEM;
+    }
+    alert_set **set = k ? &k->ext->alerts : &w->alerts;
     int rc = alert_set_rule(set, (uint8_t)a->kind, a->threshold,
                             a->has_clear && a->clear);
     return rc == 0 ? REC_APPLIED : rc == -1 ? REC_NOMEM

@@ -96,49 +96,63 @@ static int64_t *i64s(arena *a, size_t n)
     return arena_alloc(a, n * sizeof(int64_t));
 }
 
-/* Strings and lists of a key; -1 when the arena is exhausted. */
-static int key_lists(arena *a, const key *k, Quotad__KeyState *o)
+/* Labels of a key; -1 when the arena is exhausted. */
+static int key_labels(arena *a, const key *k, Quotad__KeyState *o)
 {
-    o->name = arena_strdup(a, k->ext.name);
-    o->group = arena_strdup(a, k->ext.group);
-    o->creator = arena_strdup(a, k->ext.creator);
-    o->hint = arena_strdup(a, k->hint);
-    o->models = arena_alloc(a, (k->ext.n_models + 1) * sizeof(char *));
-    o->ips = arena_alloc(a, (k->ext.n_ips + 1) * sizeof(char *));
-    o->metadata = arena_alloc(a, (k->ext.n_meta + 1) * sizeof(void *));
-    if (!o->name || !o->group || !o->creator || !o->hint || !o->models ||
-        !o->ips || !o->metadata) {
+    char hint[KEYFMT_HINT_CHARS + 1];
+    key_hint_text(k, hint);
+    uint32_t n_meta = keylab_n_meta(k->labels);
+    o->name = arena_strdup(a, keylab_name(k->labels));
+    o->group = arena_strdup(a, keylab_group(k->labels));
+    o->creator = arena_strdup(a, keylab_creator(k->labels));
+    o->hint = arena_strdup(a, hint);
+    o->metadata = arena_alloc(a, (n_meta + 1) * sizeof(void *));
+    if (!o->name || !o->group || !o->creator || !o->hint || !o->metadata) {
         return -1;
     }
-    for (uint32_t i = 0; i < k->ext.n_models; i++) {
-        if (!(o->models[i] = arena_strdup(a, k->ext.models[i]))) {
-            return -1;
-        }
-    }
-    for (uint32_t i = 0; i < k->ext.n_ips; i++) {
-        o->ips[i] = arena_alloc(a, IPNET_TEXT_BYTES_MAX);
-        if (!o->ips[i] || ipnet_format_range(&k->ext.ips[i], o->ips[i],
-                                             IPNET_TEXT_BYTES_MAX) != 0) {
-            return -1;
-        }
-    }
-    for (uint32_t i = 0; i < k->ext.n_meta; i++) {
+    for (uint32_t i = 0; i < n_meta; i++) {
         Quotad__KeyValue *kv = arena_alloc(a, sizeof(*kv));
         if (!kv) {
             return -1;
         }
         quotad__key_value__init(kv);
-        kv->key = arena_strdup(a, k->ext.meta[i].key);
-        kv->value = arena_strdup(a, k->ext.meta[i].value);
+        const char *mk, *mv;
+        keylab_meta(k->labels, i, &mk, &mv);
+        kv->key = arena_strdup(a, mk);
+        kv->value = arena_strdup(a, mv);
         if (!kv->key || !kv->value) {
             return -1;
         }
         o->metadata[i] = kv;
     }
-    o->n_models = k->ext.n_models;
-    o->n_ips = k->ext.n_ips;
-    o->n_metadata = k->ext.n_meta;
+    o->n_metadata = n_meta;
     return 0;
+}
+
+/* Allowlists of a key's policy; -1 when the arena is exhausted. */
+static int key_lists(arena *a, const key *k, Quotad__KeyState *o)
+{
+    const keypol *p = k->pol;
+    o->models = arena_alloc(a, (p->n_models + 1) * sizeof(char *));
+    o->ips = arena_alloc(a, (p->n_ips + 1) * sizeof(char *));
+    if (!o->models || !o->ips) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < p->n_models; i++) {
+        if (!(o->models[i] = arena_strdup(a, p->models[i]))) {
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < p->n_ips; i++) {
+        o->ips[i] = arena_alloc(a, IPNET_TEXT_BYTES_MAX);
+        if (!o->ips[i] || ipnet_format_range(&p->ips[i], o->ips[i],
+                                             IPNET_TEXT_BYTES_MAX) != 0) {
+            return -1;
+        }
+    }
+    o->n_models = p->n_models;
+    o->n_ips = p->n_ips;
+    return key_labels(a, k, o);
 }
 
 /* Counters as flat int64 lists (rate, spend, usage). */
@@ -156,23 +170,24 @@ static int key_counters(arena *a, const key *k, Quotad__KeyState *o)
     o->rate[2] = k->rate.tokens;
     o->n_spend = 6;
     o->spend[0] = k->spend.day;
-    o->spend[1] = k->spend.week;
-    o->spend[2] = k->spend.month;
+    o->spend[1] = win_spend_week(&k->spend);
+    o->spend[2] = win_spend_month(&k->spend);
     o->spend[3] = k->spend.spend_day;
     o->spend[4] = k->spend.spend_week;
     o->spend[5] = k->spend.spend_month;
     o->n_usage = 3;
-    o->usage[0] = k->usage_requests;
-    o->usage[1] = k->usage_tokens;
-    o->usage[2] = k->usage_spend;
+    o->usage[0] = k->ext ? k->ext->usage_requests : 0;
+    o->usage[1] = k->ext ? k->ext->usage_tokens : 0;
+    o->usage[2] = k->ext ? k->ext->usage_spend : 0;
     return 0;
 }
 
 int rec_key_state(arena *a, const key *k, Quotad__KeyState *o)
 {
+    static const usage_log no_usage;
     quotad__key_state__init(o);
     SET(o, key_id, k->id);
-    SET(o, workspace_id, k->ws_id);
+    SET(o, workspace_id, key_ws_id(k));
     o->has_hash = 1;
     o->hash.data = (uint8_t *)k->hash.b;
     o->hash.len = sizeof(k->hash.b);
@@ -181,22 +196,24 @@ int rec_key_state(arena *a, const key *k, Quotad__KeyState *o)
     SET(o, role, k->role);
     SET(o, created_at_ms, k->created_ms);
     SET(o, expires_at_ms, k->expires_ms);
-    SET(o, quota_total, k->quota_total);
+    SET(o, quota_total, k->pol->quota_total);
     SET(o, quota_remaining, k->quota_remaining);
-    SET(o, cap_day, k->cap_day);
-    SET(o, cap_week, k->cap_week);
-    SET(o, cap_month, k->cap_month);
-    SET(o, rpm, k->rpm);
-    SET(o, tpm, k->tpm);
-    if (k->ext.prev_expires_ms != 0) {
+    SET(o, cap_day, k->pol->cap_day);
+    SET(o, cap_week, k->pol->cap_week);
+    SET(o, cap_month, k->pol->cap_month);
+    SET(o, rpm, k->pol->rpm);
+    SET(o, tpm, k->pol->tpm);
+    if (key_prev_expires(k) != 0) {
         o->has_prev_hash = 1;
-        o->prev_hash.data = (uint8_t *)k->ext.prev_hash.b;
-        o->prev_hash.len = sizeof(k->ext.prev_hash.b);
-        SET(o, prev_expires_ms, k->ext.prev_expires_ms);
+        o->prev_hash.data = (uint8_t *)k->ext->prev_hash.b;
+        o->prev_hash.len = sizeof(k->ext->prev_hash.b);
+        SET(o, prev_expires_ms, k->ext->prev_expires_ms);
     }
+    const key_ext *e = k->ext;
     if (key_lists(a, k, o) != 0 ||
-        usage_days(a, &k->ext.usage, &o->usage_days, &o->n_usage_days) != 0 ||
-        alert_rules(a, k->ext.alerts, &o->alerts, &o->n_alerts) != 0) {
+        usage_days(a, e ? &e->usage : &no_usage, &o->usage_days,
+                   &o->n_usage_days) != 0 ||
+        alert_rules(a, e ? e->alerts : NULL, &o->alerts, &o->n_alerts) != 0) {
         return -1;
     }
     return key_counters(a, k, o);

@@ -108,9 +108,9 @@ static int login_key(store *st, const char *cred, size_t len, uint8_t *role,
     key *k = do_key_by_hash(sh, ws_id, &h, &is_prev);
     int64_t now = st->now_ms();
     if (k != NULL && key_usable(k, now) &&
-        (!is_prev || now < k->ext.prev_expires_ms)) {
+        (!is_prev || now < key_prev_expires(k))) {
         *role = k->role;
-        *ws = k->ws_id;
+        *ws = key_ws_id(k);
         *key_id = k->id;
         rc = 0;
     }

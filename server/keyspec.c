@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "ipnet.h"
+#include "keylab.h"
+#include "keypol.h"
 #include "limits.h"
 #include "log.h"
 
@@ -144,98 +146,14 @@ int keyspec_validate_update(const Quotad__UpdateKey *uk, char *err,
 
 /* ---- building ---- */
 
-static char *dup_or_empty(const char *s)
+/* Parse l's IP ranges into out (validated before). */
+static void parse_ips(const Quotad__KeyLimits *l, ipnet_range *out)
 {
-    return strdup(s != NULL ? s : "");
-}
-
-/* New model list copied from l; *out NULL when n == 0. */
-static int build_models(const Quotad__KeyLimits *l, char ***out)
-{
-    *out = NULL;
-    if (l->n_models == 0) {
-        return 0;
-    }
-    char **m = calloc(l->n_models, sizeof(*m));
-    if (m == NULL) {
-        return -1;
-    }
-    for (size_t i = 0; i < l->n_models; i++) {
-        m[i] = strdup(l->models[i]);
-        if (m[i] == NULL) {
-            for (size_t j = 0; j < i; j++) {
-                free(m[j]);
-            }
-            free(m);
-            return -1;
-        }
-    }
-    *out = m;
-    return 0;
-}
-
-static int build_ips(const Quotad__KeyLimits *l, ipnet_range **out)
-{
-    *out = NULL;
-    if (l->n_ips == 0) {
-        return 0;
-    }
-    ipnet_range *r = calloc(l->n_ips, sizeof(*r));
-    if (r == NULL) {
-        return -1;
-    }
     for (size_t i = 0; i < l->n_ips; i++) {
-        int rc = ipnet_parse_range(l->ips[i], strlen(l->ips[i]), &r[i]);
+        int rc = ipnet_parse_range(l->ips[i], strlen(l->ips[i]), &out[i]);
         assert(rc == 0); /* validated before */
         (void)rc;
     }
-    *out = r;
-    return 0;
-}
-
-static void free_models(char **m, uint32_t n)
-{
-    if (m == NULL) {
-        return;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        free(m[i]);
-    }
-    free(m);
-}
-
-static void free_meta(kv_pair *kv, uint32_t n)
-{
-    if (kv == NULL) {
-        return;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        free(kv[i].key);
-        free(kv[i].value);
-    }
-    free(kv);
-}
-
-static int build_meta(Quotad__KeyValue *const *in, size_t n, kv_pair **out)
-{
-    *out = NULL;
-    if (n == 0) {
-        return 0;
-    }
-    kv_pair *kv = calloc(n, sizeof(*kv));
-    if (kv == NULL) {
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        kv[i].key = dup_or_empty(in[i]->key);
-        kv[i].value = dup_or_empty(in[i]->value);
-        if (kv[i].key == NULL || kv[i].value == NULL) {
-            free_meta(kv, (uint32_t)i + 1);
-            return -1;
-        }
-    }
-    *out = kv;
-    return 0;
 }
 
 static int64_t limit_or_none(protobuf_c_boolean has, int64_t v)
@@ -243,28 +161,30 @@ static int64_t limit_or_none(protobuf_c_boolean has, int64_t v)
     return has ? v : LIMIT_NONE;
 }
 
-/* Numeric settings on create: absent means none. */
-static void set_create_numbers(key *k, const Quotad__KeyLimits *l)
+/* Labels from name/group/creator and protobuf metadata pairs. */
+static int build_labels(const char *name, const char *group,
+                        const char *creator, Quotad__KeyValue *const *kv,
+                        size_t n, char **out)
 {
-    k->quota_total = limit_or_none(l->has_quota_total, l->quota_total);
-    k->quota_remaining = k->quota_total;
-    k->cap_day = limit_or_none(l->has_spend_cap_day, l->spend_cap_day);
-    k->cap_week = limit_or_none(l->has_spend_cap_week, l->spend_cap_week);
-    k->cap_month = limit_or_none(l->has_spend_cap_month, l->spend_cap_month);
-    k->rpm = limit_or_none(l->has_rpm, l->rpm);
-    k->tpm = limit_or_none(l->has_tpm, l->tpm);
-    k->expires_ms = l->has_expires_at_ms && l->expires_at_ms > 0
-                        ? l->expires_at_ms
-                        : 0;
+    const char *mk[METADATA_PAIRS_MAX], *mv[METADATA_PAIRS_MAX];
+    assert(n <= METADATA_PAIRS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        mk[i] = kv[i]->key;
+        mv[i] = kv[i]->value;
+    }
+    keylab_in in = {.name = name, .group = group, .creator = creator,
+                    .n_meta = (uint32_t)n, .meta_key = mk, .meta_value = mv};
+    return keylab_build(&in, out);
 }
 
-key *keyspec_new_key(const Quotad__CreateKey *ck, int64_t now_ms)
+int keyspec_new_key(const Quotad__CreateKey *ck, int64_t now_ms, key **out)
 {
     static const Quotad__KeyLimits no_limits = QUOTAD__KEY_LIMITS__INIT;
     const Quotad__KeyLimits *l = ck->limits ? ck->limits : &no_limits;
+    *out = NULL;
     key *k = calloc(1, sizeof(*k));
     if (k == NULL) {
-        return NULL;
+        return -1;
     }
     k->status = KEY_ENABLED;
     k->kind = ck->has_kind && ck->kind == QUOTAD__KEY_KIND__ADMIN
@@ -274,23 +194,32 @@ key *keyspec_new_key(const Quotad__CreateKey *ck, int64_t now_ms)
     k->role = k->kind != KEY_ADMIN ? QUOTAD__ROLE__ROLE_NONE
               : ck->has_role       ? (uint8_t)ck->role
                                    : QUOTAD__ROLE__ROLE_ADMIN;
-    set_create_numbers(k, l);
-    k->ext.name = dup_or_empty(ck->name);
-    k->ext.group = dup_or_empty(ck->group);
-    k->ext.creator = dup_or_empty(ck->creator);
-    int bad = k->ext.name == NULL || k->ext.group == NULL ||
-              k->ext.creator == NULL;
-    bad = bad || build_models(l, &k->ext.models) != 0;
-    k->ext.n_models = k->ext.models ? (uint32_t)l->n_models : 0;
-    bad = bad || build_ips(l, &k->ext.ips) != 0;
-    k->ext.n_ips = k->ext.ips ? (uint32_t)l->n_ips : 0;
-    bad = bad || build_meta(ck->metadata, ck->n_metadata, &k->ext.meta) != 0;
-    k->ext.n_meta = k->ext.meta ? (uint32_t)ck->n_metadata : 0;
-    if (bad) {
+    k->expires_ms = l->has_expires_at_ms && l->expires_at_ms > 0
+                        ? l->expires_at_ms
+                        : 0;
+    ipnet_range ips[IPS_PER_KEY_MAX];
+    assert(l->n_ips <= IPS_PER_KEY_MAX);
+    parse_ips(l, ips);
+    keypol_draft d = {
+        .quota_total = limit_or_none(l->has_quota_total, l->quota_total),
+        .cap_day = limit_or_none(l->has_spend_cap_day, l->spend_cap_day),
+        .cap_week = limit_or_none(l->has_spend_cap_week, l->spend_cap_week),
+        .cap_month = limit_or_none(l->has_spend_cap_month,
+                                   l->spend_cap_month),
+        .rpm = limit_or_none(l->has_rpm, l->rpm),
+        .tpm = limit_or_none(l->has_tpm, l->tpm),
+        .n_models = (uint32_t)l->n_models, .models = l->models,
+        .n_ips = (uint32_t)l->n_ips, .ips = ips};
+    k->quota_remaining = d.quota_total;
+    k->pol = keypol_intern(&d);
+    if (k->pol == NULL ||
+        build_labels(ck->name, ck->group, ck->creator, ck->metadata,
+                     ck->n_metadata, &k->labels) != 0) {
         store_key_free(k);
-        return NULL;
+        return -1;
     }
-    return k;
+    *out = k;
+    return 0;
 }
 
 /* On update a present value changes the limit; -1 clears it. */
@@ -303,113 +232,107 @@ static void update_limit(int64_t *field, protobuf_c_boolean has, int64_t v)
 
 /* Changing quota_total keeps what was already used: remaining becomes
  * new_total - used (never below 0). From unlimited, all of it remains. */
-static void update_quota(key *k, const Quotad__KeyLimits *l)
+static int64_t update_quota(const key *k, const Quotad__KeyLimits *l,
+                            int64_t *total)
 {
+    int64_t old = *total, rem = k->quota_remaining;
     if (l->has_quota_total) {
         int64_t t = l->quota_total;
         if (t == LIMIT_NONE) {
-            k->quota_remaining = LIMIT_NONE;
-        } else if (k->quota_total == LIMIT_NONE) {
-            k->quota_remaining = t;
+            rem = LIMIT_NONE;
+        } else if (old == LIMIT_NONE) {
+            rem = t;
         } else {
-            int64_t used = k->quota_total - k->quota_remaining;
-            k->quota_remaining = t - used > 0 ? t - used : 0;
+            int64_t used = old - rem;
+            rem = t - used > 0 ? t - used : 0;
         }
-        k->quota_total = t;
+        *total = t;
     }
-    if (l->has_quota_remaining && k->quota_total != LIMIT_NONE) {
-        k->quota_remaining = l->quota_remaining < k->quota_total
-                                 ? l->quota_remaining
-                                 : k->quota_total;
+    if (l->has_quota_remaining && *total != LIMIT_NONE) {
+        rem = l->quota_remaining < *total ? l->quota_remaining : *total;
     }
+    return rem;
 }
 
-static void update_numbers(key *k, const Quotad__KeyLimits *l)
+/* The key's policy with l applied, interned; NULL when out of memory. */
+static const keypol *updated_policy(const key *k, const Quotad__KeyLimits *l,
+                                    int64_t *quota_remaining)
 {
-    update_quota(k, l);
-    update_limit(&k->cap_day, l->has_spend_cap_day, l->spend_cap_day);
-    update_limit(&k->cap_week, l->has_spend_cap_week, l->spend_cap_week);
-    update_limit(&k->cap_month, l->has_spend_cap_month, l->spend_cap_month);
-    update_limit(&k->rpm, l->has_rpm, l->rpm);
-    update_limit(&k->tpm, l->has_tpm, l->tpm);
-    if (l->has_expires_at_ms) {
-        k->expires_ms = l->expires_at_ms > 0 ? l->expires_at_ms : 0;
+    keypol_draft d;
+    keypol_draft_of(&d, k->pol);
+    *quota_remaining = update_quota(k, l, &d.quota_total);
+    update_limit(&d.cap_day, l->has_spend_cap_day, l->spend_cap_day);
+    update_limit(&d.cap_week, l->has_spend_cap_week, l->spend_cap_week);
+    update_limit(&d.cap_month, l->has_spend_cap_month, l->spend_cap_month);
+    update_limit(&d.rpm, l->has_rpm, l->rpm);
+    update_limit(&d.tpm, l->has_tpm, l->tpm);
+    if (l->n_models > 0 || (l->has_clear_models && l->clear_models)) {
+        d.n_models = (uint32_t)l->n_models;
+        d.models = l->models;
     }
+    ipnet_range ips[IPS_PER_KEY_MAX];
+    if (l->n_ips > 0 || (l->has_clear_ips && l->clear_ips)) {
+        assert(l->n_ips <= IPS_PER_KEY_MAX);
+        parse_ips(l, ips);
+        d.n_ips = (uint32_t)l->n_ips;
+        d.ips = ips;
+    }
+    return keypol_intern(&d);
 }
 
-/* New parts staged before anything in k changes. */
-typedef struct staged {
-    char *name, *group;
-    char **models;
-    ipnet_range *ips;
-    kv_pair *meta;
-    bool set_models, set_ips, set_meta;
-} staged;
-
-static void staged_free(staged *s, const Quotad__UpdateKey *uk)
+/* The key's labels with uk applied (*changed false: keep the old ones). */
+static int updated_labels(const key *k, const Quotad__UpdateKey *uk,
+                          char **out, bool *changed)
 {
-    free(s->name);
-    free(s->group);
-    if (uk->limits) {
-        free_models(s->models, (uint32_t)uk->limits->n_models);
+    bool set_meta = (uk->has_replace_metadata && uk->replace_metadata) ||
+                    uk->n_metadata > 0;
+    *changed = uk->name != NULL || uk->group != NULL || set_meta;
+    *out = NULL;
+    if (!*changed) {
+        return 0;
     }
-    free(s->ips);
-    free_meta(s->meta, (uint32_t)uk->n_metadata);
-}
-
-static int stage(staged *s, const Quotad__UpdateKey *uk)
-{
-    const Quotad__KeyLimits *l = uk->limits;
-    memset(s, 0, sizeof(*s));
-    if ((uk->name && !(s->name = strdup(uk->name))) ||
-        (uk->group && !(s->group = strdup(uk->group)))) {
-        return -1;
+    keylab_in in;
+    const char *mk[METADATA_PAIRS_MAX], *mv[METADATA_PAIRS_MAX];
+    keylab_read(k->labels, &in, mk, mv);
+    if (uk->name != NULL) {
+        in.name = uk->name;
     }
-    if (l != NULL) {
-        s->set_models = l->n_models > 0 || (l->has_clear_models &&
-                                            l->clear_models);
-        s->set_ips = l->n_ips > 0 || (l->has_clear_ips && l->clear_ips);
-        if (build_models(l, &s->models) != 0 || build_ips(l, &s->ips) != 0) {
-            return -1;
-        }
+    if (uk->group != NULL) {
+        in.group = uk->group;
     }
-    s->set_meta = (uk->has_replace_metadata && uk->replace_metadata) ||
-                  uk->n_metadata > 0;
-    return build_meta(uk->metadata, uk->n_metadata, &s->meta);
+    if (!set_meta) {
+        return keylab_build(&in, out);
+    }
+    return build_labels(in.name, in.group, in.creator, uk->metadata,
+                        uk->n_metadata, out);
 }
 
 int keyspec_apply_update(key *k, const Quotad__UpdateKey *uk)
 {
-    staged s;
-    if (stage(&s, uk) != 0) {
-        staged_free(&s, uk);
+    const keypol *pol = NULL;
+    int64_t rem = k->quota_remaining;
+    if (uk->limits != NULL &&
+        (pol = updated_policy(k, uk->limits, &rem)) == NULL) {
         return -1;
     }
-    if (s.name) {
-        free(k->ext.name);
-        k->ext.name = s.name;
+    char *labels = NULL;
+    bool relabel = false;
+    if (updated_labels(k, uk, &labels, &relabel) != 0) {
+        keypol_release(pol);
+        return -1;
     }
-    if (s.group) {
-        free(k->ext.group);
-        k->ext.group = s.group;
+    if (pol != NULL) {
+        keypol_release(k->pol);
+        k->pol = pol;
+        k->quota_remaining = rem;
+        const Quotad__KeyLimits *l = uk->limits;
+        if (l->has_expires_at_ms) {
+            k->expires_ms = l->expires_at_ms > 0 ? l->expires_at_ms : 0;
+        }
     }
-    if (s.set_models) {
-        free_models(k->ext.models, k->ext.n_models);
-        k->ext.models = s.models;
-        k->ext.n_models = (uint32_t)uk->limits->n_models;
-    }
-    if (s.set_ips) {
-        free(k->ext.ips);
-        k->ext.ips = s.ips;
-        k->ext.n_ips = (uint32_t)uk->limits->n_ips;
-    }
-    if (s.set_meta) {
-        free_meta(k->ext.meta, k->ext.n_meta);
-        k->ext.meta = s.meta;
-        k->ext.n_meta = (uint32_t)uk->n_metadata;
-    }
-    if (uk->limits) {
-        update_numbers(k, uk->limits);
+    if (relabel) {
+        free(k->labels);
+        k->labels = labels;
     }
     return 0;
 }

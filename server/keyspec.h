@@ -24,9 +24,10 @@ int keyspec_validate_create(const Quotad__CreateKey *ck, char *err,
 int keyspec_validate_update(const Quotad__UpdateKey *uk, char *err,
                             size_t err_cap);
 
-/* A new key record with every setting of ck (id, ws_id, hash and hint
- * are left for the caller). NULL on allocation failure. */
-key *keyspec_new_key(const Quotad__CreateKey *ck, int64_t now_ms);
+/* A new key record with every setting of ck (id, hash and hint are left
+ * for the caller). Returns 0, or -1 on allocation failure. */
+__attribute__((warn_unused_result))
+int keyspec_new_key(const Quotad__CreateKey *ck, int64_t now_ms, key **out);
 
 /* Apply a validated update. Returns 0, or -1 on allocation failure with
  * k unchanged. */

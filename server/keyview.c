@@ -16,12 +16,12 @@ static const Quotad__KeyStatus status_pb[] = {
 
 static char **copy_models(arena *a, const key *k)
 {
-    char **m = arena_alloc(a, sizeof(char *) * (k->ext.n_models + 1));
+    char **m = arena_alloc(a, sizeof(char *) * (k->pol->n_models + 1));
     if (m == NULL) {
         return NULL;
     }
-    for (uint32_t i = 0; i < k->ext.n_models; i++) {
-        if ((m[i] = arena_strdup(a, k->ext.models[i])) == NULL) {
+    for (uint32_t i = 0; i < k->pol->n_models; i++) {
+        if ((m[i] = arena_strdup(a, k->pol->models[i])) == NULL) {
             return NULL;
         }
     }
@@ -30,14 +30,14 @@ static char **copy_models(arena *a, const key *k)
 
 static char **copy_ips(arena *a, const key *k)
 {
-    char **m = arena_alloc(a, sizeof(char *) * (k->ext.n_ips + 1));
+    char **m = arena_alloc(a, sizeof(char *) * (k->pol->n_ips + 1));
     if (m == NULL) {
         return NULL;
     }
-    for (uint32_t i = 0; i < k->ext.n_ips; i++) {
+    for (uint32_t i = 0; i < k->pol->n_ips; i++) {
         m[i] = arena_alloc(a, IPNET_TEXT_BYTES_MAX);
         if (m[i] == NULL ||
-            ipnet_format_range(&k->ext.ips[i], m[i], IPNET_TEXT_BYTES_MAX)) {
+            ipnet_format_range(&k->pol->ips[i], m[i], IPNET_TEXT_BYTES_MAX)) {
             return NULL;
         }
     }
@@ -46,7 +46,7 @@ static char **copy_ips(arena *a, const key *k)
 
 static Quotad__KeyValue **copy_meta(arena *a, const key *k)
 {
-    uint32_t n = k->ext.n_meta;
+    uint32_t n = keylab_n_meta(k->labels);
     Quotad__KeyValue **out = arena_alloc(a, sizeof(*out) * (n + 1));
     if (out == NULL) {
         return NULL;
@@ -57,8 +57,10 @@ static Quotad__KeyValue **copy_meta(arena *a, const key *k)
             return NULL;
         }
         quotad__key_value__init(kv);
-        kv->key = arena_strdup(a, k->ext.meta[i].key);
-        kv->value = arena_strdup(a, k->ext.meta[i].value);
+        const char *mk, *mv;
+        keylab_meta(k->labels, i, &mk, &mv);
+        kv->key = arena_strdup(a, mk);
+        kv->value = arena_strdup(a, mv);
         if (kv->key == NULL || kv->value == NULL) {
             return NULL;
         }
@@ -83,17 +85,19 @@ static void view_numbers(Quotad__KeyInfo *ki, const key *k)
 {
     SET_I64(ki, created_at_ms, k->created_ms);
     SET_I64(ki, expires_at_ms, k->expires_ms);
-    SET_I64(ki, quota_total, k->quota_total);
+    const keypol *p = k->pol;
+    const key_ext *e = k->ext;
+    SET_I64(ki, quota_total, p->quota_total);
     SET_I64(ki, quota_remaining, k->quota_remaining);
-    SET_I64(ki, spend_cap_day, k->cap_day);
-    SET_I64(ki, spend_cap_week, k->cap_week);
-    SET_I64(ki, spend_cap_month, k->cap_month);
-    SET_I64(ki, rpm, k->rpm);
-    SET_I64(ki, tpm, k->tpm);
-    SET_I64(ki, usage_requests, k->usage_requests);
-    SET_I64(ki, usage_tokens, k->usage_tokens);
-    SET_I64(ki, usage_spend, k->usage_spend);
-    SET_I64(ki, prev_secret_expires_at_ms, k->ext.prev_expires_ms);
+    SET_I64(ki, spend_cap_day, p->cap_day);
+    SET_I64(ki, spend_cap_week, p->cap_week);
+    SET_I64(ki, spend_cap_month, p->cap_month);
+    SET_I64(ki, rpm, p->rpm);
+    SET_I64(ki, tpm, p->tpm);
+    SET_I64(ki, usage_requests, e ? e->usage_requests : 0);
+    SET_I64(ki, usage_tokens, e ? e->usage_tokens : 0);
+    SET_I64(ki, usage_spend, e ? e->usage_spend : 0);
+    SET_I64(ki, prev_secret_expires_at_ms, key_prev_expires(k));
 }
 
 Quotad__KeyInfo *keyview_key(arena *a, const key *k, const char *prefix,
@@ -102,13 +106,15 @@ Quotad__KeyInfo *keyview_key(arena *a, const key *k, const char *prefix,
     assert(k->status >= KEY_ENABLED && k->status <= KEY_REVOKED);
     Quotad__KeyInfo *ki = arena_alloc(a, sizeof(*ki));
     char *masked = arena_alloc(a, KEYFMT_SECRET_BUF_BYTES);
+    char hint[KEYFMT_HINT_CHARS + 1];
+    key_hint_text(k, hint);
     if (ki == NULL || masked == NULL ||
-        keyfmt_mask(prefix, k->hint, masked, KEYFMT_SECRET_BUF_BYTES) != 0) {
+        keyfmt_mask(prefix, hint, masked, KEYFMT_SECRET_BUF_BYTES) != 0) {
         return NULL;
     }
     quotad__key_info__init(ki);
     SET_I64(ki, key_id, k->id);
-    SET_I64(ki, workspace_id, k->ws_id);
+    SET_I64(ki, workspace_id, key_ws_id(k));
     SET_I64(ki, kind, k->kind == KEY_ADMIN ? QUOTAD__KEY_KIND__ADMIN
                                            : QUOTAD__KEY_KIND__STANDARD);
     SET_I64(ki, status, status_pb[k->status]);
@@ -116,9 +122,9 @@ Quotad__KeyInfo *keyview_key(arena *a, const key *k, const char *prefix,
         SET_I64(ki, role, (Quotad__Role)k->role);
     }
     ki->masked = masked;
-    ki->name = arena_strdup(a, k->ext.name);
-    ki->group = arena_strdup(a, k->ext.group);
-    ki->creator = arena_strdup(a, k->ext.creator);
+    ki->name = arena_strdup(a, keylab_name(k->labels));
+    ki->group = arena_strdup(a, keylab_group(k->labels));
+    ki->creator = arena_strdup(a, keylab_creator(k->labels));
     ki->models = copy_models(a, k);
     ki->ips = copy_ips(a, k);
     ki->metadata = copy_meta(a, k);
@@ -126,9 +132,9 @@ Quotad__KeyInfo *keyview_key(arena *a, const key *k, const char *prefix,
         !ki->metadata) {
         return NULL;
     }
-    ki->n_models = k->ext.n_models;
-    ki->n_ips = k->ext.n_ips;
-    ki->n_metadata = k->ext.n_meta;
+    ki->n_models = k->pol->n_models;
+    ki->n_ips = k->pol->n_ips;
+    ki->n_metadata = keylab_n_meta(k->labels);
     view_numbers(ki, k);
     view_spend(ki, k, now_ms);
     return ki;

@@ -59,11 +59,15 @@ static alert_set **target_set(op_ctx *c, shard *sh,
         return &w->alerts;
     }
     key *k = do_key_find(sh, a->key_id);
-    if (k == NULL || k->ws_id != w->id) {
+    if (k == NULL || key_ws_id(k) != w->id) {
         op_fail(c, rp, QUOTAD__CODE__NOT_FOUND, "no such key in workspace");
         return NULL;
     }
-    return &k->ext.alerts;
+    if (key_ext_get(k) == NULL) {
+        op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
+        return NULL;
+    }
+    return &k->ext->alerts;
 }
 
 void op_set_alert(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)

@@ -155,11 +155,11 @@ static Quotad__Code check_locked(op_ctx *c, shard *sh, key *k, bool is_prev,
                                  const check_job *j, check_answer *a,
                                  hold **placed)
 {
-    workspace *w = do_ws_find(sh, k->ws_id);
+    workspace *w = do_ws_find(sh, key_ws_id(k));
     assert(w != NULL);
     quota_out out;
     hold *h = NULL;
-    if (is_prev && c->now_ms >= k->ext.prev_expires_ms) {
+    if (is_prev && c->now_ms >= key_prev_expires(k)) {
         memset(&out, 0, sizeof(out));
         out.decision = DEC_REVOKED_API_KEY;
         out.rpm_remaining = out.tpm_remaining = LIMIT_NONE;
@@ -221,7 +221,7 @@ static void log_charge(op_ctx *c, shard *sh, const key *k, int64_t tokens,
         cr.hold = &hs;
     }
     if (e != NULL) {
-        rec_idem_state(k->ws_id, e, &is);
+        rec_idem_state(key_ws_id(k), e, &is);
         cr.idem = &is;
     }
     Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
@@ -302,7 +302,7 @@ static void check_shard(op_ctx *c, check_job *j, Quotad__Reply *rp)
         log_charge(c, sh, k, j->in.tokens, &a, placed,
                    use_idem ? idem_find(&sh->idem, ik, c->now_ms) : NULL);
     } else if (code == QUOTAD__CODE__OK) {
-        log_deny(c, sh, k->ws_id, k, a.decision, a.log_seq);
+        log_deny(c, sh, key_ws_id(k), k, a.decision, a.log_seq);
     }
     store_unlock(sh);
     if (code != QUOTAD__CODE__OK) {

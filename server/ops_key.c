@@ -59,10 +59,14 @@ static void reply_secret(op_ctx *c, Quotad__Reply *rp, const key *k,
 static char *insert_with_secret(op_ctx *c, shard *sh, workspace *w, key *k)
 {
     for (int i = 0; i < SECRET_DRAWS_MAX; i++) {
-        char *secret = op_new_secret(c, w->id, &k->hash, k->hint);
+        char hint[KEYFMT_HINT_CHARS + 1];
+        char *secret = op_new_secret(c, w->id, &k->hash, hint);
         if (secret == NULL) {
             return NULL;
         }
+        int hrc = key_hint_set(k, hint);
+        assert(hrc == 0); /* keyfmt_hint writes lowercase hex */
+        (void)hrc;
         int rc = do_key_insert(sh, w, k);
         if (rc == 0) {
             return secret;
@@ -92,8 +96,8 @@ void op_create_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
                 auth_role_str(c->sess->role), auth_role_str(want));
         return;
     }
-    key *k = keyspec_new_key(ck, c->now_ms);
-    if (k == NULL) {
+    key *k = NULL;
+    if (keyspec_new_key(ck, c->now_ms, &k) != 0) {
         op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
         return;
     }
@@ -109,7 +113,6 @@ void op_create_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     } else if (w->next_key_seq == UINT32_MAX) {
         code = QUOTAD__CODE__LIMIT_REACHED;
     } else {
-        k->ws_id = w->id;
         k->id = (uint64_t)w->id << 32 | (w->next_key_seq + 1);
         secret = insert_with_secret(c, sh, w, k);
         code = secret ? QUOTAD__CODE__OK : QUOTAD__CODE__INTERNAL;
@@ -163,11 +166,11 @@ static bool list_match(const Quotad__ListKeys *lk, const key *k)
         (int)lk->status != (int)k->status) {
         return false;
     }
-    if (lk->group && lk->group[0] && strcmp(lk->group, k->ext.group) != 0) {
+    if (lk->group && lk->group[0] && strcmp(lk->group, keylab_group(k->labels)) != 0) {
         return false;
     }
     if (lk->name_prefix && lk->name_prefix[0] &&
-        strncmp(lk->name_prefix, k->ext.name, strlen(lk->name_prefix)) != 0) {
+        strncmp(lk->name_prefix, keylab_name(k->labels), strlen(lk->name_prefix)) != 0) {
         return false;
     }
     return true;

@@ -99,7 +99,7 @@ void op_rotate_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     for (int i = 0; i < 8 && rc == -2; i++) {
         keyfmt_hash nh;
         char hint[KEYFMT_HINT_CHARS + 1];
-        secret = op_new_secret(c, k->ws_id, &nh, hint);
+        secret = op_new_secret(c, key_ws_id(k), &nh, hint);
         rc = secret ? do_key_rotate(sh, k, &nh, hint, c->now_ms + r->grace_ms)
                     : -1;
     }
@@ -114,8 +114,10 @@ void op_rotate_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     krr.key_id = k->id;
     krr.hash.data = k->hash.b;
     krr.hash.len = sizeof(k->hash.b);
-    krr.hint = k->hint;
-    krr.prev_expires_ms = k->ext.prev_expires_ms;
+    char hint[KEYFMT_HINT_CHARS + 1];
+    key_hint_text(k, hint);
+    krr.hint = hint;
+    krr.prev_expires_ms = key_prev_expires(k);
     Quotad__LogRecord lr = QUOTAD__LOG_RECORD__INIT;
     lr.change_case = QUOTAD__LOG_RECORD__CHANGE_KEY_ROTATE;
     lr.key_rotate = &krr;
@@ -143,7 +145,7 @@ void op_delete_key(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     if (k == NULL) {
         return;
     }
-    workspace *w = do_ws_find(sh, k->ws_id);
+    workspace *w = do_ws_find(sh, key_ws_id(k));
     assert(w != NULL);
     op_reply_key(c, rp, k);
     do_key_remove(sh, w, k);

@@ -40,7 +40,8 @@ void op_usage(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     const usage_log *u = NULL;
     if (q->key_id != 0) {
         key *k = do_key_find(sh, q->key_id);
-        u = k ? &k->ext.usage : NULL;
+        static const usage_log no_usage;
+        u = k == NULL ? NULL : k->ext ? &k->ext->usage : &no_usage;
         ur->has_key_id = 1;
         ur->key_id = q->key_id;
     } else {

@@ -20,14 +20,15 @@ int64_t quota_wallet_room(const workspace *w)
 
 static bool key_ip_allowed(const key *k, const ipnet_addr *ip)
 {
-    if (k->ext.n_ips == 0) {
+    const keypol *p = k->pol;
+    if (p->n_ips == 0) {
         return true;
     }
     if (ip == NULL) {
         return false;
     }
-    for (uint32_t i = 0; i < k->ext.n_ips; i++) {
-        if (ipnet_contains(&k->ext.ips[i], ip)) {
+    for (uint32_t i = 0; i < p->n_ips; i++) {
+        if (ipnet_contains(&p->ips[i], ip)) {
             return true;
         }
     }
@@ -36,14 +37,15 @@ static bool key_ip_allowed(const key *k, const ipnet_addr *ip)
 
 static bool key_model_allowed(const key *k, const char *model, size_t len)
 {
-    if (k->ext.n_models == 0) {
+    const keypol *p = k->pol;
+    if (p->n_models == 0) {
         return true;
     }
     if (model == NULL) {
         return false;
     }
-    for (uint32_t i = 0; i < k->ext.n_models; i++) {
-        const char *m = k->ext.models[i];
+    for (uint32_t i = 0; i < p->n_models; i++) {
+        const char *m = p->models[i];
         if (strlen(m) == len && memcmp(m, model, len) == 0) {
             return true;
         }
@@ -85,13 +87,14 @@ static int quota_rate_check(const key *k, const quota_in *in, int64_t now_ms,
     out->rpm_remaining = LIMIT_NONE;
     out->tpm_remaining = LIMIT_NONE;
     bool over = false;
-    if (k->rpm != LIMIT_NONE) {
-        out->rpm_remaining = k->rpm - k->rate.requests;
-        over = over || k->rate.requests + 1 > k->rpm;
+    const keypol *p = k->pol;
+    if (p->rpm != LIMIT_NONE) {
+        out->rpm_remaining = p->rpm - (int64_t)k->rate.requests;
+        over = over || (int64_t)k->rate.requests + 1 > p->rpm;
     }
-    if (k->tpm != LIMIT_NONE) {
-        out->tpm_remaining = k->tpm - k->rate.tokens;
-        over = over || k->rate.tokens + in->tokens > k->tpm;
+    if (p->tpm != LIMIT_NONE) {
+        out->tpm_remaining = p->tpm - (int64_t)k->rate.tokens;
+        over = over || (int64_t)k->rate.tokens + in->tokens > p->tpm;
     }
     if (out->rpm_remaining < 0 && out->rpm_remaining != LIMIT_NONE) {
         out->rpm_remaining = 0;
@@ -119,16 +122,16 @@ static int quota_money_checks(const key *k, const workspace *w,
 {
     int64_t need = in->amount_min;
     int64_t r = in->amount;
-    if (k->quota_total != LIMIT_NONE) {
+    if (k->pol->quota_total != LIMIT_NONE) {
         if (k->quota_remaining < need) {
             return DEC_QUOTA_EXCEEDED;
         }
         r = min64(r, k->quota_remaining);
     }
     const int64_t rooms[3] = {
-        cap_room(k->cap_day, k->spend.spend_day),
-        cap_room(k->cap_week, k->spend.spend_week),
-        cap_room(k->cap_month, k->spend.spend_month),
+        cap_room(k->pol->cap_day, k->spend.spend_day),
+        cap_room(k->pol->cap_week, k->spend.spend_week),
+        cap_room(k->pol->cap_month, k->spend.spend_month),
     };
     for (int i = 0; i < 3; i++) {
         if (rooms[i] == LIMIT_NONE) {
@@ -151,9 +154,8 @@ static int quota_money_checks(const key *k, const workspace *w,
 /* Take charge from every counter at once (windows already rolled). */
 static void quota_take(key *k, workspace *w, int64_t charge, int64_t tokens)
 {
-    k->rate.requests += 1;
-    k->rate.tokens += tokens;
-    if (k->quota_total != LIMIT_NONE) {
+    win_rate_add(&k->rate, 1, tokens);
+    if (k->pol->quota_total != LIMIT_NONE) {
         k->quota_remaining -= charge;
         assert(k->quota_remaining >= 0);
     }
@@ -162,9 +164,12 @@ static void quota_take(key *k, workspace *w, int64_t charge, int64_t tokens)
     k->spend.spend_month += charge;
     w->balance -= charge;
     assert(w->balance >= -w->overdraft_limit);
-    k->usage_requests += 1;
-    k->usage_tokens += tokens;
-    k->usage_spend += charge;
+    key_ext *e = key_ext_get(k); /* lifetime totals: observational */
+    if (e != NULL) {
+        e->usage_requests += 1;
+        e->usage_tokens += tokens;
+        e->usage_spend += charge;
+    }
     w->usage_requests += 1;
     w->usage_tokens += tokens;
     w->usage_spend += charge;
@@ -184,8 +189,8 @@ void quota_note(key *k, workspace *w, int decision, int64_t charged,
                 int64_t tokens, int64_t now_ms)
 {
     /* Usage is observational: a lost count (out of memory) never blocks. */
-    if (k != NULL) {
-        (void)usage_note_check(&k->ext.usage, now_ms, decision, charged,
+    if (k != NULL && key_ext_get(k) != NULL) {
+        (void)usage_note_check(&k->ext->usage, now_ms, decision, charged,
                                tokens);
     }
     (void)usage_note_check(&w->usage, now_ms, decision, charged, tokens);
@@ -241,7 +246,7 @@ static int64_t settle_extra(const key *k, const workspace *w, int64_t want,
     int64_t extra = min64(want, overrun_max);
     int64_t wallet = quota_wallet_room(w);
     extra = min64(extra, wallet > 0 ? wallet : 0);
-    if (k != NULL && k->quota_total != LIMIT_NONE) {
+    if (k != NULL && k->pol->quota_total != LIMIT_NONE) {
         extra = min64(extra, k->quota_remaining > 0 ? k->quota_remaining : 0);
     }
     return extra > 0 ? extra : 0;
@@ -258,10 +263,12 @@ static void settle_apply(key *k, workspace *w, const hold *h, int64_t delta,
     if (k == NULL) {
         return;
     }
-    if (k->quota_total != LIMIT_NONE) {
+    if (k->pol->quota_total != LIMIT_NONE) {
         k->quota_remaining -= delta;
     }
-    k->usage_spend += delta;
+    if (key_ext_get(k) != NULL) {
+        k->ext->usage_spend += delta;
+    }
     win_spend_roll(&k->spend, now_ms);
     if (delta >= 0) {
         k->spend.spend_day += delta;
@@ -288,8 +295,8 @@ void quota_settle(key *k, workspace *w, const hold *h, int64_t amount,
     settle_apply(k, w, h, charged - h->amount, now_ms);
     int64_t more_tokens = k != NULL && tokens > h->tokens ? tokens - h->tokens
                                                           : 0;
-    if (k != NULL) {
-        (void)usage_note_adjust(&k->ext.usage, now_ms, charged - h->amount,
+    if (k != NULL && key_ext_get(k) != NULL) {
+        (void)usage_note_adjust(&k->ext->usage, now_ms, charged - h->amount,
                                 more_tokens);
     }
     (void)usage_note_adjust(&w->usage, now_ms, charged - h->amount,
@@ -299,8 +306,10 @@ void quota_settle(key *k, workspace *w, const hold *h, int64_t amount,
     if (k != NULL && tokens > h->tokens) {
         int64_t more = tokens - h->tokens;
         win_rate_roll(&k->rate, now_ms);
-        k->rate.tokens += more;
-        k->usage_tokens += more;
+        win_rate_add(&k->rate, 0, more);
+        if (k->ext != NULL) {
+            k->ext->usage_tokens += more;
+        }
         w->usage_tokens += more;
     }
 }

@@ -44,9 +44,18 @@ void store_clock_test_advance(int64_t ms)
     atomic_fetch_add(&clock_test_offset_ms, ms);
 }
 
+/* tagtab callback: the full tag of a by_tag entry. */
+static uint64_t key_tag_of(const void *v, bool prev)
+{
+    const key *k = v;
+    assert(!prev || (k->ext != NULL && k->ext->prev_expires_ms != 0));
+    return keyfmt_tag(prev ? &k->ext->prev_hash : &k->hash);
+}
+
 static int shard_init(shard *sh, const store_opts *o)
 {
     memset(sh, 0, sizeof(*sh));
+    tagtab_init(&sh->by_tag, key_tag_of);
     if (pthread_mutex_init(&sh->mu, NULL) != 0) {
         return -1;
     }
@@ -58,31 +67,68 @@ static int shard_init(shard *sh, const store_opts *o)
     return 0;
 }
 
+key_ext *key_ext_get(key *k)
+{
+    if (k->ext == NULL) {
+        k->ext = calloc(1, sizeof(*k->ext));
+    }
+    return k->ext;
+}
+
+void key_hint_text(const key *k, char out[KEYFMT_HINT_CHARS + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(k->hint); i++) {
+        out[2 * i] = hex[k->hint[i] >> 4];
+        out[2 * i + 1] = hex[k->hint[i] & 15];
+    }
+    out[KEYFMT_HINT_CHARS] = '\0';
+}
+
+static int hex_val(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                                  : -1;
+}
+
+int key_hint_set(key *k, const char *hex)
+{
+    uint8_t b[sizeof(k->hint)];
+    if (hex == NULL || strlen(hex) != KEYFMT_HINT_CHARS) {
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(b); i++) {
+        int hi = hex_val(hex[2 * i]), lo = hex_val(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+        b[i] = (uint8_t)(hi << 4 | lo);
+    }
+    memcpy(k->hint, b, sizeof(b));
+    return 0;
+}
+
 void store_key_free(key *k)
 {
     if (k == NULL) {
         return;
     }
-    free(k->ext.name);
-    free(k->ext.group);
-    free(k->ext.creator);
-    for (uint32_t i = 0; i < k->ext.n_models; i++) {
-        free(k->ext.models[i]);
+    keypol_release(k->pol);
+    free(k->labels);
+    if (k->ext != NULL) {
+        usage_free(&k->ext->usage);
+        alert_set_free(&k->ext->alerts);
+        free(k->ext);
     }
-    free(k->ext.models);
-    free(k->ext.ips);
-    for (uint32_t i = 0; i < k->ext.n_meta; i++) {
-        free(k->ext.meta[i].key);
-        free(k->ext.meta[i].value);
-    }
-    free(k->ext.meta);
-    usage_free(&k->ext.usage);
-    alert_set_free(&k->ext.alerts);
     free(k);
 }
 
+
 static void ws_free(workspace *w)
 {
+    for (uint32_t i = 0; i < w->n_keys; i++) {
+        store_key_free(w->keys[i]);
+    }
     usage_free(&w->usage);
     alert_set_free(&w->alerts);
     free(w->name);
@@ -95,10 +141,6 @@ static void shard_free(shard *sh)
     size_t pos = 0;
     uint64_t id;
     void *v;
-    while (htab_next(&sh->keys, &pos, &id, &v)) {
-        store_key_free(v);
-    }
-    pos = 0;
     while (htab_next(&sh->wss, &pos, &id, &v)) {
         ws_free(v);
     }
@@ -107,8 +149,7 @@ static void shard_free(shard *sh)
         free(v);
     }
     free(sh->log.buf);
-    htab_free(&sh->by_tag);
-    htab_free(&sh->keys);
+    tagtab_free(&sh->by_tag);
     htab_free(&sh->wss);
     htab_free(&sh->holds);
     free(sh->heap);
@@ -199,7 +240,12 @@ workspace *do_ws_find(shard *sh, uint32_t ws_id)
 
 key *do_key_find(shard *sh, uint64_t key_id)
 {
-    return key_id == 0 ? NULL : htab_get(&sh->keys, key_id);
+    workspace *w = do_ws_find(sh, (uint32_t)(key_id >> 32));
+    if (w == NULL) {
+        return NULL;
+    }
+    uint32_t i = do_ws_key_lower_bound(w, key_id);
+    return i < w->n_keys && w->keys[i]->id == key_id ? w->keys[i] : NULL;
 }
 
 /* Index of the first key in w->keys with id >= key_id. */
@@ -225,12 +271,14 @@ int do_ws_insert(shard *sh, workspace *w)
 }
 
 /* Register a new key in every index. Key ids grow, so appending keeps
- * w->keys sorted. All-or-nothing: on failure nothing is indexed. */
+ * w->keys sorted. All-or-nothing: on failure nothing is indexed. A key
+ * with a previous secret (recovery) gets both tags. */
 int do_key_insert(shard *sh, workspace *w, key *k)
 {
     assert(w->n_keys == 0 || w->keys[w->n_keys - 1]->id < k->id);
+    assert(key_ws_id(k) == w->id);
     if (w->n_keys == w->keys_cap) {
-        uint32_t cap = w->keys_cap ? w->keys_cap * 2 : 4;
+        uint32_t cap = w->keys_cap ? w->keys_cap + w->keys_cap / 2 + 1 : 4;
         key **nk = realloc(w->keys, cap * sizeof(*nk));
         if (nk == NULL) {
             return -1;
@@ -238,85 +286,101 @@ int do_key_insert(shard *sh, workspace *w, key *k)
         w->keys = nk;
         w->keys_cap = cap;
     }
+    bool prev = key_prev_expires(k) != 0;
     uint64_t tag = keyfmt_tag(&k->hash);
-    if (htab_get(&sh->by_tag, tag) != NULL) {
+    uint64_t ptag = prev ? keyfmt_tag(&k->ext->prev_hash) : 0;
+    if (tagtab_get(&sh->by_tag, tag, NULL) != NULL || ptag == tag ||
+        (prev && tagtab_get(&sh->by_tag, ptag, NULL) != NULL)) {
         return -2; /* tag taken: caller draws a new secret */
     }
-    if (htab_put(&sh->by_tag, tag, k) != 0) {
+    if (tagtab_reserve(&sh->by_tag, 2) != 0) {
         return -1;
     }
-    if (htab_put(&sh->keys, k->id, k) != 0) {
-        htab_del(&sh->by_tag, tag);
-        return -1;
+    int rc = tagtab_put(&sh->by_tag, tag, k, false);
+    assert(rc == 0);
+    if (prev) {
+        rc = tagtab_put(&sh->by_tag, ptag, k, true);
+        assert(rc == 0);
     }
+    (void)rc;
     w->keys[w->n_keys++] = k;
+    sh->n_keys++;
     return 0;
 }
 
 key *do_key_by_hash(shard *sh, uint32_t ws_id, const keyfmt_hash *h,
                     bool *is_prev)
 {
-    key *k = htab_get(&sh->by_tag, keyfmt_tag(h));
+    bool alt = false;
+    key *k = tagtab_get(&sh->by_tag, keyfmt_tag(h), &alt);
     *is_prev = false;
-    if (k == NULL || k->ws_id != ws_id) {
+    if (k == NULL || key_ws_id(k) != ws_id) {
         return NULL;
     }
-    if (keyfmt_hash_equal(&k->hash, h)) {
-        return k;
+    if (!alt) {
+        return keyfmt_hash_equal(&k->hash, h) ? k : NULL;
     }
-    if (k->ext.prev_expires_ms != 0 &&
-        keyfmt_hash_equal(&k->ext.prev_hash, h)) {
+    if (keyfmt_hash_equal(&k->ext->prev_hash, h)) {
         *is_prev = true;
         return k;
     }
     return NULL;
 }
 
+/* Unindex both tags of k (its fields must still be those it was indexed
+ * with). */
+static void key_unindex(shard *sh, key *k)
+{
+    void *v = tagtab_del(&sh->by_tag, keyfmt_tag(&k->hash));
+    assert(v == k);
+    if (key_prev_expires(k) != 0) {
+        v = tagtab_del(&sh->by_tag, keyfmt_tag(&k->ext->prev_hash));
+        assert(v == k);
+    }
+    (void)v;
+}
+
 /* Remove a key from every index (current and previous secret) and from
  * its workspace; the caller frees it. */
 void do_key_remove(shard *sh, workspace *w, key *k)
 {
-    void *v = htab_del(&sh->by_tag, keyfmt_tag(&k->hash));
-    assert(v == k);
-    (void)v;
-    if (k->ext.prev_expires_ms != 0) {
-        uint64_t ptag = keyfmt_tag(&k->ext.prev_hash);
-        if (htab_get(&sh->by_tag, ptag) == k) {
-            htab_del(&sh->by_tag, ptag);
-        }
-    }
-    v = htab_del(&sh->keys, k->id);
-    assert(v == k);
+    key_unindex(sh, k);
     uint32_t i = do_ws_key_lower_bound(w, k->id);
     assert(i < w->n_keys && w->keys[i] == k);
     memmove(&w->keys[i], &w->keys[i + 1],
             (w->n_keys - i - 1) * sizeof(*w->keys));
     w->n_keys--;
+    sh->n_keys--;
 }
 
 /* Swap in the new secret: the current one becomes the previous one
- * (valid until grace ends), the one before is forgotten. The new tag is
- * indexed before anything else changes, so a failure leaves k as it was. */
+ * (valid until grace ends), the one before is forgotten. Room is made
+ * before anything changes, so a failure leaves k as it was. */
 int do_key_rotate(shard *sh, key *k, const keyfmt_hash *nh,
-                       const char *hint, int64_t prev_expires_ms)
+                  const char *hint, int64_t prev_expires_ms)
 {
+    assert(prev_expires_ms != 0);
     uint64_t ntag = keyfmt_tag(nh);
-    if (htab_get(&sh->by_tag, ntag) != NULL) {
+    if (tagtab_get(&sh->by_tag, ntag, NULL) != NULL) {
         return -2;
     }
-    if (htab_put(&sh->by_tag, ntag, k) != 0) {
+    key probe = *k;
+    if (key_hint_set(&probe, hint) != 0) {
+        return -2;
+    }
+    if (key_ext_get(k) == NULL || tagtab_reserve(&sh->by_tag, 2) != 0) {
         return -1;
     }
-    if (k->ext.prev_expires_ms != 0) {
-        uint64_t ptag = keyfmt_tag(&k->ext.prev_hash);
-        if (htab_get(&sh->by_tag, ptag) == k) {
-            htab_del(&sh->by_tag, ptag);
-        }
-    }
-    k->ext.prev_hash = k->hash;
-    k->ext.prev_expires_ms = prev_expires_ms;
+    key_unindex(sh, k);
+    k->ext->prev_hash = k->hash;
+    k->ext->prev_expires_ms = prev_expires_ms;
     k->hash = *nh;
-    memcpy(k->hint, hint, sizeof(k->hint));
+    memcpy(k->hint, probe.hint, sizeof(k->hint));
+    int rc = tagtab_put(&sh->by_tag, ntag, k, false);
+    assert(rc == 0);
+    rc = tagtab_put(&sh->by_tag, keyfmt_tag(&k->ext->prev_hash), k, true);
+    assert(rc == 0);
+    (void)rc;
     return 0;
 }
 
@@ -471,7 +535,8 @@ static void ws_spend(const workspace *w, int64_t now_ms, int64_t *day,
 
 void do_alert_eval(store *st, workspace *w, key *k, int64_t now_ms)
 {
-    if (w->alerts == NULL && (k == NULL || k->ext.alerts == NULL)) {
+    alert_set *kal = k && k->ext ? k->ext->alerts : NULL;
+    if (w->alerts == NULL && kal == NULL) {
         return;
     }
     alert_values v = {.balance = w->balance, .quota_total = LIMIT_NONE};
@@ -480,14 +545,14 @@ void do_alert_eval(store *st, workspace *w, key *k, int64_t now_ms)
         alert_eval(&st->alerts, w->alerts, w->id, 0, &v, now_ms,
                    store_current_seq(st));
     }
-    if (k != NULL && k->ext.alerts != NULL) {
+    if (kal != NULL) {
         win_spend s = k->spend;
         win_spend_roll(&s, now_ms);
         v.spend_day = s.spend_day;
         v.spend_week = s.spend_week;
-        v.quota_total = k->quota_total;
+        v.quota_total = k->pol->quota_total;
         v.quota_remaining = k->quota_remaining;
-        alert_eval(&st->alerts, k->ext.alerts, w->id, k->id, &v, now_ms,
+        alert_eval(&st->alerts, kal, w->id, k->id, &v, now_ms,
                    store_current_seq(st));
     }
 }

@@ -23,9 +23,12 @@
 
 #include "alert.h"
 #include "htab.h"
+#include "tagtab.h"
 #include "idem.h"
 #include "ipnet.h"
 #include "keyfmt.h"
+#include "keylab.h"
+#include "keypol.h"
 #include "limits.h"
 #include "usage.h"
 #include "window.h"
@@ -35,46 +38,55 @@
 enum key_status { KEY_ENABLED = 1, KEY_DISABLED = 2, KEY_REVOKED = 3 };
 enum key_kind { KEY_STANDARD = 0, KEY_ADMIN = 1 };
 
-typedef struct kv_pair {
-    char *key;
-    char *value;
-} kv_pair;
-
-/* Cold, variable-size parts of a key; NULL-able pointers keep the hot
- * record small. Owned by the key. */
+/* Cold parts of a key: allocated on first need (first check, rotation,
+ * alert rule), so a key at rest costs only its hot record. */
 typedef struct key_ext {
-    char *name, *group, *creator;
-    char **models;
-    uint32_t n_models;
-    ipnet_range *ips;
-    uint32_t n_ips;
-    kv_pair *meta;
-    uint32_t n_meta;
     /* Rotation: the previous secret stays valid until prev_expires_ms;
      * afterwards it answers revoked_api_key until the next rotation. */
     keyfmt_hash prev_hash;
     int64_t prev_expires_ms;   /* 0 = no previous secret */
+    int64_t usage_requests, usage_tokens, usage_spend;  /* lifetime */
     usage_log usage;           /* per UTC day */
     alert_set *alerts;         /* NULL: no alert rules */
 } key_ext;
 
+/* The hot record: everything a check reads or writes except the shared
+ * policy, in 136 bytes (three cache lines at most). */
 typedef struct key {
-    uint64_t id;
-    uint32_t ws_id;
+    keyfmt_hash hash;          /* BLAKE2b-256 of the secret */
+    uint64_t id;               /* ws_id << 32 | per-workspace counter */
+    int64_t expires_ms;        /* 0 = never */
+    int64_t created_ms;
+    int64_t quota_remaining;   /* LIMIT_NONE when pol->quota_total is */
+    const keypol *pol;         /* limits and allowlists, interned */
+    key_ext *ext;              /* NULL until needed */
+    char *labels;              /* keylab block; NULL: all empty */
+    win_spend spend;
+    win_rate rate;
     uint8_t status;            /* enum key_status */
     uint8_t kind;              /* enum key_kind */
     uint8_t role;              /* admin keys: Quotad__Role they grant */
-    char hint[KEYFMT_HINT_CHARS + 1];
-    keyfmt_hash hash;
-    int64_t created_ms, expires_ms;          /* expires 0 = never */
-    int64_t quota_total, quota_remaining;    /* LIMIT_NONE = unlimited */
-    int64_t cap_day, cap_week, cap_month;    /* LIMIT_NONE = none */
-    int64_t rpm, tpm;                        /* LIMIT_NONE = none */
-    win_rate rate;
-    win_spend spend;
-    int64_t usage_requests, usage_tokens, usage_spend;
-    key_ext ext;
+    uint8_t hint[KEYFMT_HINT_CHARS / 2]; /* hint hex chars, as bytes */
 } key;
+
+_Static_assert(sizeof(key) <= 136, "the hot key record grew");
+
+static inline uint32_t key_ws_id(const key *k)
+{
+    return (uint32_t)(k->id >> 32);
+}
+
+static inline int64_t key_prev_expires(const key *k)
+{
+    return k->ext ? k->ext->prev_expires_ms : 0;
+}
+
+/* The key's cold part, allocated (zeroed) if absent; NULL: out of memory. */
+key_ext *key_ext_get(key *k);
+/* Hint as text (KEYFMT_HINT_CHARS hex chars + NUL) and back; set
+ * returns -1 unless hex is exactly that many lowercase hex chars. */
+void key_hint_text(const key *k, char out[KEYFMT_HINT_CHARS + 1]);
+int key_hint_set(key *k, const char *hex);
 
 typedef struct workspace {
     uint32_t id;
@@ -116,8 +128,9 @@ typedef struct shard_log {
 typedef struct shard {
     pthread_mutex_t mu;
     shard_log log;
-    htab by_tag;               /* keyfmt_tag(secret hash) -> key* */
-    htab keys;                 /* key id -> key* */
+    tagtab by_tag;             /* keyfmt_tag(secret hash) -> key*; a key
+                                * in its rotation grace period twice */
+    uint64_t n_keys;           /* keys in all workspaces of the shard */
     htab wss;                  /* ws id -> workspace* */
     htab holds;                /* hold id -> hold* */
     hold **heap;               /* min-heap on expires_ms */
@@ -189,6 +202,7 @@ uint32_t store_sweep(store *st, uint32_t first, uint32_t count,
 
 /* ---- shard-internal helpers: caller holds the shard lock ---- */
 workspace *do_ws_find(shard *sh, uint32_t ws_id);
+/* By id: the workspace's sorted key array (binary search). */
 key *do_key_find(shard *sh, uint64_t key_id);
 uint32_t do_ws_key_lower_bound(const workspace *w, uint64_t key_id);
 __attribute__((warn_unused_result)) int do_ws_insert(shard *sh, workspace *w);

@@ -99,7 +99,7 @@ int64_t win_minute_reset_ms(int64_t now_ms)
 void win_rate_roll(win_rate *w, int64_t now_ms)
 {
     assert(w != NULL);
-    int64_t minute = win_minute_index(now_ms);
+    int32_t minute = (int32_t)win_minute_index(now_ms);
     if (w->minute != minute) {
         w->minute = minute;
         w->requests = 0;
@@ -108,28 +108,47 @@ void win_rate_roll(win_rate *w, int64_t now_ms)
     assert(w->minute == minute);
 }
 
+static uint32_t win_add_sat(uint32_t have, int64_t n)
+{
+    assert(n >= 0);
+    return (int64_t)UINT32_MAX - have < n ? UINT32_MAX : have + (uint32_t)n;
+}
+
+void win_rate_add(win_rate *w, int64_t requests, int64_t tokens)
+{
+    w->requests = win_add_sat(w->requests, requests);
+    w->tokens = win_add_sat(w->tokens, tokens);
+}
+
+int64_t win_spend_week(const win_spend *w)
+{
+    return win_week_index((int64_t)w->day * WIN_DAY_MS);
+}
+
+int64_t win_spend_month(const win_spend *w)
+{
+    return win_month_index((int64_t)w->day * WIN_DAY_MS);
+}
+
 /* Each calendar window resets on its own: a new day zeroes the day's spend
- * but keeps the week's and month's unless those windows changed too. */
+ * and, when the week or month of the new day differs from that of the
+ * stored one, those counters too. */
 void win_spend_roll(win_spend *w, int64_t now_ms)
 {
     assert(w != NULL);
-    int64_t day = win_day_index(now_ms);
-    int64_t week = win_week_index(now_ms);
-    int64_t month = win_month_index(now_ms);
-    if (w->day != day) {
-        w->day = day;
-        w->spend_day = 0;
+    int32_t day = (int32_t)win_day_index(now_ms);
+    if (w->day == day) {
+        return;
     }
-    if (w->week != week) {
-        w->week = week;
+    int64_t week = win_week_index(now_ms), month = win_month_index(now_ms);
+    if (win_spend_week(w) != week) {
         w->spend_week = 0;
     }
-    if (w->month != month) {
-        w->month = month;
+    if (win_spend_month(w) != month) {
         w->spend_month = 0;
     }
-    assert(w->day == day);
-    assert(w->month == month);
+    w->spend_day = 0;
+    w->day = day;
 }
 
 static int64_t win_sub_clamped(int64_t have, int64_t amount)
@@ -149,8 +168,8 @@ void win_spend_refund(win_spend *w, int64_t then_ms, int64_t now_ms,
     win_spend_roll(w, now_ms);
     if (win_day_index(then_ms) == w->day)
         w->spend_day = win_sub_clamped(w->spend_day, amount);
-    if (win_week_index(then_ms) == w->week)
+    if (win_week_index(then_ms) == win_spend_week(w))
         w->spend_week = win_sub_clamped(w->spend_week, amount);
-    if (win_month_index(then_ms) == w->month)
+    if (win_month_index(then_ms) == win_spend_month(w))
         w->spend_month = win_sub_clamped(w->spend_month, amount);
 }

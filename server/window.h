@@ -24,21 +24,32 @@ int64_t win_month_index(int64_t now_ms);    /* year*12 + (month-1) */
 /* Milliseconds from now until the current minute window ends (1..60000). */
 int64_t win_minute_reset_ms(int64_t now_ms);
 
-/* Per-key one-minute request and token counters. */
+/* Per-key one-minute request and token counters, 12 bytes: they sit in
+ * the hot part of every key. Counts saturate at UINT32_MAX, which is above
+ * every allowed rpm/tpm limit (KEYSPEC_RPM_MAX, TOKENS_MAX), so a
+ * saturated counter still denies. */
 typedef struct win_rate {
-    int64_t minute;     /* window index the counters belong to */
-    int64_t requests;
-    int64_t tokens;
+    int32_t minute;     /* window index the counters belong to */
+    uint32_t requests;
+    uint32_t tokens;
 } win_rate;
 
 /* Bring counters to the window of now (zero them if the minute changed). */
 void win_rate_roll(win_rate *w, int64_t now_ms);
+/* Count requests and tokens (saturating). */
+void win_rate_add(win_rate *w, int64_t requests, int64_t tokens);
 
-/* Per-key spend in the current day/week/month. */
-typedef struct win_spend {
-    int64_t day, week, month;                   /* window indices */
+/* Per-key spend in the current day/week/month. Only the day index is
+ * stored: the three counters always roll together, so the week and month
+ * they belong to follow from it (win_spend_week/month). Packed to 28
+ * bytes so a key's hot part stays small; 4-byte aligned. */
+typedef struct __attribute__((packed, aligned(4))) win_spend {
     int64_t spend_day, spend_week, spend_month; /* micro-units */
+    int32_t day;                                /* window index */
 } win_spend;
+
+int64_t win_spend_week(const win_spend *w);
+int64_t win_spend_month(const win_spend *w);
 
 void win_spend_roll(win_spend *w, int64_t now_ms);
 

@@ -102,18 +102,6 @@ static inline void fz_secret(uint32_t ws_id, unsigned n,
     out[p] = '\0';
 }
 
-/* Is ptr one of the values of t? (pointer comparison only: never
- * dereferences a value that may be dangling) */
-static inline int fz_htab_has_value(const htab *t, const void *ptr)
-{
-    size_t pos = 0;
-    uint64_t id;
-    void *v;
-    while (htab_next(t, &pos, &id, &v))
-        if (v == ptr)
-            return 1;
-    return 0;
-}
 
 /* Invariants the server relies on, whatever records built the store:
  *  - every secret tag points at a live key of the same shard (a dangling
@@ -128,31 +116,35 @@ static inline void fz_store_check(store *st)
         size_t pos = 0;
         uint64_t id;
         void *v;
-        if (sh->by_tag.count <= FZ_CHECK_ITEMS_MAX &&
-            sh->keys.count <= FZ_CHECK_ITEMS_MAX) {
-            while (htab_next(&sh->by_tag, &pos, &id, &v))
-                if (!fz_htab_has_value(&sh->keys, v))
-                    fz_die("shard %u: tag %016llx points at no live key",
-                           s, (unsigned long long)id);
+        size_t tags = 0, keys = 0;
+        bool alt;
+        while (tagtab_next(&sh->by_tag, &pos, &v, &alt)) {
+            key *k = v; /* a dangling tag is a use-after-free here (ASan) */
+            if (do_key_find(sh, k->id) != k)
+                fz_die("shard %u: a tag points at no live key", s);
+            if (alt && key_prev_expires(k) == 0)
+                fz_die("key %llu: previous-secret tag without a previous "
+                       "secret", (unsigned long long)k->id);
+            tags++;
         }
         pos = 0;
-        while (htab_next(&sh->keys, &pos, &id, &v)) {
-            key *k = v;
-            if (k->id != id)
-                fz_die("key indexed as %llu has id %llu",
-                       (unsigned long long)id, (unsigned long long)k->id);
-            if (htab_get(&sh->by_tag, keyfmt_tag(&k->hash)) != k)
-                fz_die("key %llu not found by its own tag",
-                       (unsigned long long)k->id);
-            workspace *w = do_ws_find(sh, k->ws_id);
-            if (w == NULL)
-                fz_die("key %llu: workspace %u missing",
-                       (unsigned long long)k->id, k->ws_id);
-            uint32_t i = do_ws_key_lower_bound(w, k->id);
-            if (i >= w->n_keys || w->keys[i] != k)
-                fz_die("key %llu not listed in workspace %u",
-                       (unsigned long long)k->id, w->id);
+        while (htab_next(&sh->wss, &pos, &id, &v)) {
+            workspace *w = v;
+            for (uint32_t i = 0; i < w->n_keys; i++) {
+                key *k = w->keys[i];
+                bool prev = false;
+                if (key_ws_id(k) != w->id ||
+                    (i > 0 && w->keys[i - 1]->id >= k->id))
+                    fz_die("workspace %u: key list broken", w->id);
+                if (tagtab_get(&sh->by_tag, keyfmt_tag(&k->hash), &prev) != k ||
+                    prev)
+                    fz_die("key %llu not found by its own tag",
+                           (unsigned long long)k->id);
+                keys += 1 + (key_prev_expires(k) != 0);
+            }
         }
+        if (keys != tags)
+            fz_die("shard %u: %zu tags for %zu key secrets", s, tags, keys);
         if (sh->heap_n != sh->holds.count)
             fz_die("shard %u: %u holds in heap, %zu indexed", s, sh->heap_n,
                    sh->holds.count);

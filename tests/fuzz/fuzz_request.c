@@ -223,7 +223,7 @@ static size_t store_items(void)
 {
     size_t n = 0;
     for (uint32_t i = 0; i < g_st->opt.shards; i++)
-        n += g_st->shards[i].keys.count + g_st->shards[i].heap_n +
+        n += g_st->shards[i].n_keys + g_st->shards[i].heap_n +
              g_st->shards[i].wss.count;
     return n;
 }

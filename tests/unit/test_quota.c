@@ -1,4 +1,5 @@
 /* test_quota -- the pure check/settle logic with an injected clock. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "quota.h"
@@ -10,19 +11,40 @@
  * it is a Sunday, so also one minute before an ISO week) boundary. */
 static const int64_t T0 = INT64_C(1711929540000);
 
+/* The key's policy: a test-owned record the tests change in place (the
+ * server interns immutable ones; quota.c only reads k->pol). */
+static keypol pol;
+
 static void fresh(key *k, workspace *w)
 {
     memset(k, 0, sizeof(*k));
     memset(w, 0, sizeof(*w));
+    memset(&pol, 0, sizeof(pol));
     k->id = (uint64_t)1 << 32 | 1;
-    k->ws_id = 1;
+    k->pol = &pol;
     w->id = 1;
     k->status = KEY_ENABLED;
     k->kind = KEY_STANDARD;
-    k->quota_total = k->quota_remaining = LIMIT_NONE;
-    k->cap_day = k->cap_week = k->cap_month = LIMIT_NONE;
-    k->rpm = k->tpm = LIMIT_NONE;
+    pol.quota_total = k->quota_remaining = LIMIT_NONE;
+    pol.cap_day = pol.cap_week = pol.cap_month = LIMIT_NONE;
+    pol.rpm = pol.tpm = LIMIT_NONE;
     w->balance = 1000000;
+}
+
+/* Free what the checks allocated (usage logs, the key's cold part). */
+static void done(key *k, workspace *w)
+{
+    if (k->ext != NULL) {
+        usage_free(&k->ext->usage);
+        free(k->ext);
+        k->ext = NULL;
+    }
+    usage_free(&w->usage);
+}
+
+static int64_t usage_requests(const key *k)
+{
+    return k->ext ? k->ext->usage_requests : 0;
 }
 
 static quota_in debit(int64_t amount)
@@ -49,14 +71,14 @@ static void test_order_of_checks(void)
     k.kind = KEY_ADMIN;
     ipnet_range r;
     T_REQUIRE(ipnet_parse_range("10.0.0.0/8", 10, &r) == 0);
-    k.ext.ips = &r;
-    k.ext.n_ips = 1;
+    pol.ips = &r;
+    pol.n_ips = 1;
     char *models[] = {"gpt-4o"};
-    k.ext.models = models;
-    k.ext.n_models = 1;
-    k.rpm = 0;
-    k.quota_total = k.quota_remaining = 5;
-    k.cap_day = 5;
+    pol.models = models;
+    pol.n_models = 1;
+    pol.rpm = 0;
+    pol.quota_total = k.quota_remaining = 5;
+    pol.cap_day = 5;
     w.balance = 5;
     ipnet_addr ip;
     T_REQUIRE(ipnet_parse_addr("192.168.1.1", 11, &ip) == 0);
@@ -79,27 +101,26 @@ static void test_order_of_checks(void)
     in.model_len = 6;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_RATE_LIMITED);
     T_EQ_I64(o.retry_after_ms, 60000);
-    k.rpm = LIMIT_NONE;
+    pol.rpm = LIMIT_NONE;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_QUOTA_EXCEEDED);
-    k.quota_total = k.quota_remaining = 100;
+    pol.quota_total = k.quota_remaining = 100;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_SPEND_CAP_EXCEEDED);
-    k.cap_day = 100;
+    pol.cap_day = 100;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_INSUFFICIENT_CREDITS);
     /* nothing moved through all those denials */
     T_EQ_I64(k.quota_remaining, 100);
     T_EQ_I64(w.balance, 5);
     T_EQ_I64(k.rate.requests, 0);
-    T_EQ_I64(k.usage_requests, 0);
+    T_EQ_I64(usage_requests(&k), 0);
     w.balance = 10;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_ALLOWED);
     T_EQ_I64(o.charged, 10);
     T_EQ_I64(w.balance, 0);
     T_EQ_I64(k.quota_remaining, 90);
     T_EQ_I64(k.spend.spend_day, 10);
-    T_EQ_I64(k.usage_requests, 1);
+    T_EQ_I64(usage_requests(&k), 1);
     T_EQ_I64(w.usage_spend, 10);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static void test_expiry_exact(void)
@@ -111,8 +132,7 @@ static void test_expiry_exact(void)
     k.expires_ms = T0;
     T_EQ_I64(run(&k, &w, debit(1), T0 - 1, &o), DEC_ALLOWED);
     T_EQ_I64(run(&k, &w, debit(1), T0, &o), DEC_KEY_EXPIRED);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static void test_rpm_window_resets_at_minute(void)
@@ -121,7 +141,7 @@ static void test_rpm_window_resets_at_minute(void)
     workspace w;
     quota_out o;
     fresh(&k, &w);
-    k.rpm = 3;
+    pol.rpm = 3;
     for (int i = 0; i < 3; i++) {
         T_EQ_I64(run(&k, &w, debit(1), T0 + i, &o), DEC_ALLOWED);
         T_EQ_I64(o.rpm_remaining, 2 - i);
@@ -131,8 +151,7 @@ static void test_rpm_window_resets_at_minute(void)
     T_EQ_I64(o.rpm_remaining, 0);
     T_EQ_I64(run(&k, &w, debit(1), T0 + 60000, &o), DEC_ALLOWED);
     T_EQ_I64(o.rpm_remaining, 2);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static void test_tpm_counts_tokens(void)
@@ -141,7 +160,7 @@ static void test_tpm_counts_tokens(void)
     workspace w;
     quota_out o;
     fresh(&k, &w);
-    k.tpm = 1000;
+    pol.tpm = 1000;
     quota_in in = debit(1);
     in.tokens = 600;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_ALLOWED);
@@ -150,8 +169,7 @@ static void test_tpm_counts_tokens(void)
     in.tokens = 400;
     T_EQ_I64(run(&k, &w, in, T0 + 2, &o), DEC_ALLOWED);
     T_EQ_I64(o.tpm_remaining, 0);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static void test_spend_caps_reset_on_calendar(void)
@@ -160,8 +178,8 @@ static void test_spend_caps_reset_on_calendar(void)
     workspace w;
     quota_out o;
     fresh(&k, &w);
-    k.cap_day = 100;
-    k.cap_month = 150;
+    pol.cap_day = 100;
+    pol.cap_month = 150;
     T_EQ_I64(run(&k, &w, debit(100), T0, &o), DEC_ALLOWED);
     T_EQ_I64(run(&k, &w, debit(1), T0 + 59999, &o), DEC_SPEND_CAP_EXCEEDED);
     /* 2024-04-01 00:00:00: new day and new month */
@@ -171,8 +189,7 @@ static void test_spend_caps_reset_on_calendar(void)
     int64_t next_day = T0 + 60000 + WIN_DAY_MS;
     T_EQ_I64(run(&k, &w, debit(60), next_day, &o), DEC_SPEND_CAP_EXCEEDED);
     T_EQ_I64(run(&k, &w, debit(50), next_day, &o), DEC_ALLOWED);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static void test_week_cap_monday(void)
@@ -181,13 +198,12 @@ static void test_week_cap_monday(void)
     workspace w;
     quota_out o;
     fresh(&k, &w);
-    k.cap_week = 10;
+    pol.cap_week = 10;
     /* T0 is Sunday 23:59; Monday 00:00 starts a new ISO week */
     T_EQ_I64(run(&k, &w, debit(10), T0, &o), DEC_ALLOWED);
     T_EQ_I64(run(&k, &w, debit(1), T0 + 1, &o), DEC_SPEND_CAP_EXCEEDED);
     T_EQ_I64(run(&k, &w, debit(10), T0 + 60000, &o), DEC_ALLOWED);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static void test_overdraft(void)
@@ -203,8 +219,7 @@ static void test_overdraft(void)
     T_EQ_I64(w.balance, -5);
     T_EQ_I64(run(&k, &w, debit(0), T0, &o), DEC_ALLOWED);
     T_EQ_I64(run(&k, &w, debit(1), T0, &o), DEC_INSUFFICIENT_CREDITS);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static void test_hold_amount_min(void)
@@ -214,7 +229,7 @@ static void test_hold_amount_min(void)
     quota_out o;
     fresh(&k, &w);
     w.balance = 300;
-    k.quota_total = k.quota_remaining = 200;
+    pol.quota_total = k.quota_remaining = 200;
     quota_in in = {.amount = 1000, .amount_min = 150};
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_ALLOWED);
     T_EQ_I64(o.charged, 200); /* quota binds */
@@ -222,8 +237,7 @@ static void test_hold_amount_min(void)
     T_EQ_I64(w.balance, 100);
     in.amount_min = 1;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_QUOTA_EXCEEDED);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static hold mk_hold(const key *k, int64_t amount, int64_t tokens)
@@ -240,8 +254,8 @@ static void test_settle_refund_and_overrun(void)
     quota_out o;
     quota_settle_out so;
     fresh(&k, &w);
-    k.quota_total = k.quota_remaining = 1000;
-    k.cap_day = 1000;
+    pol.quota_total = k.quota_remaining = 1000;
+    pol.cap_day = 1000;
     quota_in in = debit(400);
     in.tokens = 10;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_ALLOWED);
@@ -263,8 +277,7 @@ static void test_settle_refund_and_overrun(void)
     T_EQ_I64(so.charged, 150);
     T_EQ_I64(so.refunded, 0);
     T_EQ_I64(k.quota_remaining, 600);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static void test_settle_refund_skips_past_day(void)
@@ -284,8 +297,7 @@ static void test_settle_refund_skips_past_day(void)
     T_EQ_I64(w.balance, 1000000 - 100);
     T_EQ_I64(k.spend.spend_day, 0);
     T_EQ_I64(k.spend.spend_month, 0);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 static void test_void_with_deleted_key(void)
@@ -301,8 +313,7 @@ static void test_void_with_deleted_key(void)
     T_EQ_I64(so.refunded, 400);
     T_EQ_I64(w.balance, 1000);
     T_EQ_I64(w.reserved, 0);
-    usage_free(&k.ext.usage);
-    usage_free(&w.usage);
+    done(&k, &w);
 }
 
 int main(void)

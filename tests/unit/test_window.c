@@ -229,8 +229,8 @@ static void test_spend_roll(void)
     win_spend_roll(&w, S(T_2024_01_01));
     T_EQ_I64(w.spend_day + w.spend_week + w.spend_month, 0);
     T_EQ_I64(w.day, win_day_index(S(T_2024_01_01)));
-    T_EQ_I64(w.week, win_week_index(S(T_2024_01_01)));
-    T_EQ_I64(w.month, month_of(2024, 1));
+    T_EQ_I64(win_spend_week(&w), win_week_index(S(T_2024_01_01)));
+    T_EQ_I64(win_spend_month(&w), month_of(2024, 1));
 }
 
 static void test_spend_refund(void)

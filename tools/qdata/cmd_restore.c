@@ -88,7 +88,7 @@ static void qd_counts(store *st, uint64_t *ws, uint64_t *keys,
     *ws = *keys = *holds = 0;
     for (uint32_t i = 0; i < st->opt.shards; i++) {
         *ws += st->shards[i].wss.count;
-        *keys += st->shards[i].keys.count;
+        *keys += st->shards[i].n_keys;
         *holds += st->shards[i].holds.count;
     }
 }

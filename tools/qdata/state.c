@@ -170,19 +170,21 @@ static void qd_emit_ws(qd_emit *e, const workspace *w)
 static void qd_emit_key_lists(qd_emit *e, const key *k)
 {
     char txt[IPNET_TEXT_BYTES_MAX];
-    qe_strv(e, "models", k->ext.models, k->ext.n_models);
+    qe_strv(e, "models", k->pol->models, k->pol->n_models);
     qe_arr_begin(e, "ips");
-    for (uint32_t i = 0; i < k->ext.n_ips; i++) {
-        if (ipnet_format_range(&k->ext.ips[i], txt, sizeof txt) != 0)
+    for (uint32_t i = 0; i < k->pol->n_ips; i++) {
+        if (ipnet_format_range(&k->pol->ips[i], txt, sizeof txt) != 0)
             snprintf(txt, sizeof txt, "?");
         qe_str(e, NULL, txt);
     }
     qe_arr_end(e);
     qe_arr_begin(e, "metadata");
-    for (uint32_t i = 0; i < k->ext.n_meta; i++) {
+    for (uint32_t i = 0; i < keylab_n_meta(k->labels); i++) {
+        const char *mk, *mv;
+        keylab_meta(k->labels, i, &mk, &mv);
         qe_obj_begin(e, NULL);
-        qe_str(e, "key", k->ext.meta[i].key);
-        qe_str(e, "value", k->ext.meta[i].value);
+        qe_str(e, "key", mk);
+        qe_str(e, "value", mv);
         qe_obj_end(e);
     }
     qe_arr_end(e);
@@ -192,13 +194,13 @@ static void qd_emit_key_lists(qd_emit *e, const key *k)
 static void qd_emit_key_limits(qd_emit *e, const key *k)
 {
     qe_time(e, "expires_ms", k->expires_ms);
-    qe_limit_money(e, "quota_total", k->quota_total);
+    qe_limit_money(e, "quota_total", k->pol->quota_total);
     qe_limit_money(e, "quota_remaining", k->quota_remaining);
-    qe_limit_money(e, "cap_day", k->cap_day);
-    qe_limit_money(e, "cap_week", k->cap_week);
-    qe_limit_money(e, "cap_month", k->cap_month);
-    qe_limit_count(e, "rpm", k->rpm);
-    qe_limit_count(e, "tpm", k->tpm);
+    qe_limit_money(e, "cap_day", k->pol->cap_day);
+    qe_limit_money(e, "cap_week", k->pol->cap_week);
+    qe_limit_money(e, "cap_month", k->pol->cap_month);
+    qe_limit_count(e, "rpm", k->pol->rpm);
+    qe_limit_count(e, "tpm", k->pol->tpm);
 }
 
 /* Rate and spend windows (index + counters) and lifetime usage. */
@@ -211,43 +213,46 @@ static void qd_emit_key_counters(qd_emit *e, const key *k)
     qe_obj_end(e);
     qe_obj_begin(e, "spend");
     qe_i64(e, "day", k->spend.day);
-    qe_i64(e, "week", k->spend.week);
-    qe_i64(e, "month", k->spend.month);
+    qe_i64(e, "week", win_spend_week(&k->spend));
+    qe_i64(e, "month", win_spend_month(&k->spend));
     qe_money(e, "spend_day", k->spend.spend_day);
     qe_money(e, "spend_week", k->spend.spend_week);
     qe_money(e, "spend_month", k->spend.spend_month);
     qe_obj_end(e);
-    qe_i64(e, "usage_requests", k->usage_requests);
-    qe_i64(e, "usage_tokens", k->usage_tokens);
-    qe_money(e, "usage_spend", k->usage_spend);
+    qe_i64(e, "usage_requests", k->ext ? k->ext->usage_requests : 0);
+    qe_i64(e, "usage_tokens", k->ext ? k->ext->usage_tokens : 0);
+    qe_money(e, "usage_spend", k->ext ? k->ext->usage_spend : 0);
 }
 
 /* One key, every field; prev_hash only while a previous secret lives. */
 static void qd_emit_key(qd_emit *e, const key *k)
 {
     static const uint8_t none[1];
+    static const usage_log no_usage;
+    char hint[KEYFMT_HINT_CHARS + 1];
+    key_hint_text(k, hint);
     qe_begin(e);
     qe_tag(e, "type", "key");
     qe_u64(e, "id", k->id);
-    qe_u64(e, "ws", k->ws_id);
+    qe_u64(e, "ws", key_ws_id(k));
     qe_hex(e, "hash", k->hash.b, sizeof k->hash.b);
-    qe_str(e, "hint", k->hint);
+    qe_str(e, "hint", hint);
     qe_u64(e, "status", k->status);
     qe_u64(e, "kind", k->kind);
     qe_u64(e, "role", k->role);
-    qe_str(e, "name", k->ext.name);
-    qe_str(e, "group", k->ext.group);
-    qe_str(e, "creator", k->ext.creator);
+    qe_str(e, "name", keylab_name(k->labels));
+    qe_str(e, "group", keylab_group(k->labels));
+    qe_str(e, "creator", keylab_creator(k->labels));
     qe_time(e, "created_ms", k->created_ms);
     qd_emit_key_limits(e, k);
     qd_emit_key_lists(e, k);
-    bool prev = k->ext.prev_expires_ms != 0;
-    qe_hex(e, "prev_hash", prev ? k->ext.prev_hash.b : none,
-           prev ? sizeof k->ext.prev_hash.b : 0);
-    qe_time(e, "prev_expires_ms", k->ext.prev_expires_ms);
+    bool prev = key_prev_expires(k) != 0;
+    qe_hex(e, "prev_hash", prev ? k->ext->prev_hash.b : none,
+           prev ? sizeof k->ext->prev_hash.b : 0);
+    qe_time(e, "prev_expires_ms", key_prev_expires(k));
     qd_emit_key_counters(e, k);
-    qd_emit_usage_log(e, &k->ext.usage);
-    qd_emit_alerts(e, k->ext.alerts);
+    qd_emit_usage_log(e, k->ext ? &k->ext->usage : &no_usage);
+    qd_emit_alerts(e, k->ext ? k->ext->alerts : NULL);
     qe_end(e);
 }
 
