@@ -10,6 +10,7 @@
 #include "limits.h"
 #include "keyview.h"
 #include "ops_internal.h"
+#include "fastenc.h"
 #include "qd_frame.h"
 #include "plog.h"
 #include "rec.h"
@@ -289,7 +290,12 @@ static void dispatch(op_ctx *c, const Quotad__ClientFrame *f,
 static int encode_replies(op_ctx *c, Quotad__ServerFrame *sf,
                           ops_reply *out)
 {
-    if (qd_frame_encode(&sf->base, FRAME_BYTES_MAX, &out->frame,
+    int fast = fastenc_server_frame(sf, FRAME_BYTES_MAX, &out->frame,
+                                    &out->len);
+    if (fast == 1) {
+        return 0;
+    }
+    if (fast == 0 && qd_frame_encode(&sf->base, FRAME_BYTES_MAX, &out->frame,
                         &out->len) == 0) {
         return 0;
     }
