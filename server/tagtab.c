@@ -67,6 +67,9 @@ static size_t probe(const tagtab *t, uint64_t tag)
 void *tagtab_get(const tagtab *t, uint64_t tag, bool *alt)
 {
     assert(tag != 0);
+    if (alt != NULL) {
+        *alt = false;
+    }
     if (t->count == 0) {
         return NULL;
     }
@@ -99,6 +102,9 @@ static int grow(tagtab *t)
 
 int tagtab_reserve(tagtab *t, size_t n)
 {
+    if (n > SIZE_MAX / 4 - t->count) {
+        return -1;
+    }
     while ((t->count + n) * 4 > t->cap * 3) {
         if (grow(t) != 0) {
             return -1;

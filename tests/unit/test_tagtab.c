@@ -1,0 +1,743 @@
+/* test_tagtab.c -- packed tag -> pointer table against a reference model.
+ *
+ * Values are malloc'ed entries that hold their own two tags (main and
+ * alt), as store.c's keys do; tag_of reads them back. Tags are built so
+ * that home slots collide (same low bits), so that only the 16 bits kept
+ * in the slot differ, or at random, and a plain array is the model. */
+#include <stdbool.h>
+
+#include "tagtab.h"
+#include "t.h"
+
+#define CAP_MIN 16u                 /* first capacity */
+#define CAP_MIN_FILL 12u            /* 3/4 of 16 */
+#define TOP_SHIFT 48u               /* tag bits kept in the slot */
+#define PTR_MASK ((UINT64_C(1) << TOP_SHIFT) - 1u)
+#define BIG_N 100000u               /* values (2 tags each) in test_many */
+#define RANDOM_N 4096u              /* values in the random model test */
+#define RANDOM_OPS 100000u
+#define CLUSTER_N 300u              /* values when every tag shares a home */
+#define CLUSTER_OPS 30000u
+
+typedef struct ent {
+    uint64_t tag[2];                /* [0] main, [1] alt */
+} ent;
+
+static unsigned long tag_of_calls;
+
+static uint64_t ent_tag_of(const void *val, bool alt)
+{
+    tag_of_calls++;
+    return ((const ent *)val)->tag[alt ? 1 : 0];
+}
+
+static uint64_t prng_state = UINT64_C(0x0ddc0ffee15bad);
+static uint64_t splitmix(uint64_t x)
+{
+    uint64_t z = x + UINT64_C(0x9e3779b97f4a7c15);
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+static uint64_t prng(void)
+{
+    prng_state += UINT64_C(0x9e3779b97f4a7c15);
+    return splitmix(prng_state);
+}
+
+/* A 16-byte aligned entry (glibc malloc aligns to 16 on 64-bit; checked,
+ * since tagtab keeps only bits 4..47 of the pointer). */
+static ent *ent_new(uint64_t main_tag, uint64_t alt_tag)
+{
+    ent *e = malloc(sizeof(*e));
+    if (e == NULL || ((uintptr_t)e & 15u) != 0 ||
+        ((uint64_t)(uintptr_t)e & ~PTR_MASK) != 0) {
+        fprintf(stderr, "ent_new: allocation unusable (%p)\n", (void *)e);
+        abort();
+    }
+    e->tag[0] = main_tag;
+    e->tag[1] = alt_tag;
+    return e;
+}
+
+/* Slot index holding (val, alt), or -1 (test-only peek at the layout). */
+static long slot_of(const tagtab *t, const void *val, bool alt)
+{
+    for (size_t i = 0; i < t->cap; i++) {
+        uint64_t s = t->slots[i];
+        if (s != 0 && (s & PTR_MASK & ~UINT64_C(15)) == (uintptr_t)val &&
+            ((s & 1u) != 0) == alt)
+            return (long)i;
+    }
+    return -1;
+}
+
+static size_t count_items(const tagtab *t)
+{
+    size_t n = 0, pos = 0;
+    void *v;
+    bool alt;
+    while (tagtab_next(t, &pos, &v, &alt))
+        n++;
+    return n;
+}
+
+static void test_empty(void)
+{
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    T_CHECK(t.slots == NULL);
+    T_EQ_I64(t.cap, 0);
+    T_EQ_I64(t.count, 0);
+    T_CHECK(t.tag_of == ent_tag_of);
+    bool alt = true;
+    T_CHECK(tagtab_get(&t, 1, &alt) == NULL);
+    T_CHECK(tagtab_get(&t, UINT64_MAX, NULL) == NULL);
+    T_CHECK(tagtab_del(&t, 1) == NULL);
+    T_CHECK(tagtab_del(&t, UINT64_MAX) == NULL);
+    size_t pos = 0;
+    void *v = NULL;
+    T_EQ_I64(tagtab_next(&t, &pos, &v, &alt), 0);
+    T_REQUIRE(tagtab_reserve(&t, 0) == 0);      /* nothing to make room for */
+    T_EQ_I64(t.cap, 0);
+    tagtab_free(&t);
+    tagtab_free(&t);                            /* twice is harmless */
+    T_CHECK(t.slots == NULL);
+    T_EQ_I64(t.cap, 0);
+}
+
+static void test_basic(void)
+{
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    ent *a = ent_new(0x1111, 0x2222);
+    ent *b = ent_new(UINT64_MAX, UINT64_C(0x8000000000000000));
+    ent *c = ent_new(UINT64_C(0xabcd000000000001), 0x3333);
+    T_REQUIRE(tagtab_put(&t, a->tag[0], a, false) == 0);
+    T_REQUIRE(tagtab_put(&t, b->tag[0], b, false) == 0);
+    T_REQUIRE(tagtab_put(&t, b->tag[1], b, true) == 0);
+    T_REQUIRE(tagtab_put(&t, c->tag[0], c, false) == 0);
+    T_EQ_I64(t.count, 4);
+    T_EQ_I64(t.cap, CAP_MIN);
+    bool alt = true;
+    T_CHECK(tagtab_get(&t, a->tag[0], &alt) == a);
+    T_CHECK(!alt);
+    T_CHECK(tagtab_get(&t, a->tag[1], &alt) == NULL);   /* never put */
+    T_CHECK(tagtab_get(&t, b->tag[0], &alt) == b);
+    T_CHECK(!alt);
+    T_CHECK(tagtab_get(&t, b->tag[1], &alt) == b);
+    T_CHECK(alt);
+    T_CHECK(tagtab_get(&t, c->tag[0], NULL) == c);      /* alt optional */
+    T_CHECK(tagtab_get(&t, 0x4444, NULL) == NULL);
+    /* Same low 48 bits as c, other top: a miss, not c. */
+    T_CHECK(tagtab_get(&t, UINT64_C(0xabce000000000001), NULL) == NULL);
+    T_CHECK(tagtab_get(&t, UINT64_C(0x0000000000000001), NULL) == NULL);
+    /* Same top as c, other low bits: a miss. */
+    T_CHECK(tagtab_get(&t, UINT64_C(0xabcd000000000011), NULL) == NULL);
+
+    T_CHECK(tagtab_del(&t, a->tag[1]) == NULL);         /* absent */
+    T_CHECK(tagtab_del(&t, 0x9999) == NULL);
+    T_EQ_I64(t.count, 4);
+    T_CHECK(tagtab_del(&t, b->tag[0]) == b);
+    T_EQ_I64(t.count, 3);
+    T_CHECK(tagtab_get(&t, b->tag[0], NULL) == NULL);
+    T_CHECK(tagtab_get(&t, b->tag[1], &alt) == b);      /* alt tag stays */
+    T_CHECK(alt);
+    T_CHECK(tagtab_del(&t, b->tag[0]) == NULL);         /* twice */
+    T_CHECK(tagtab_del(&t, b->tag[1]) == b);
+    T_CHECK(tagtab_del(&t, a->tag[0]) == a);
+    T_CHECK(tagtab_del(&t, c->tag[0]) == c);
+    T_EQ_I64(t.count, 0);
+    T_CHECK(tagtab_get(&t, c->tag[0], NULL) == NULL);
+    T_CHECK(tagtab_del(&t, c->tag[0]) == NULL);         /* empty, cap > 0 */
+    T_EQ_I64(count_items(&t), 0);
+    for (size_t i = 0; i < t.cap; i++)
+        T_CHECK(t.slots[i] == 0);
+    /* Put back after emptying; then free and reuse the same struct. */
+    T_REQUIRE(tagtab_put(&t, a->tag[1], a, true) == 0);
+    T_CHECK(tagtab_get(&t, a->tag[1], &alt) == a && alt);
+    tagtab_free(&t);
+    T_CHECK(t.slots == NULL);
+    T_EQ_I64(t.count, 0);
+    T_CHECK(tagtab_get(&t, a->tag[1], NULL) == NULL);
+    T_REQUIRE(tagtab_put(&t, c->tag[0], c, false) == 0);
+    T_CHECK(tagtab_get(&t, c->tag[0], NULL) == c);
+    tagtab_free(&t);
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* One value under both tags: either tag finds it and reports which. */
+static void test_alt_pairs(void)
+{
+    enum { N = 40 };
+    ent *e[N];
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    for (uint64_t i = 0; i < N; i++) {
+        /* Main and alt tags share their low 32 bits: same home slot. */
+        e[i] = ent_new(splitmix(i) | 1u,
+                       (splitmix(i) | 1u) ^ (UINT64_C(0x5a5a) << 40));
+        T_REQUIRE(tagtab_put(&t, e[i]->tag[0], e[i], false) == 0);
+        T_REQUIRE(tagtab_put(&t, e[i]->tag[1], e[i], true) == 0);
+    }
+    T_EQ_I64(t.count, 2 * N);
+    size_t bad = 0;
+    for (size_t i = 0; i < N; i++) {
+        bool alt = true;
+        bad += tagtab_get(&t, e[i]->tag[0], &alt) != e[i] || alt;
+        alt = false;
+        bad += tagtab_get(&t, e[i]->tag[1], &alt) != e[i] || !alt;
+    }
+    T_EQ_I64(bad, 0);
+    /* Iteration sees each value twice, once per alt flag. */
+    unsigned seen[N][2];
+    memset(seen, 0, sizeof seen);
+    size_t pos = 0;
+    void *v;
+    bool alt;
+    while (tagtab_next(&t, &pos, &v, &alt)) {
+        size_t i = 0;
+        while (i < N && e[i] != v)
+            i++;
+        T_REQUIRE(i < N);
+        seen[i][alt ? 1 : 0]++;
+    }
+    for (size_t i = 0; i < N; i++)
+        bad += seen[i][0] != 1 || seen[i][1] != 1;
+    T_EQ_I64(bad, 0);
+    /* Drop the main tags of the even values, the alt tags of the odd. */
+    for (size_t i = 0; i < N; i++)
+        bad += tagtab_del(&t, e[i]->tag[i % 2]) != e[i];
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(t.count, N);
+    for (size_t i = 0; i < N; i++) {
+        bool a2 = (i % 2) == 0;     /* the one left */
+        bool got = !a2;
+        bad += tagtab_get(&t, e[i]->tag[i % 2], NULL) != NULL;
+        bad += tagtab_get(&t, e[i]->tag[a2 ? 1 : 0], &got) != e[i];
+        bad += got != a2;
+    }
+    T_EQ_I64(bad, 0);
+    tagtab_free(&t);
+    for (size_t i = 0; i < N; i++)
+        free(e[i]);
+}
+
+/* Capacity doubles exactly when count would pass 3/4 load, and every
+ * entry survives each rehash. */
+static void test_growth(void)
+{
+    enum { N = 5000 };
+    static ent *e[N];
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    size_t bad = 0, expect_cap = CAP_MIN, grows = 0;
+    for (uint64_t i = 0; i < N; i++) {
+        e[i] = ent_new(splitmix(i + 1000) | 1u, 0);
+        size_t need = (size_t)i + 1, old_cap = t.cap;
+        while (need * 4 > expect_cap * 3)
+            expect_cap *= 2;
+        T_REQUIRE(tagtab_put(&t, e[i]->tag[0], e[i], false) == 0);
+        bad += t.cap != expect_cap;
+        if (i + 1 == CAP_MIN_FILL)
+            bad += t.cap != CAP_MIN;
+        if (i + 1 == CAP_MIN_FILL + 1)
+            bad += t.cap != 2 * CAP_MIN;
+        /* Right after each growth, everything put so far is reachable. */
+        if (t.cap != old_cap) {
+            grows++;
+            for (uint64_t j = 0; j <= i; j++)
+                bad += tagtab_get(&t, e[j]->tag[0], NULL) != e[j];
+        }
+    }
+    T_EQ_I64(grows, 10);                /* 0 -> 16 -> ... -> 8192 */
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(t.count, N);
+    T_CHECK(t.count * 4 <= t.cap * 3);
+    for (size_t i = 0; i < N; i++)
+        bad += tagtab_get(&t, e[i]->tag[0], NULL) != e[i];
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(count_items(&t), N);
+    tagtab_free(&t);
+    for (size_t i = 0; i < N; i++)
+        free(e[i]);
+}
+
+/* reserve(n) grows once, up front; the next n puts never grow. */
+static void test_reserve(void)
+{
+    enum { N = 1000 };
+    static ent *e[N + 10];
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    for (uint64_t i = 0; i < N + 10; i++)
+        e[i] = ent_new(splitmix(i + 77) | 1u, 0);
+    T_REQUIRE(tagtab_reserve(&t, N) == 0);
+    T_EQ_I64(t.cap, 2048);              /* 1000 * 4 > 1024 * 3 */
+    T_EQ_I64(t.count, 0);
+    uint64_t *slots = t.slots;
+    for (size_t i = 0; i < N; i++)
+        T_REQUIRE(tagtab_put(&t, e[i]->tag[0], e[i], false) == 0);
+    T_CHECK(t.slots == slots);          /* no rehash */
+    T_EQ_I64(t.cap, 2048);
+    T_REQUIRE(tagtab_reserve(&t, 0) == 0);
+    T_REQUIRE(tagtab_reserve(&t, 536) == 0);   /* 1536 * 4 == 2048 * 3 */
+    T_EQ_I64(t.cap, 2048);
+    T_REQUIRE(tagtab_reserve(&t, 537) == 0);
+    T_EQ_I64(t.cap, 4096);
+    for (size_t i = N; i < N + 10; i++)
+        T_REQUIRE(tagtab_put(&t, e[i]->tag[0], e[i], false) == 0);
+    size_t bad = 0;
+    for (size_t i = 0; i < N + 10; i++)
+        bad += tagtab_get(&t, e[i]->tag[0], NULL) != e[i];
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(t.count, N + 10);
+    tagtab_free(&t);
+    /* Reserve on a table already holding a few entries. */
+    tagtab_init(&t, ent_tag_of);
+    for (size_t i = 0; i < 10; i++)
+        T_REQUIRE(tagtab_put(&t, e[i]->tag[0], e[i], false) == 0);
+    T_EQ_I64(t.cap, CAP_MIN);
+    T_REQUIRE(tagtab_reserve(&t, 2) == 0);     /* 12 fits in 16 */
+    T_EQ_I64(t.cap, CAP_MIN);
+    T_REQUIRE(tagtab_reserve(&t, 3) == 0);     /* 13 does not */
+    T_EQ_I64(t.cap, 2 * CAP_MIN);
+    for (size_t i = 0; i < 10; i++)
+        bad += tagtab_get(&t, e[i]->tag[0], NULL) != e[i];
+    T_EQ_I64(bad, 0);
+    tagtab_free(&t);
+    for (size_t i = 0; i < N + 10; i++)
+        free(e[i]);
+}
+
+/* Tag families for the model test; every one is unique per (i, alt) and
+ * never 0. */
+enum { FAM_RANDOM, FAM_SAME_HOME, FAM_TOP_ONLY, FAM_MIXED, FAM_N };
+
+static uint64_t family_tag(int fam, uint64_t i, bool alt)
+{
+    uint64_t k = 2 * i + (alt ? 1 : 0);
+    switch (fam) {
+    case FAM_RANDOM:
+        return splitmix(k) | 1u;
+    case FAM_SAME_HOME:
+        /* Differ only above bit 24 (and below bit 48): the low 24 bits
+         * put every tag on one of the last three slots of any table up to
+         * 2^24 slots, so clusters wrap; the top 16 bits are all equal, so
+         * every probe has to ask tag_of. */
+        return ((k + 1) << 24) | (UINT64_C(0xffffff) - k % 3);
+    case FAM_TOP_ONLY:
+        /* Differ only in the top 16 bits (plus one of two low patterns). */
+        return ((k + 1) << TOP_SHIFT) |
+               (UINT64_C(0x0000fffffffffffe) + (k & 1));
+    default:
+        /* Main tags random, alt tags all on one home. */
+        return alt ? ((k + 1) << 20) | 0x7ffffu : splitmix(k) | 1u;
+    }
+}
+
+/* Random put/del/get against an array model. */
+static size_t model_run(int fam, uint32_t n, uint32_t ops)
+{
+    ent **e = calloc(n, sizeof(*e));
+    unsigned char(*in)[2] = calloc(n, sizeof(*in));
+    if (e == NULL || in == NULL)
+        abort();
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    size_t bad = 0, live = 0;
+    for (uint64_t i = 0; i < n; i++)
+        e[i] = ent_new(family_tag(fam, i, false), family_tag(fam, i, true));
+    for (uint32_t op = 0; op < ops; op++) {
+        uint64_t r = prng();
+        uint32_t i = (uint32_t)((r >> 8) % n);
+        bool alt = (r >> 40) & 1u;
+        uint64_t tag = e[i]->tag[alt ? 1 : 0];
+        bool got_alt = !alt;
+        switch (r % 6) {
+        case 0:
+        case 1:
+        case 2:
+            if (in[i][alt]) {
+                bad += tagtab_get(&t, tag, &got_alt) != e[i] || got_alt != alt;
+            } else {
+                if (tagtab_put(&t, tag, e[i], alt) != 0)
+                    bad++;
+                in[i][alt] = 1;
+                live++;
+            }
+            break;
+        case 3:
+        case 4: {
+            void *got = tagtab_del(&t, tag);
+            bad += got != (in[i][alt] ? e[i] : NULL);
+            live -= in[i][alt];
+            in[i][alt] = 0;
+            break;
+        }
+        default: {
+            void *got = tagtab_get(&t, tag, &got_alt);
+            bad += got != (in[i][alt] ? e[i] : NULL);
+            bad += got != NULL && got_alt != alt;
+            /* A tag of the same family that was never put. */
+            bad += tagtab_get(&t, family_tag(fam, n + i, alt), NULL) != NULL;
+        }
+        }
+        bad += t.count != live;
+        bad += t.cap != 0 && t.count * 4 > t.cap * 3;
+    }
+    /* Final state: every tag, and iteration sees each entry once. */
+    for (uint32_t i = 0; i < n; i++)
+        for (int a = 0; a < 2; a++) {
+            bool got_alt = a == 0;
+            void *got = tagtab_get(&t, e[i]->tag[a], &got_alt);
+            bad += got != (in[i][a] ? e[i] : NULL);
+            bad += got != NULL && got_alt != (a == 1);
+        }
+    /* Entries are distinct pointers; find i through the tag. */
+    size_t pos = 0, seen = 0;
+    void *v;
+    bool a;
+    while (tagtab_next(&t, &pos, &v, &a)) {
+        const ent *x = v;
+        uint64_t tag = x->tag[a ? 1 : 0];
+        bool ga = !a;
+        bad += tagtab_get(&t, tag, &ga) != v || ga != a;
+        seen++;
+    }
+    bad += seen != live;
+    /* Delete everything left; the table must end empty. */
+    for (uint32_t i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            void *got = tagtab_del(&t, e[i]->tag[k]);
+            bad += got != (in[i][k] ? e[i] : NULL);
+        }
+    bad += t.count != 0;
+    for (size_t s = 0; s < t.cap; s++)
+        bad += t.slots[s] != 0;
+    tagtab_free(&t);
+    for (uint32_t i = 0; i < n; i++)
+        free(e[i]);
+    free(e);
+    free(in);
+    return bad;
+}
+
+static void test_random_vs_model(void)
+{
+    T_EQ_I64(model_run(FAM_RANDOM, RANDOM_N, RANDOM_OPS), 0);
+    T_EQ_I64(model_run(FAM_RANDOM, 20, 20000), 0);    /* dense, tiny */
+    T_EQ_I64(model_run(FAM_TOP_ONLY, RANDOM_N, RANDOM_OPS), 0);
+    T_EQ_I64(model_run(FAM_MIXED, 1000, RANDOM_OPS), 0);
+}
+
+static void test_colliding_homes_vs_model(void)
+{
+    T_EQ_I64(model_run(FAM_SAME_HOME, CLUSTER_N, CLUSTER_OPS), 0);
+    T_EQ_I64(model_run(FAM_SAME_HOME, 9, 5000), 0);   /* stays at cap 16 */
+}
+
+/* The 16 tag bits in the slot reject misses without calling tag_of:
+ * entries sharing the low 48 bits (one home, one cluster) cost exactly one
+ * tag_of call per hit and none per miss. Entries sharing the top 16 bits
+ * must each be confirmed through tag_of. */
+static void test_fingerprint(void)
+{
+    enum { N = 12 };
+    ent *e[N];
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    for (uint64_t i = 0; i < N; i++) {
+        e[i] = ent_new(((i + 1) << TOP_SHIFT) | UINT64_C(0x123456789ab0), 0);
+        T_REQUIRE(tagtab_put(&t, e[i]->tag[0], e[i], false) == 0);
+    }
+    T_EQ_I64(t.cap, CAP_MIN);
+    for (size_t i = 0; i < N; i++) {
+        tag_of_calls = 0;
+        T_CHECK(tagtab_get(&t, e[i]->tag[0], NULL) == e[i]);
+        T_EQ_I64(tag_of_calls, 1);
+    }
+    tag_of_calls = 0;
+    T_CHECK(tagtab_get(&t, (UINT64_C(0xfff) << TOP_SHIFT) |
+                               UINT64_C(0x123456789ab0), NULL) == NULL);
+    T_EQ_I64(tag_of_calls, 0);
+    tag_of_calls = 0;
+    T_CHECK(tagtab_del(&t, (UINT64_C(0xfff) << TOP_SHIFT) |
+                               UINT64_C(0x123456789ab0)) == NULL);
+    T_EQ_I64(tag_of_calls, 0);
+    /* Every slot's top bits are the tag's top 16 bits. */
+    for (size_t i = 0; i < N; i++) {
+        long s = slot_of(&t, e[i], false);
+        T_REQUIRE(s >= 0);
+        T_EQ_I64(t.slots[s] >> TOP_SHIFT, i + 1);
+    }
+    for (size_t i = 0; i < N; i++)
+        free(tagtab_del(&t, e[i]->tag[0]));
+    T_EQ_I64(t.count, 0);
+
+    /* Same top, same home: a miss has to look at every entry. */
+    for (uint64_t i = 0; i < N; i++) {
+        e[i] = ent_new(((i + 1) << 8) | 5u, 0);
+        T_REQUIRE(tagtab_put(&t, e[i]->tag[0], e[i], false) == 0);
+    }
+    tag_of_calls = 0;
+    T_CHECK(tagtab_get(&t, (UINT64_C(100) << 8) | 5u, NULL) == NULL);
+    T_EQ_I64(tag_of_calls, N);
+    tag_of_calls = 0;
+    T_CHECK(tagtab_get(&t, e[N - 1]->tag[0], NULL) == e[N - 1]);
+    T_EQ_I64(tag_of_calls, N);
+    tagtab_free(&t);
+    for (size_t i = 0; i < N; i++)
+        free(e[i]);
+}
+
+/* Tag with home slot h (of 16), unique by k. */
+static uint64_t home_tag(unsigned h, uint64_t k)
+{
+    return (k + 1) << 4 | h;
+}
+
+/* Put the tags, delete them in order, and after every delete check that
+ * each remaining tag is still found (and the deleted one is not). */
+static size_t delete_order_errors(ent *const *e, size_t n,
+                                  const size_t *order)
+{
+    tagtab t;
+    size_t bad = 0;
+    tagtab_init(&t, ent_tag_of);
+    for (size_t i = 0; i < n; i++)
+        if (tagtab_put(&t, e[i]->tag[0], e[i], false) != 0)
+            return 1000;
+    bad += t.cap != CAP_MIN;
+    for (size_t d = 0; d < n; d++) {
+        bad += tagtab_del(&t, e[order[d]]->tag[0]) != e[order[d]];
+        for (size_t r = d + 1; r < n; r++)
+            bad += tagtab_get(&t, e[order[r]]->tag[0], NULL) != e[order[r]];
+        bad += tagtab_get(&t, e[order[d]]->tag[0], NULL) != NULL;
+        bad += t.count != n - d - 1;
+    }
+    for (size_t i = 0; i < t.cap; i++)
+        bad += t.slots[i] != 0;
+    tagtab_free(&t);
+    return bad;
+}
+
+static void shuffle(size_t *order, size_t n, bool identity)
+{
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n - 1; i > 0 && !identity; i--) {
+        size_t j = prng() % (i + 1);
+        size_t tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+/* 12 tags on one home (several homes, including the last slot so the
+ * run wraps), and mixes of neighbouring homes, deleted in many orders. */
+static void test_heavy_collisions(void)
+{
+    ent *e[CAP_MIN_FILL];
+    size_t order[CAP_MIN_FILL];
+    const unsigned homes[] = {0, 7, 14, 15};
+    for (size_t h = 0; h < sizeof homes / sizeof *homes; h++) {
+        for (size_t i = 0; i < CAP_MIN_FILL; i++)
+            e[i] = ent_new(home_tag(homes[h], i), 0);
+        for (int trial = 0; trial < 200; trial++) {
+            shuffle(order, CAP_MIN_FILL, trial == 0);
+            T_EQ_I64(delete_order_errors(e, CAP_MIN_FILL, order), 0);
+        }
+        for (size_t i = 0; i < CAP_MIN_FILL; i++)
+            free(e[i]);
+    }
+    /* 4 tags each on homes 13, 14, 15: the run wraps into 0..2. Half of
+     * them differ from each other only in the top 16 bits. */
+    for (size_t i = 0; i < CAP_MIN_FILL; i++) {
+        uint64_t tag = home_tag(13 + (unsigned)(i / 4), i % 2);
+        tag |= (uint64_t)(i + 1) << TOP_SHIFT;
+        e[i] = ent_new(tag, 0);
+    }
+    for (int trial = 0; trial < 500; trial++) {
+        shuffle(order, CAP_MIN_FILL, false);
+        T_EQ_I64(delete_order_errors(e, CAP_MIN_FILL, order), 0);
+    }
+    for (size_t i = 0; i < CAP_MIN_FILL; i++)
+        free(e[i]);
+}
+
+/* Deleting from a wrapped run moves exactly the entries whose probe path
+ * crosses the hole. */
+static void test_backward_shift_layout(void)
+{
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    ent *a0 = ent_new(home_tag(15, 1), 0), *a1 = ent_new(home_tag(15, 2), 0);
+    ent *b = ent_new(home_tag(0, 3), 0);
+    T_REQUIRE(tagtab_put(&t, a0->tag[0], a0, false) == 0);
+    T_REQUIRE(tagtab_put(&t, a1->tag[0], a1, false) == 0);
+    T_REQUIRE(tagtab_put(&t, b->tag[0], b, false) == 0);
+    T_EQ_I64(slot_of(&t, a0, false), 15);
+    T_EQ_I64(slot_of(&t, a1, false), 0);
+    T_EQ_I64(slot_of(&t, b, false), 1);
+    T_CHECK(tagtab_del(&t, a0->tag[0]) == a0);
+    T_EQ_I64(slot_of(&t, a1, false), 15);
+    T_EQ_I64(slot_of(&t, b, false), 0);
+    T_CHECK(t.slots[1] == 0);
+    T_CHECK(tagtab_get(&t, a1->tag[0], NULL) == a1);
+    T_CHECK(tagtab_get(&t, b->tag[0], NULL) == b);
+    tagtab_free(&t);
+
+    /* x@14 (home 14), y@15 (home 15), z@0 (home 15), w@1 (home 0).
+     * Deleting x moves nothing: each of the others is at or after its
+     * home with the hole before the home. */
+    tagtab_init(&t, ent_tag_of);
+    ent *x = ent_new(home_tag(14, 4), 0), *y = ent_new(home_tag(15, 5), 0);
+    ent *z = ent_new(home_tag(15, 6), 0), *w = ent_new(home_tag(0, 7), 0);
+    T_REQUIRE(tagtab_put(&t, x->tag[0], x, false) == 0);
+    T_REQUIRE(tagtab_put(&t, y->tag[0], y, false) == 0);
+    T_REQUIRE(tagtab_put(&t, z->tag[0], z, false) == 0);
+    T_REQUIRE(tagtab_put(&t, w->tag[0], w, false) == 0);
+    T_EQ_I64(slot_of(&t, x, false), 14);
+    T_EQ_I64(slot_of(&t, y, false), 15);
+    T_EQ_I64(slot_of(&t, z, false), 0);
+    T_EQ_I64(slot_of(&t, w, false), 1);
+    T_CHECK(tagtab_del(&t, x->tag[0]) == x);
+    T_CHECK(t.slots[14] == 0);
+    T_EQ_I64(slot_of(&t, y, false), 15);
+    T_EQ_I64(slot_of(&t, z, false), 0);
+    T_EQ_I64(slot_of(&t, w, false), 1);
+    /* Deleting y now: z moves to 15, w to 0. */
+    T_CHECK(tagtab_del(&t, y->tag[0]) == y);
+    T_EQ_I64(slot_of(&t, z, false), 15);
+    T_EQ_I64(slot_of(&t, w, false), 0);
+    T_CHECK(t.slots[1] == 0);
+    T_CHECK(tagtab_get(&t, z->tag[0], NULL) == z);
+    T_CHECK(tagtab_get(&t, w->tag[0], NULL) == w);
+    T_EQ_I64(t.count, 2);
+    /* q (alt tag, home 15) lands in 1 behind z@15 and w@0. Deleting z:
+     * w (home 0) must stay at 0, q moves to 15 and keeps its alt bit. */
+    ent *q = ent_new(0, home_tag(15, 8));
+    T_REQUIRE(tagtab_put(&t, q->tag[1], q, true) == 0);
+    T_EQ_I64(slot_of(&t, q, true), 1);
+    T_CHECK(tagtab_del(&t, z->tag[0]) == z);
+    T_EQ_I64(slot_of(&t, w, false), 0);
+    T_EQ_I64(slot_of(&t, q, true), 15);
+    T_EQ_I64(slot_of(&t, q, false), -1);
+    T_CHECK(t.slots[1] == 0);
+    bool alt = false;
+    T_CHECK(tagtab_get(&t, q->tag[1], &alt) == q && alt);
+    tagtab_free(&t);
+    free(a0);
+    free(a1);
+    free(b);
+    free(x);
+    free(y);
+    free(z);
+    free(w);
+    free(q);
+}
+
+/* Iteration visits every entry exactly once, with the right alt flag. */
+static void test_iteration(void)
+{
+    enum { N = 5000 };
+    static ent *e[N];
+    static unsigned char seen[N][2];
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    memset(seen, 0, sizeof seen);
+    for (uint64_t i = 0; i < N; i++) {
+        /* Index in the low 32 bits of the alt tag for the look-up below. */
+        e[i] = ent_new(splitmix(i + 5) | 1u, (splitmix(i) << 32) | (i + 1));
+        T_REQUIRE(tagtab_put(&t, e[i]->tag[0], e[i], false) == 0);
+        if (i % 2 == 0)
+            T_REQUIRE(tagtab_put(&t, e[i]->tag[1], e[i], true) == 0);
+    }
+    for (size_t i = 0; i < N; i += 3)
+        T_REQUIRE(tagtab_del(&t, e[i]->tag[0]) == e[i]);
+    size_t pos = 0, n = 0, bad = 0;
+    void *v;
+    bool alt;
+    while (tagtab_next(&t, &pos, &v, &alt)) {
+        const ent *x = v;
+        uint64_t i = (x->tag[1] & 0xffffffffu) - 1;
+        T_REQUIRE(i < N && e[i] == x);
+        seen[i][alt ? 1 : 0]++;
+        n++;
+    }
+    T_EQ_I64(n, t.count);
+    for (size_t i = 0; i < N; i++) {
+        bad += seen[i][0] != (i % 3 == 0 ? 0 : 1);
+        bad += seen[i][1] != (i % 2 == 0 ? 1 : 0);
+    }
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(tagtab_next(&t, &pos, &v, &alt), 0);   /* stays at the end */
+    T_EQ_I64(tagtab_next(&t, &pos, &v, &alt), 0);
+    tagtab_free(&t);
+    pos = 0;
+    T_EQ_I64(tagtab_next(&t, &pos, &v, &alt), 0);   /* freed table */
+    for (size_t i = 0; i < N; i++)
+        free(e[i]);
+}
+
+/* 100k values under both tags: put, find, delete half, find again. */
+static void test_many(void)
+{
+    ent **e = malloc(BIG_N * sizeof(*e));
+    T_REQUIRE(e != NULL);
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    size_t bad = 0;
+    for (uint64_t i = 0; i < BIG_N; i++) {
+        e[i] = ent_new(splitmix(2 * i) | 1u, splitmix(2 * i + 1) | 1u);
+        bad += tagtab_put(&t, e[i]->tag[0], e[i], false) != 0;
+        bad += tagtab_put(&t, e[i]->tag[1], e[i], true) != 0;
+    }
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(t.count, 2 * BIG_N);
+    T_CHECK(t.count * 4 <= t.cap * 3);
+    for (size_t i = 0; i < BIG_N; i++) {
+        bool alt = true;
+        bad += tagtab_get(&t, e[i]->tag[0], &alt) != e[i] || alt;
+        bad += tagtab_get(&t, e[i]->tag[1], &alt) != e[i] || !alt;
+    }
+    T_EQ_I64(bad, 0);
+    for (size_t i = 0; i < BIG_N; i += 2) {
+        bad += tagtab_del(&t, e[i]->tag[0]) != e[i];
+        bad += tagtab_del(&t, e[i]->tag[1]) != e[i];
+    }
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(t.count, BIG_N);
+    for (size_t i = 0; i < BIG_N; i++) {
+        void *want = i % 2 ? e[i] : NULL;
+        bad += tagtab_get(&t, e[i]->tag[0], NULL) != want;
+        bad += tagtab_get(&t, e[i]->tag[1], NULL) != want;
+        bad += tagtab_get(&t, splitmix(2 * i + 2 * BIG_N) | 1u, NULL) != NULL;
+    }
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(count_items(&t), BIG_N);
+    tagtab_free(&t);
+    for (size_t i = 0; i < BIG_N; i++)
+        free(e[i]);
+    free(e);
+}
+
+int main(void)
+{
+    T_RUN(test_empty);
+    T_RUN(test_basic);
+    T_RUN(test_alt_pairs);
+    T_RUN(test_growth);
+    T_RUN(test_reserve);
+    T_RUN(test_random_vs_model);
+    T_RUN(test_colliding_homes_vs_model);
+    T_RUN(test_fingerprint);
+    T_RUN(test_heavy_collisions);
+    T_RUN(test_backward_shift_layout);
+    T_RUN(test_iteration);
+    T_RUN(test_many);
+    return t_done();
+}
