@@ -287,7 +287,7 @@ static int key_ext_parts(key *k, const Quotad__KeyState *s, const char **why)
 /* Build a key from its state; *why set on bad data. */
 static key *key_from_state(const Quotad__KeyState *s, const char **why)
 {
-    key *k = calloc(1, sizeof(*k));
+    key *k = store_key_alloc();
     if (k == NULL) {
         return NULL;
     }

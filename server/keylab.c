@@ -6,6 +6,47 @@
 #include <string.h>
 
 #include "limits.h"
+#include "slab.h"
+
+/* Pools for the small block sizes; larger blocks use malloc. */
+#define KEYLAB_CLASSES 4u
+static const size_t keylab_class_bytes[KEYLAB_CLASSES] = {16, 24, 32, 48};
+static slab keylab_pools[KEYLAB_CLASSES] = {SLAB_INIT(16), SLAB_INIT(24),
+                                            SLAB_INIT(32), SLAB_INIT(48)};
+
+/* Pool index for a block of len bytes, or KEYLAB_CLASSES for malloc. */
+static uint32_t keylab_class(size_t len)
+{
+    uint32_t c = 0;
+    while (c < KEYLAB_CLASSES && keylab_class_bytes[c] < len) {
+        c++;
+    }
+    return c;
+}
+
+/* Bytes of a block: the count byte and every string with its NUL. */
+static size_t keylab_len(const char *lab)
+{
+    uint32_t n = 3 + 2 * (uint32_t)(uint8_t)lab[0];
+    const char *p = lab + 1;
+    while (n-- > 0) {
+        p += strlen(p) + 1;
+    }
+    return (size_t)(p - lab);
+}
+
+void keylab_free(char *lab)
+{
+    if (lab == NULL) {
+        return;
+    }
+    uint32_t c = keylab_class(keylab_len(lab));
+    if (c < KEYLAB_CLASSES) {
+        slab_free(&keylab_pools[c], lab);
+    } else {
+        free(lab);
+    }
+}
 
 static const char *or_empty(const char *s)
 {
@@ -32,7 +73,8 @@ int keylab_build(const keylab_in *in, char **out)
     if (len == 1 + 3) {
         return 0; /* three empty strings, no metadata */
     }
-    char *b = malloc(len);
+    uint32_t c = keylab_class(len);
+    char *b = c < KEYLAB_CLASSES ? slab_alloc(&keylab_pools[c]) : malloc(len);
     if (b == NULL) {
         return -1;
     }

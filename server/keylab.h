@@ -6,8 +6,9 @@
  *   [u8 n_meta] name \0 group \0 creator \0 (meta key \0 meta value \0)*
  *
  * A key with all of them empty has no block (NULL), a named key one small
- * block instead of three strdup'ed strings and a pair array. Blocks are
- * immutable: an update builds a new one.
+ * block instead of three strdup'ed strings and a pair array. Small blocks
+ * (the usual case) come from slab pools without malloc's per-chunk
+ * overhead. Blocks are immutable: an update builds a new one.
  */
 #ifndef QD_KEYLAB_H
 #define QD_KEYLAB_H
@@ -25,6 +26,9 @@ typedef struct keylab_in {
  * when out of memory. */
 __attribute__((warn_unused_result))
 int keylab_build(const keylab_in *in, char **out);
+
+/* Free a block built by keylab_build (NULL is ignored). */
+void keylab_free(char *lab);
 
 /* Read a block (NULL reads as all empty). */
 const char *keylab_name(const char *lab);

@@ -182,7 +182,7 @@ int keyspec_new_key(const Quotad__CreateKey *ck, int64_t now_ms, key **out)
     static const Quotad__KeyLimits no_limits = QUOTAD__KEY_LIMITS__INIT;
     const Quotad__KeyLimits *l = ck->limits ? ck->limits : &no_limits;
     *out = NULL;
-    key *k = calloc(1, sizeof(*k));
+    key *k = store_key_alloc();
     if (k == NULL) {
         return -1;
     }
@@ -331,7 +331,7 @@ int keyspec_apply_update(key *k, const Quotad__UpdateKey *uk)
         }
     }
     if (relabel) {
-        free(k->labels);
+        keylab_free(k->labels);
         k->labels = labels;
     }
     return 0;

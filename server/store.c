@@ -9,6 +9,7 @@
 #include "limits.h"
 #include "quota.h"
 #include "rec.h"
+#include "slab.h"
 #include "stats.h"
 
 void store_opts_default(store_opts *o)
@@ -67,6 +68,15 @@ static int shard_init(shard *sh, const store_opts *o)
     return 0;
 }
 
+/* Every key record comes from this pool: 136 bytes each, no malloc
+ * header. */
+static slab key_pool = SLAB_INIT(sizeof(key));
+
+key *store_key_alloc(void)
+{
+    return slab_alloc(&key_pool);
+}
+
 key_ext *key_ext_get(key *k)
 {
     if (k->ext == NULL) {
@@ -114,13 +124,13 @@ void store_key_free(key *k)
         return;
     }
     keypol_release(k->pol);
-    free(k->labels);
+    keylab_free(k->labels);
     if (k->ext != NULL) {
         usage_free(&k->ext->usage);
         alert_set_free(&k->ext->alerts);
         free(k->ext);
     }
-    free(k);
+    slab_free(&key_pool, k);
 }
 
 

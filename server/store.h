@@ -228,6 +228,8 @@ uint64_t do_hold_new_id(shard *sh, workspace *w);
  * (returned); the caller frees it. */
 uint64_t do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms);
 
+/* A zeroed key record (pooled), or NULL; release with store_key_free. */
+key *store_key_alloc(void);
 void store_key_free(key *k);
 
 /* After a change that can cross an alert threshold (allowed check,

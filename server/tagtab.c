@@ -7,7 +7,7 @@
 #define TAGTAB_CAP_MIN 16u
 #define TAGTAB_PTR_BITS 48u
 #define TAGTAB_PTR_MASK ((UINT64_C(1) << TAGTAB_PTR_BITS) - 1u)
-#define TAGTAB_ALIGN_BYTES 16u          /* malloc alignment: 4 free bits */
+#define TAGTAB_ALIGN_BYTES 8u           /* slab alignment: 3 free bits */
 #define TAGTAB_ALT_BIT UINT64_C(1)
 
 static uint64_t slot_make(uint64_t tag, const void *val, bool alt)

@@ -2,7 +2,7 @@
  *
  * The by-secret index holds every key once (twice during a rotation
  * grace period), so its slot size is a large part of the memory per key.
- * A slot packs the value pointer (48 bits, 16-byte aligned), an "alt"
+ * A slot packs the value pointer (48 bits, 8-byte aligned), an "alt"
  * bit (this entry is the value's second tag) and the top 16 bits of the
  * tag, so most probes that miss are rejected without touching the value.
  * Full tags are never stored: the table asks the owner for them through

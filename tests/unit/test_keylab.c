@@ -27,7 +27,7 @@ static bool built_as(const keylab_in *in, const char *want, size_t want_len)
     bool ok = want == NULL ? b == NULL
                            : b != NULL && block_len(b) == want_len &&
                                  memcmp(b, want, want_len) == 0;
-    free(b);
+    keylab_free(b);
     return ok;
 }
 
@@ -43,7 +43,7 @@ static bool round_trips(const char *lab)
     bool ok = lab == NULL ? b == NULL
                           : b != NULL && block_len(b) == block_len(lab) &&
                                 memcmp(b, lab, block_len(lab)) == 0;
-    free(b);
+    keylab_free(b);
     return ok;
 }
 
@@ -96,7 +96,7 @@ static void test_name_only(void)
     T_EQ_STR(keylab_creator(b), "");
     T_EQ_I64(keylab_n_meta(b), 0);
     T_CHECK(round_trips(b));
-    free(b);
+    keylab_free(b);
     /* Only a group, only a creator: a block too. */
     keylab_in g = {.group = "team-a"};
     T_REQUIRE(keylab_build(&g, &b) == 0);
@@ -105,7 +105,7 @@ static void test_name_only(void)
     T_EQ_STR(keylab_group(b), "team-a");
     T_EQ_STR(keylab_creator(b), "");
     T_CHECK(round_trips(b));
-    free(b);
+    keylab_free(b);
     keylab_in c = {.creator = "ci"};
     static const char want_c[] = "\0\0\0ci";
     T_CHECK(built_as(&c, want_c, sizeof want_c));
@@ -158,7 +158,7 @@ static void test_full(void)
     char *b2 = NULL;
     T_REQUIRE(keylab_build(&r, &b2) == 0);
     T_REQUIRE(b2 != NULL);
-    free(b);                                   /* b2 must not point into b */
+    keylab_free(b);                                   /* b2 must not point into b */
     T_EQ_STR(keylab_name(b2), "svc");
     T_EQ_STR(keylab_group(b2), "frontend");
     T_EQ_STR(keylab_creator(b2), "admin");
@@ -167,7 +167,7 @@ static void test_full(void)
     keylab_meta(b2, 2, &k, &v);
     T_EQ_STR(k, "cost-center");
     T_EQ_STR(v, "42");
-    free(b2);
+    keylab_free(b2);
 }
 
 /* Empty strings anywhere keep their place. */
@@ -192,7 +192,7 @@ static void test_empty_strings(void)
         T_EQ_STR(v, vs[i]);
     }
     T_CHECK(round_trips(b));
-    free(b);
+    keylab_free(b);
     /* One pair of two empty strings is still a block (n_meta 1). */
     const char *e1[] = {""};
     keylab_in one = {.n_meta = 1, .meta_key = e1, .meta_value = e1};
@@ -206,7 +206,7 @@ static void test_empty_strings(void)
     T_EQ_STR(k, "");
     T_EQ_STR(v, "");
     T_CHECK(round_trips(b));
-    free(b);
+    keylab_free(b);
     /* Empty name with group and creator set. */
     keylab_in gc = {.name = "", .group = "g", .creator = "c"};
     static const char want_gc[] = "\0\0g\0c";
@@ -239,7 +239,7 @@ static void test_null_pointers(void)
     T_EQ_STR(k, "");
     T_EQ_STR(v, "");
     T_CHECK(round_trips(b));
-    free(b);
+    keylab_free(b);
     /* NULL and "" build the same bytes. */
     const char *eks[] = {"", "k1", ""};
     const char *evs[] = {"v0", "", ""};
@@ -309,7 +309,7 @@ static void test_max_pairs(void)
         bad += strcmp(rk[i], ks[i]) != 0 || strcmp(rv[i], vs[i]) != 0;
     T_EQ_I64(bad, 0);
     T_CHECK(round_trips(b));
-    free(b);
+    keylab_free(b);
     /* Every count from 0 to the maximum, reading each pair back. */
     for (uint32_t n = 0; n <= N; n++) {
         keylab_in m = {.name = "k", .n_meta = n, .meta_key = ks,
@@ -324,7 +324,7 @@ static void test_max_pairs(void)
             bad += strcmp(k, ks[i]) != 0 || strcmp(v, vs[i]) != 0;
         }
         bad += !round_trips(b);
-        free(b);
+        keylab_free(b);
     }
     T_EQ_I64(bad, 0);
 }
@@ -346,7 +346,7 @@ static void test_order_and_duplicates(void)
         T_EQ_STR(v, vs[i]);
     }
     T_CHECK(round_trips(b));
-    free(b);
+    keylab_free(b);
 }
 
 int main(void)
