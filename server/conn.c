@@ -25,6 +25,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "lathist.h"
 #include "limits.h"
 #include "log.h"
 #include "ops.h"
@@ -55,6 +56,7 @@ typedef struct parked {
     uint8_t *frame;
     size_t len;
     uint64_t seq;
+    uint64_t rx_ns;              /* when its request was read; 0 = none */
 } parked;
 
 /* One client connection. Lives on one worker's base; see conn.h. */
@@ -64,6 +66,7 @@ struct conn {
     parked *park_head, *park_tail; /* replies not yet durable, in order */
     size_t park_bytes;
     conn_env *env;
+    lathist_rx rx;                 /* when the buffered input was read */
     struct bufferevent *bev;     /* owns the fd (BEV_OPT_CLOSE_ON_FREE) */
     struct event *resume;        /* zero-delay timer: parse more frames */
     conn *prev, *next;           /* env->live list */
@@ -201,14 +204,15 @@ static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
 }
 
 /* Park a reply until the log says its seq is durable. */
-static int conn_park(conn *c, ops_reply *r)
+static int conn_park(conn *c, ops_reply *r, uint64_t rx_ns)
 {
     parked *p = malloc(sizeof *p);
     if (p == NULL) {
         ops_reply_free(r);
         return -1;
     }
-    *p = (parked){.frame = r->frame, .len = r->len, .seq = r->seq_needed};
+    *p = (parked){.frame = r->frame, .len = r->len, .seq = r->seq_needed,
+                  .rx_ns = rx_ns};
     r->frame = NULL;
     if (c->park_tail != NULL)
         c->park_tail->next = p;
@@ -224,8 +228,9 @@ static int conn_park(conn *c, ops_reply *r)
  * Under fsync=always a reply whose state is not yet durable (seq_needed
  * above the log's durable seq) is parked, and so is every later reply
  * of this connection, to keep order: no reply is ever sent before the
- * log frame holding its change is on disk. */
-static int conn_send(conn *c, ops_reply *r)
+ * log frame holding its change is on disk. rx_ns: when the request was
+ * read (for the latency histogram; 0 = not a reply to a client frame). */
+static int conn_send(conn *c, ops_reply *r, uint64_t rx_ns)
 {
     assert(r->frame != NULL && r->len >= FRAME_HEADER_BYTES);
     struct plog *pl = c->env->plog;
@@ -235,12 +240,14 @@ static int conn_send(conn *c, ops_reply *r)
             ops_reply_free(r);
             return -1;     /* never acknowledge what is not durable */
         }
-        return conn_park(c, r);
+        return conn_park(c, r, rx_ns);
     }
     uint8_t *frame = r->frame;
     r->frame = NULL;
     int rc = conn_out(c, frame, r->len, true);
     ops_reply_free(r);
+    if (rc == 0)
+        lathist_batch_add(&c->env->lat, &g_lathist, rx_ns);
     return rc;
 }
 
@@ -260,10 +267,12 @@ static int conn_release(conn *c, uint64_t durable)
         if (c->park_head == NULL)
             c->park_tail = NULL;
         c->park_bytes -= p->len;
+        uint64_t rx_ns = p->rx_ns;
         int rc = conn_out(c, p->frame, p->len, true);
         free(p);
         if (rc != 0)
             return -1;
+        lathist_batch_add(&c->env->lat, &g_lathist, rx_ns);
     }
     return 0;
 }
@@ -284,7 +293,7 @@ static int conn_alerts_one(conn *c)
                 continue;
             ops_reply r = {0};
             if (ops_alert_frame(&c->sess, &ev[i], dropped, &r) != 0 ||
-                conn_send(c, &r) != 0)
+                conn_send(c, &r, 0) != 0)
                 return -1;
             dropped = 0;
         }
@@ -326,6 +335,7 @@ void conn_durable(conn_env *env)
         }
         c = next;
     }
+    lathist_batch_flush(&env->lat, &g_lathist);  /* released replies */
 }
 
 /* Reply {id=0, code} for a frame we refuse to decode, then close. */
@@ -334,7 +344,7 @@ static enum conn_step conn_refuse(conn *c, uint32_t code, const char *msg)
     ops_reply r = {0};
     if (ops_error_frame(code, msg, &r) != 0)
         return STEP_FAIL;
-    if (conn_send(c, &r) != 0)
+    if (conn_send(c, &r, 0) != 0)
         return STEP_FAIL;
     conn_mark_closing(c);
     return STEP_STOP;
@@ -396,7 +406,7 @@ static enum conn_step conn_step(conn *c)
         ops_reply_free(&r);
         return STEP_FAIL;
     }
-    if (conn_send(c, &r) != 0)
+    if (conn_send(c, &r, lathist_rx_frame(&c->rx, frame_len)) != 0)
         return STEP_FAIL;
     if (close_after) {
         conn_mark_closing(c);
@@ -425,7 +435,7 @@ static void conn_schedule_resume(conn *c)
 
 /* Handle up to FRAMES_PER_EVENT_MAX frames, then decide what next.
  * May free c: callers must not touch c afterwards. */
-static void conn_process(conn *c)
+static void conn_process_frames(conn *c)
 {
     enum conn_step s = STEP_STOP;
     for (uint32_t i = 0; i < FRAMES_PER_EVENT_MAX; i++) {
@@ -455,6 +465,15 @@ static void conn_process(conn *c)
     }
 }
 
+/* One processing pass; then every reply it queued is timed with one clock
+ * read (env outlives c, which the pass may free). */
+static void conn_process(conn *c)
+{
+    conn_env *env = c->env;
+    conn_process_frames(c);
+    lathist_batch_flush(&env->lat, &g_lathist);
+}
+
 /* ---- libevent callbacks ------------------------------------------------ */
 
 static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -477,8 +496,11 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
             conn_free(c);
         return;
     }
-    if (c->state == CONN_OPEN)
+    if (c->state == CONN_OPEN) {
+        lathist_rx_arrived(&c->rx, evbuffer_get_length(in),
+                           lathist_now_ns());
         conn_process(c);
+    }
 }
 
 /* Output drained to the low watermark: resume a paused reader, or finish

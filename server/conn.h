@@ -21,6 +21,7 @@
 
 #include <event2/util.h>
 
+#include "lathist.h"
 #include "store.h"
 
 struct event_base;
@@ -38,6 +39,7 @@ typedef struct conn_env {
     struct plog *plog;            /* NULL: replies never wait for the log */
     conn *live;                   /* open connections of this worker */
     uint32_t n_live;
+    lathist_batch lat;            /* replies queued this pass, by read time */
 } conn_env;
 
 /* Serve fd on env->base. Takes ownership of fd, of one unit of

@@ -1,6 +1,8 @@
 /* ops_stats -- the root-only `stats` operation. */
+#include <stdbool.h>
 #include <stdlib.h>
 
+#include "lathist.h"
 #include "ops_internal.h"
 #include "plog.h"
 #include "stats.h"
@@ -41,9 +43,25 @@ static void shard_totals(store *st, uint64_t *holds, uint64_t *idem_early)
     }
 }
 
+/* The request-latency histogram (lathist.h) as latency_* entries; read,
+ * then emptied if asked (a benchmark resets it before the phase it
+ * measures). */
+static void put_latency(stats_out *o, bool reset)
+{
+    lathist_summary ls;
+    lathist_summarize(&g_lathist, &ls);
+    if (reset)
+        lathist_reset(&g_lathist);
+    put(o, "latency_count", ls.count);
+    put(o, "latency_p50_us", ls.p50_us);
+    put(o, "latency_p90_us", ls.p90_us);
+    put(o, "latency_p99_us", ls.p99_us);
+    put(o, "latency_p999_us", ls.p999_us);
+    put(o, "latency_max_us", ls.max_us);
+}
+
 void op_stats(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
 {
-    (void)rq;
     stats_out o = {.c = c, .v = arena_alloc(c->ar, STATS_MAX * sizeof(void *))};
     if (o.v == NULL) {
         op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
@@ -69,6 +87,7 @@ void op_stats(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
         put(&o, "log_failed", plog_failed(pl));
         put(&o, "snapshot_last_seq", plog_last_snapshot_seq(pl));
     }
+    put_latency(&o, rq->stats != NULL && rq->stats->reset_latency);
     Quotad__StatsReply *sr = arena_alloc(c->ar, sizeof(*sr));
     if (sr == NULL || o.oom) {
         op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");

@@ -6,7 +6,8 @@
  * and rpm, an allowed check (balance 8.75), revoke -> exit 4, rotation
  * with grace (old and new secret both pass), masked listing that never
  * shows a secret, bulk revoke in one command, usage errors (2), a closed
- * port (3). JSON output is read with plain string searches.
+ * port (3), stats with the request latency and its reset. JSON output is
+ * read with plain string searches.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -562,6 +563,30 @@ static void test_json_escape(void)
     T_CHECK(strstr(g_r.err, "error: failed_precondition: ") != NULL);
 }
 
+/* stats: latency percentiles of every request so far; --reset-latency
+ * prints them and empties the histogram. */
+static void test_stats_latency(void)
+{
+    int64_t before = -1, after = -1, p50 = -1, p99 = -1, max = -1;
+    char buf[64];
+    CLI("--json", "stats");
+    T_RC(CX_OK);
+    T_CHECK(json_i64(g_r.out, "latency_count", &before) == 0 && before > 0);
+    T_CHECK(json_i64(g_r.out, "latency_p50_us", &p50) == 0);
+    T_CHECK(json_i64(g_r.out, "latency_p99_us", &p99) == 0);
+    T_CHECK(json_i64(g_r.out, "latency_max_us", &max) == 0);
+    T_CHECK(0 <= p50 && p50 <= p99 && p99 <= max);
+    CLI("stats", "--reset-latency");
+    T_RC(CX_OK);
+    T_CHECK(human_field(g_r.out, "latency p99 us", buf, sizeof buf) == 0);
+    CLI("--json", "stats");
+    T_RC(CX_OK);
+    T_CHECK(json_i64(g_r.out, "latency_count", &after) == 0);
+    T_CHECK(after >= 1 && after < before);
+    CLI("stats", "--reset-latency=1");
+    T_RC(CX_USAGE);
+}
+
 int main(void)
 {
     if (td_start(&g_d, NULL) != 0) {
@@ -582,6 +607,7 @@ int main(void)
     T_RUN(test_closed_port);
     T_RUN(test_env_port);
     T_RUN(test_json_escape);
+    T_RUN(test_stats_latency);
     cli_free(&g_r);
     int stop = td_stop(&g_d);
     td_cleanup(&g_d);

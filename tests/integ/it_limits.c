@@ -3,6 +3,8 @@
  * A daemon with --conns-per-ip-max 3: three connections from 127.0.0.1
  * work, a fourth is refused (closed before HELLO completes), and once
  * one closes a new one is admitted again (the count is given back).
+ * The stats op counts every refusal and times every request (latency_*,
+ * reset_latency).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@
 #include "t.h"
 
 #define LIMIT_CONNS 3
+#define LAT_PINGS 20
+#define LAT_MAX_SANE_US 10000000   /* 10 s: anything above is a bug */
 
 static td_daemon g_d;
 
@@ -57,23 +61,36 @@ static void test_per_ip_limit(void)
     }
 }
 
-/* A stat by name from the stats op, -1 if absent. */
-static int64_t stat_of(qc_ctx *c, const char *name)
+/* Stats by name from one stats op (reset_latency as given): v[i] is
+ * names[i]'s value, -1 if absent. Returns 0, or -1 if the call failed. */
+static int stats_get(qc_ctx *c, bool reset_latency, const char *const *names,
+                     int64_t *v, size_t n)
 {
     Quotad__StatsReq sq = QUOTAD__STATS_REQ__INIT;
+    sq.has_reset_latency = reset_latency;
+    sq.reset_latency = reset_latency;
     Quotad__Request rq = QUOTAD__REQUEST__INIT;
     rq.op_case = QUOTAD__REQUEST__OP_STATS;
     rq.stats = &sq;
     Quotad__Reply *r = NULL;
-    int64_t v = -1;
-    if (qc_call(c, &rq, &r) == QC_OK && r->stats != NULL) {
-        for (size_t i = 0; i < r->stats->n_stats; i++) {
-            if (strcmp(r->stats->stats[i]->name, name) == 0) {
-                v = r->stats->stats[i]->value;
+    int rc = qc_call(c, &rq, &r) == QC_OK && r->stats != NULL ? 0 : -1;
+    for (size_t k = 0; k < n; k++) {
+        v[k] = -1;
+        for (size_t i = 0; rc == 0 && i < r->stats->n_stats; i++) {
+            if (strcmp(r->stats->stats[i]->name, names[k]) == 0) {
+                v[k] = r->stats->stats[i]->value;
             }
         }
     }
     qc_reply_free(r);
+    return rc;
+}
+
+/* A stat by name from the stats op, -1 if absent. */
+static int64_t stat_of(qc_ctx *c, const char *name)
+{
+    int64_t v = -1;
+    (void)stats_get(c, false, &name, &v, 1);
     return v;
 }
 
@@ -111,6 +128,53 @@ static void test_stats_count_limits(void)
     T_CHECK(stat_of(c, "log_commits") >= 1);
     T_CHECK(stat_of(c, "log_records") >= 1);
     T_CHECK(stat_of(c, "requests") > 0);
+    qc_free(c);
+}
+
+/* The request-latency entries of one stats reply. */
+enum { LAT_COUNT, LAT_P50, LAT_P90, LAT_P99, LAT_P999, LAT_MAX, LAT_N };
+static const char *const lat_names[LAT_N] = {
+    "latency_count",  "latency_p50_us",  "latency_p90_us",
+    "latency_p99_us", "latency_p999_us", "latency_max_us",
+};
+
+/* Present, ordered and sane: 0 <= p50 <= p90 <= p99 <= p99.9 <= max. */
+static void check_lat_order(const int64_t *l)
+{
+    T_CHECK(l[LAT_P50] >= 0);
+    T_CHECK(l[LAT_P50] <= l[LAT_P90]);
+    T_CHECK(l[LAT_P90] <= l[LAT_P99]);
+    T_CHECK(l[LAT_P99] <= l[LAT_P999]);
+    T_CHECK(l[LAT_P999] <= l[LAT_MAX]);
+    T_CHECK(l[LAT_MAX] < LAT_MAX_SANE_US);
+}
+
+/* Every client frame is timed, read -> reply queued; reset_latency
+ * answers with the old histogram and empties it; a durable write (this
+ * daemon runs fsync=always) is counted when its reply is released. */
+static void test_stats_latency(void)
+{
+    qc_ctx *c = td_connect(&g_d);
+    T_REQUIRE(c != NULL);
+    for (int i = 0; i < LAT_PINGS; i++) {
+        T_CHECK(qc_ping(c) == QC_OK);
+    }
+    int64_t l[LAT_N], old[LAT_N];
+    T_REQUIRE(stats_get(c, false, lat_names, l, LAT_N) == 0);
+    T_CHECK(l[LAT_COUNT] >= LAT_PINGS);
+    check_lat_order(l);
+    T_REQUIRE(stats_get(c, true, lat_names, old, LAT_N) == 0);
+    T_CHECK(old[LAT_COUNT] > l[LAT_COUNT]);   /* the read above counted */
+    check_lat_order(old);
+    /* Only the resetting request itself was timed after the reset. */
+    T_REQUIRE(stats_get(c, false, lat_names, l, LAT_N) == 0);
+    T_EQ_I64(l[LAT_COUNT], 1);
+    check_lat_order(l);
+    uint32_t ws = 0;
+    T_REQUIRE(fx_workspace(c, 1, 0, 0, &ws) == QC_OK);
+    T_REQUIRE(stats_get(c, false, lat_names, l, LAT_N) == 0);
+    T_EQ_I64(l[LAT_COUNT], 3);   /* reset, the read, the durable write */
+    check_lat_order(l);
     qc_free(c);
 }
 
@@ -227,6 +291,7 @@ int main(void)
     }
     T_RUN(test_per_ip_limit);
     T_RUN(test_stats_count_limits);
+    T_RUN(test_stats_latency);
     T_RUN(test_open_mode_loopback_only);
     T_RUN(test_revoked_admin_session);
     T_RUN(test_unix_socket);

@@ -9,6 +9,7 @@
  *   drv_qd.c     one window of requests on a libquotad connection
  *   drv_redis.c  one window of EVALSHA / commands on a RESP connection
  *   run.c        threads (one per connection), phases, pacing, progress
+ *   srvlat.c     quotad's own latency histogram around the measured phase
  *   report.c     percentiles, text and JSON output
  *
  * Model: each connection has its own thread and runs "windows": it sends
@@ -161,6 +162,14 @@ typedef struct bench_backend {
     void (*close)(bench_worker *w);
 } bench_backend;
 
+/* quotad's server-side latency over the measured phase (stats op,
+ * latency_*): read off the socket -> reply queued, per frame. */
+typedef struct bench_srv {
+    bool valid;                   /* false: not quotad, or not available */
+    uint64_t count;               /* frames timed */
+    uint64_t p50_us, p90_us, p99_us, p999_us, max_us;
+} bench_srv;
+
 /* Everything a finished run reports. */
 typedef struct bench_result {
     hdr_hist hist;
@@ -170,6 +179,7 @@ typedef struct bench_result {
     double seconds;               /* measured phase, wall clock */
     double client_cpu_s;          /* user + system of this process */
     double server_cpu_s;          /* of --server-pid, -1 when unknown */
+    bench_srv srv;                /* quotad only */
     int failed_workers;
     char first_err[BENCH_ERR_BYTES];
 } bench_result;
@@ -227,6 +237,12 @@ extern const bench_backend bench_backend_redis;
 __attribute__((warn_unused_result))
 int bench_run(const bench_cfg *cfg, const bench_pop *pop,
               const bench_dist *dist, bench_result *r);
+
+/* srvlat.c: a control connection to quotad (NULL, message printed, if
+ * none); stats with reset_latency or not, into *out (valid on 0). */
+void *srvlat_open(const bench_cfg *cfg);
+void srvlat_close(void *ctl);
+int srvlat_stats(void *ctl, bool reset, bench_srv *out);
 
 /* report.c */
 void report_print(const bench_cfg *cfg, const bench_result *r);

@@ -1,7 +1,8 @@
 /* report.c -- print a finished run: throughput, the latency percentiles
  * (per request, from send -- or from when it was due, with --rate -- to
- * its reply), what the server decided, and what the client itself cost
- * (it shares the cores with the server under test). */
+ * its reply), quotad's own server-side percentiles when it gave them,
+ * what the server decided, and what the client itself cost (it shares
+ * the cores with the server under test). */
 #include "bench.h"
 
 #include <stdio.h>
@@ -49,6 +50,18 @@ static void report_compute(const bench_result *r, report_numbers *n)
                               : -1.0;
 }
 
+/* quotad's own numbers, appended inside the JSON object when known. */
+static void report_json_srv(const bench_srv *s)
+{
+    if (!s->valid)
+        return;
+    printf(",\"srv_count\":%llu,\"srv_p50_us\":%llu,\"srv_p90_us\":%llu,"
+           "\"srv_p99_us\":%llu,\"srv_p999_us\":%llu,\"srv_max_us\":%llu",
+           (unsigned long long)s->count, (unsigned long long)s->p50_us,
+           (unsigned long long)s->p90_us, (unsigned long long)s->p99_us,
+           (unsigned long long)s->p999_us, (unsigned long long)s->max_us);
+}
+
 static void report_json(const bench_cfg *cfg, const bench_result *r,
                         const report_numbers *n)
 {
@@ -61,7 +74,7 @@ static void report_json(const bench_cfg *cfg, const bench_result *r,
            "\"allowed\":%llu,\"denied\":%llu,\"ok\":%llu,"
            "\"errors\":%llu,\"client_cpu_s\":%.3f,"
            "\"client_us_per_op\":%.3f,\"server_cpu_s\":%.3f,"
-           "\"server_us_per_op\":%.3f,\"failed_workers\":%d}\n",
+           "\"server_us_per_op\":%.3f,\"failed_workers\":%d",
            cfg->target == TARGET_QUOTAD ? "quotad" : "redis", cfg->label,
            mix_names[cfg->mix], dist_names[cfg->dist], cfg->conns,
            cfg->pipeline, cfg->batch, cfg->rate, cfg->keys,
@@ -71,6 +84,8 @@ static void report_json(const bench_cfg *cfg, const bench_result *r,
            (unsigned long long)n->ok, (unsigned long long)n->errors,
            r->client_cpu_s, n->client_us_per_op, r->server_cpu_s,
            n->server_us_per_op, r->failed_workers);
+    report_json_srv(&r->srv);
+    printf("}\n");
 }
 
 static void report_text(const bench_cfg *cfg, const bench_result *r,
@@ -100,6 +115,15 @@ static void report_text(const bench_cfg *cfg, const bench_result *r,
     if (n->server_us_per_op >= 0)
         printf("  server CPU %.2f s (%.2f us/op)\n", r->server_cpu_s,
                n->server_us_per_op);
+    if (r->srv.valid)
+        printf("  server us  p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  "
+               "max %llu (%llu frames, read -> reply queued)\n",
+               (unsigned long long)r->srv.p50_us,
+               (unsigned long long)r->srv.p90_us,
+               (unsigned long long)r->srv.p99_us,
+               (unsigned long long)r->srv.p999_us,
+               (unsigned long long)r->srv.max_us,
+               (unsigned long long)r->srv.count);
     if (r->hist.clamped > 0)
         printf("  note       %llu latencies above 60 s were clamped\n",
                (unsigned long long)r->hist.clamped);

@@ -94,6 +94,7 @@ typedef struct run_ctx {
     _Atomic int phase;
     int64_t start_ns;            /* open loop: when window 0 is due */
     int64_t interval_ns;         /* open loop: per thread, 0 = closed */
+    void *srv;                   /* quotad: stats connection, or NULL */
 } run_ctx;
 
 typedef struct worker_arg {
@@ -355,10 +356,16 @@ static int workers_merge(run_ctx *run, bench_result *r)
     return 0;
 }
 
-/* Threads are running: warm up, measure, stop them. */
+/* Threads are running: warm up, measure, stop them. quotad's latency
+ * histogram is emptied as the measured phase starts and read as it ends. */
 static void run_phases(run_ctx *run, bench_result *r)
 {
     progress_phase(run, "warmup", run->cfg->warmup_s);
+    bench_srv before;
+    if (run->srv != NULL && srvlat_stats(run->srv, true, &before) != 0) {
+        srvlat_close(run->srv);
+        run->srv = NULL;
+    }
     uint32_t spid = run->cfg->server_pid;
     double cpu0 = cpu_seconds();
     double srv0 = spid ? proc_cpu_seconds(spid) : -1.0;
@@ -370,6 +377,8 @@ static void run_phases(run_ctx *run, bench_result *r)
     r->client_cpu_s = cpu_seconds() - cpu0;
     double srv1 = spid ? proc_cpu_seconds(spid) : -1.0;
     r->server_cpu_s = srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1.0;
+    if (run->srv != NULL)     /* after the CPU samples: not counted in them */
+        (void)srvlat_stats(run->srv, false, &r->srv); /* valid on success */
     if (!run->cfg->quiet && isatty(STDERR_FILENO))
         fputc('\n', stderr);
 }
@@ -424,12 +433,16 @@ int bench_run(const bench_cfg *cfg, const bench_pop *pop,
     int rc = run.w != NULL ? 0 : -1;
     if (rc == 0)
         rc = workers_open(&run, pop, dist, sha);
+    if (rc == 0 && cfg->target == TARGET_QUOTAD)
+        run.srv = srvlat_open(cfg);   /* optional: NULL = not reported */
     if (rc == 0)
         rc = run_threads(&run, r);
     if (rc == 0)
         rc = workers_merge(&run, r);
     if (run.w != NULL)
         workers_close(&run);
+    if (run.srv != NULL)
+        srvlat_close(run.srv);
     free(run.w);
     return rc;
 }

@@ -1,11 +1,20 @@
-/* cmd_stats -- `quotadctl stats`: the daemon's counters (root only). */
+/* cmd_stats -- `quotadctl stats [--reset-latency]`: the daemon's counters
+ * and request-latency percentiles (root only); --reset-latency empties the
+ * latency histogram after reading it. */
 #include "ctl.h"
 
 int ctl_cmd_stats(ctl_env *e, ctl_args *a)
 {
     ctl_tok t;
     int s;
+    bool reset = false;
     while ((s = ctl_arg_next(a, &t)) == CTL_SCAN_TOKEN) {
+        if (ctl_flag_is(&t, "reset-latency")) {
+            if (!ctl_flag_noval(a, &t))
+                return CTL_EXIT_USAGE;
+            reset = true;
+            continue;
+        }
         ctl_unknown_flag(a, &t);
         return CTL_EXIT_USAGE;
     }
@@ -15,6 +24,8 @@ int ctl_cmd_stats(ctl_env *e, ctl_args *a)
     if (code != CTL_EXIT_OK)
         return code;
     Quotad__StatsReq sq = QUOTAD__STATS_REQ__INIT;
+    sq.has_reset_latency = reset;
+    sq.reset_latency = reset;
     Quotad__Request rq = QUOTAD__REQUEST__INIT;
     rq.op_case = QUOTAD__REQUEST__OP_STATS;
     rq.stats = &sq;

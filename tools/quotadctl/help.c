@@ -35,7 +35,7 @@ static const char ctl_help_main[] =
     "  alert set|clear               alert thresholds\n"
     "  watch                         print alert events as they come\n"
     "  snapshot [--wait]             ask the daemon for a snapshot\n"
-    "  stats                         the daemon's counters (root)\n"
+    "  stats [--reset-latency]       the daemon's counters and latency (root)\n"
     "  help [COMMAND]                this text, or one command's\n"
     "\n"
     "money (AMT): an integer is micro-units (1500000); a decimal with a\n"
@@ -133,6 +133,14 @@ static const ctl_topic ctl_topics[] = {
      "as one line (one JSON object per line with --json). Exits 0 after\n"
      "N events, or when SECONDS pass (here --timeout is the watch's own\n"
      "duration in seconds, not the per-call timeout).\n"},
+    {"stats",
+     "usage: quotadctl stats [--reset-latency]\n"
+     "Prints the daemon's counters (root only): every limit that refused\n"
+     "something, work done, the log, and its request latency: latency_*\n"
+     "in microseconds, from when a request was read off the socket to when\n"
+     "its reply was queued (fsync always: released after the fsync), over\n"
+     "latency_count frames since start or the last reset. --reset-latency\n"
+     "prints them, then empties the histogram (to measure one phase).\n"},
     {"help", "usage: quotadctl help [COMMAND]\n"},
 };
 
