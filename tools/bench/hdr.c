@@ -185,10 +185,13 @@ int64_t hdr_percentile(const hdr_hist *h, double p)
     uint64_t seen = 0;
     for (int32_t i = 0; i < h->counts_len; i++) {
         seen += h->counts[i];
-        if (seen >= at)
-            return hdr_highest_equivalent(h, hdr_value_at_index(h, i));
+        if (seen >= at) {
+            /* the top of the bucket, but never above what was seen */
+            int64_t v = hdr_highest_equivalent(h, hdr_value_at_index(h, i));
+            return v < h->max ? v : h->max;
+        }
     }
-    return hdr_highest_equivalent(h, h->max);
+    return h->max;
 }
 
 double hdr_mean(const hdr_hist *h)
