@@ -48,6 +48,7 @@ void plog_counters(const plog *pl, uint64_t out[PLOG_COUNTERS])
     out[1] = atomic_load(&pl->n_records);
     out[2] = atomic_load(&pl->n_bytes);
     out[3] = atomic_load(&pl->n_fsyncs);
+    out[4] = atomic_load(&pl->n_fsync_us);
 }
 
 bool plog_failed(const plog *pl)
@@ -73,9 +74,19 @@ void plog_set_notify(plog *pl, plog_notify_fn fn, void *arg)
     pthread_mutex_unlock(&pl->mu);
 }
 
+/* Called for every parked reply, so it must cost next to nothing: a load
+ * when already asked (no write to the shared line), and the mutex only
+ * when the writer sleeps. Under load the writer is inside a commit when
+ * the first reply of the next group parks, and it re-reads `kicked`
+ * before it would wait. seq_cst on both flags: either the writer sees
+ * kicked = 1 before waiting, or we see sleeping = 1 and signal (taking
+ * mu, so the signal cannot fall between its check and its wait). */
 void plog_kick(plog *pl)
 {
-    if (atomic_exchange(&pl->kicked, 1) == 1) {
+    if (atomic_load(&pl->kicked) || atomic_exchange(&pl->kicked, 1)) {
+        return;
+    }
+    if (!atomic_load(&pl->sleeping)) {
         return;
     }
     pthread_mutex_lock(&pl->mu);
@@ -230,6 +241,13 @@ static void plog_spare_reset(plog *pl)
     }
 }
 
+static uint64_t plog_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* fsync per policy; everysec syncs when a second has passed. */
 static int plog_sync_policy(plog *pl, bool force)
 {
@@ -240,6 +258,7 @@ static int plog_sync_policy(plog *pl, bool force)
     if (!pl->unsynced || !due) {
         return 0;
     }
+    uint64_t t0 = plog_mono_us();
     segfile_status s = segfile_sync(pl->w);
     if (s != SEGFILE_OK) {
         plog_fail(pl, "fsync", s);
@@ -248,6 +267,7 @@ static int plog_sync_policy(plog *pl, bool force)
     pl->unsynced = false;
     pl->last_sync_ms = now;
     atomic_fetch_add(&pl->n_fsyncs, 1);
+    atomic_fetch_add(&pl->n_fsync_us, plog_mono_us() - t0);
     return 0;
 }
 
@@ -295,6 +315,7 @@ int plog_commit(plog *pl, bool force_sync)
 static void plog_wait(plog *pl, bool *stop, bool *rotate)
 {
     pthread_mutex_lock(&pl->mu);
+    atomic_store(&pl->sleeping, 1);     /* before reading kicked: see kick */
     if (!atomic_load(&pl->kicked) && !pl->stop && !pl->rotate_req) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -305,6 +326,7 @@ static void plog_wait(plog *pl, bool *stop, bool *rotate)
         }
         (void)pthread_cond_timedwait(&pl->cv, &pl->mu, &ts);
     }
+    atomic_store(&pl->sleeping, 0);
     *stop = pl->stop;
     *rotate = pl->rotate_req;
     pthread_mutex_unlock(&pl->mu);

@@ -76,8 +76,10 @@ bool plog_holds_replies(const plog *pl);
 uint64_t plog_durable_seq(const plog *pl);
 bool plog_failed(const plog *pl);
 
-/* Group commits, records, bytes written and fsyncs since start. */
-#define PLOG_COUNTERS 4
+/* Group commits, records, bytes written, fsyncs, and microseconds spent
+ * in those fsyncs since start (log_fsync_us / log_fsyncs = the disk's
+ * commit latency, which bounds durable throughput: see bench/ANALYSIS.md). */
+#define PLOG_COUNTERS 5
 void plog_counters(const plog *pl, uint64_t out[PLOG_COUNTERS]);
 
 /* Take a snapshot now and compact the log; blocks the caller (not the

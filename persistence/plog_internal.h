@@ -40,12 +40,14 @@ struct plog {
     bool stop, rotate_req;
     int rotate_rc;
     _Atomic int kicked;
+    _Atomic int sleeping;          /* writer in (or about to) cond wait */
     plog_notify_fn notify;
     void *notify_arg;
 
     _Atomic uint64_t durable_seq;
     _Atomic int failed;
     _Atomic uint64_t n_commits, n_records, n_bytes, n_fsyncs; /* stats */
+    _Atomic uint64_t n_fsync_us;   /* stats: time spent in fdatasync */
 
     /* Writer thread only. */
     segfile_writer *w;

@@ -3,6 +3,9 @@
  * Memory per connection is bounded on both sides:
  *   input:  the bufferevent stops reading from the socket once
  *           CONN_IN_BYTES_MAX bytes wait (read high watermark);
+ *   decode: frames decoded ahead of running them (conn_batch) come from
+ *           at most PREFETCH_BYTES_MAX input bytes, or are one frame
+ *           alone, each in its own capped heap (DECODE_HEAP_BYTES_MAX);
  *   output: once more than CONN_OUT_BYTES_MAX reply bytes are queued we
  *           stop parsing and reading (paused); the write callback, which
  *           fires when output drains to CONN_OUT_BYTES_MAX / 2 (write low
@@ -13,6 +16,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -50,20 +54,35 @@ enum conn_step {
     STEP_FAIL,    /* out of memory or similar: close at once */
 };
 
-/* A reply waiting for the log to make its state durable. */
+/* A reply waiting for the log to make its state durable. Its bytes wait
+ * in c->park_buf, back to back in reply order, so parking costs no
+ * allocation per reply (the frame is copied and freed at once, as an
+ * unparked reply is) and a release moves all its bytes to the output in
+ * one evbuffer_remove_buffer. */
 typedef struct parked {
-    struct parked *next;
-    uint8_t *frame;
-    size_t len;
-    uint64_t seq;
+    uint64_t seq;                /* durable_seq needed before sending */
     uint64_t rx_ns;              /* when its request was read; 0 = none */
+    size_t len;                  /* its bytes at the front of park_buf */
 } parked;
+
+/* First size of a connection's ring of parked replies (then doubled):
+ * one pipelined window of a typical gateway. A ring grown past KEEP
+ * entries (24 B each) is freed once it drains. */
+#define CONN_PARK_RING_MIN 64u
+#define CONN_PARK_RING_KEEP 1024u
+
+/* Parked bytes stay near CONN_OUT_BYTES_MAX (the connection pauses above
+ * it), so one release always fits evbuffer_remove_buffer's int. */
+_Static_assert(CONN_OUT_BYTES_MAX <= INT_MAX / 8,
+               "parked bytes fit an int with room to spare");
 
 /* One client connection. Lives on one worker's base; see conn.h. */
 struct conn {
     uint32_t ip_bucket;            /* per-address counter we hold */
     ops_session sess;              /* who this connection is (HELLO) */
-    parked *park_head, *park_tail; /* replies not yet durable, in order */
+    struct evbuffer *park_buf;     /* parked reply bytes (lazily created) */
+    parked *park;                  /* ring of park_cap: replies not yet */
+    uint32_t park_head, park_n, park_cap; /* durable, in order */
     size_t park_bytes;
     conn_env *env;
     lathist_rx rx;                 /* when the buffered input was read */
@@ -102,12 +121,9 @@ static void conn_free(conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     env->n_live--;
-    while (c->park_head != NULL) {
-        parked *p = c->park_head;
-        c->park_head = p->next;
-        free(p->frame);
-        free(p);
-    }
+    if (c->park_buf != NULL)
+        evbuffer_free(c->park_buf);
+    free(c->park);
     event_free(c->resume);
     bufferevent_free(c->bev);
     uint32_t bucket = c->ip_bucket;
@@ -168,7 +184,7 @@ static void conn_start_linger(conn *c)
 static void conn_maybe_finish(conn *c)
 {
     assert(c->state == CONN_FLUSHING);
-    if (c->park_head != NULL ||
+    if (c->park_n > 0 ||
         evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
         return;
     if (c->eof)
@@ -186,10 +202,11 @@ static void conn_frame_free_cb(const void *data, size_t len, void *extra)
     free((void *)data);
 }
 
-/* Put a frame on the output buffer (no copy when large). */
-static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
+/* Put a frame on out, the output or the parked buffer (no copy when
+ * large). An owned frame is freed (now, or by the buffer once sent). */
+static int conn_put(struct evbuffer *out, uint8_t *frame, size_t len,
+                    bool owned)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     if (len <= CONN_REPLY_COPY_BYTES_MAX || !owned) {
         int rc = evbuffer_add(out, frame, len);
         if (owned)
@@ -203,23 +220,54 @@ static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
     return rc;
 }
 
+static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
+{
+    return conn_put(bufferevent_get_output(c->bev), frame, len, owned);
+}
+
+/* Room for one more parked reply: the buffer, and the ring doubled when
+ * full (entries copied in order, head back to 0). The ring is bounded
+ * through park_bytes: conn_backlog pauses the connection above
+ * CONN_OUT_BYTES_MAX. */
+static int conn_park_reserve(conn *c)
+{
+    if (c->park_buf == NULL && (c->park_buf = evbuffer_new()) == NULL)
+        return -1;
+    if (c->park_n < c->park_cap)
+        return 0;
+    uint32_t cap = c->park_cap ? 2u * c->park_cap : CONN_PARK_RING_MIN;
+    if (cap <= c->park_cap)
+        return -1;
+    parked *ring = malloc((size_t)cap * sizeof *ring);
+    if (ring == NULL)
+        return -1;
+    for (uint32_t i = 0; i < c->park_n; i++)
+        ring[i] = c->park[(c->park_head + i) % c->park_cap];
+    free(c->park);
+    c->park = ring;
+    c->park_cap = cap;
+    c->park_head = 0;
+    return 0;
+}
+
 /* Park a reply until the log says its seq is durable. */
 static int conn_park(conn *c, ops_reply *r, uint64_t rx_ns)
 {
-    parked *p = malloc(sizeof *p);
-    if (p == NULL) {
+    if (conn_park_reserve(c) != 0) {
         ops_reply_free(r);
         return -1;
     }
-    *p = (parked){.frame = r->frame, .len = r->len, .seq = r->seq_needed,
-                  .rx_ns = rx_ns};
+    uint8_t *frame = r->frame;
+    size_t len = r->len;
     r->frame = NULL;
-    if (c->park_tail != NULL)
-        c->park_tail->next = p;
-    else
-        c->park_head = p;
-    c->park_tail = p;
-    c->park_bytes += p->len;
+    uint64_t seq = r->seq_needed;
+    ops_reply_free(r);
+    if (conn_put(c->park_buf, frame, len, true) != 0)
+        return -1;
+    c->park[(c->park_head + c->park_n) % c->park_cap] =
+        (parked){.seq = seq, .rx_ns = rx_ns, .len = len};
+    c->park_n++;
+    c->park_bytes += len;
     plog_kick(c->env->plog);
     return 0;
 }
@@ -235,7 +283,7 @@ static int conn_send(conn *c, ops_reply *r, uint64_t rx_ns)
     assert(r->frame != NULL && r->len >= FRAME_HEADER_BYTES);
     struct plog *pl = c->env->plog;
     if (pl != NULL && plog_holds_replies(pl) &&
-        (c->park_head != NULL || r->seq_needed > plog_durable_seq(pl))) {
+        (c->park_n > 0 || r->seq_needed > plog_durable_seq(pl))) {
         if (plog_failed(pl)) {
             ops_reply_free(r);
             return -1;     /* never acknowledge what is not durable */
@@ -258,21 +306,35 @@ static size_t conn_backlog(conn *c)
            c->park_bytes;
 }
 
-/* Release parked replies up to durable. Returns -1 if c must close. */
+/* Release parked replies up to durable: their bytes move to the output
+ * in one step (whole chains are moved, not copied). Returns -1 if c must
+ * close. */
 static int conn_release(conn *c, uint64_t durable)
 {
-    while (c->park_head != NULL && c->park_head->seq <= durable) {
-        parked *p = c->park_head;
-        c->park_head = p->next;
-        if (c->park_head == NULL)
-            c->park_tail = NULL;
-        c->park_bytes -= p->len;
-        uint64_t rx_ns = p->rx_ns;
-        int rc = conn_out(c, p->frame, p->len, true);
-        free(p);
-        if (rc != 0)
-            return -1;
-        lathist_batch_add(&c->env->lat, &g_lathist, rx_ns);
+    uint32_t k = 0;
+    size_t bytes = 0;
+    while (k < c->park_n &&
+           c->park[(c->park_head + k) % c->park_cap].seq <= durable) {
+        bytes += c->park[(c->park_head + k) % c->park_cap].len;
+        k++;
+    }
+    if (k == 0)
+        return 0;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (bytes > (size_t)INT_MAX ||
+        evbuffer_remove_buffer(c->park_buf, out, bytes) != (int)bytes)
+        return -1;
+    for (uint32_t i = 0; i < k; i++)
+        lathist_batch_add(&c->env->lat, &g_lathist,
+                          c->park[(c->park_head + i) % c->park_cap].rx_ns);
+    c->park_head = (c->park_head + k) % c->park_cap;
+    c->park_n -= k;
+    c->park_bytes -= bytes;
+    if (c->park_n == 0 && c->park_cap > CONN_PARK_RING_KEEP) {
+        free(c->park);             /* a deep burst's ring does not linger */
+        c->park = NULL;
+        c->park_cap = 0;
+        c->park_head = 0;
     }
     return 0;
 }
@@ -324,7 +386,7 @@ void conn_durable(conn_env *env)
     conn *c = env->live;
     while (c != NULL) {
         conn *next = c->next;
-        if (c->park_head != NULL) {
+        if (c->park_n > 0) {
             if (failed || conn_release(c, durable) != 0) {
                 conn_free(c);   /* parked replies are never sent */
             } else if (c->state == CONN_FLUSHING) {
@@ -383,23 +445,74 @@ static enum conn_step conn_next_frame(conn *c, struct evbuffer *in,
     return avail < *frame_len ? STEP_WAIT : STEP_FRAME;
 }
 
-/* Handle at most one buffered frame. Never frees c. */
-static enum conn_step conn_step(conn *c)
+/* Frames taken off the input together: prepared (decoded, secrets
+ * hashed), prefetched, then run one by one. Input bytes stay buffered
+ * until their frame runs, so frames never run are simply parsed again
+ * later (prepare has no effects). */
+typedef struct conn_batch {
+    uint32_t n;                               /* frames prepared */
+    size_t len[PREFETCH_FRAMES_MAX];          /* header included */
+    ops_prepared p[PREFETCH_FRAMES_MAX];
+} conn_batch;
+
+/* Length (header included) of the whole, acceptable frame at offset off
+ * of the input, or 0: none (yet), or one the head check will refuse. */
+static size_t conn_frame_at(struct evbuffer *in, size_t off)
 {
-    if (c->state != CONN_OPEN || c->paused)
-        return STEP_STOP;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    size_t frame_len = 0;
-    enum conn_step s = conn_next_frame(c, in, &frame_len);
+    size_t avail = evbuffer_get_length(in);
+    uint8_t hdr[FRAME_HEADER_BYTES];
+    struct evbuffer_ptr pos;
+    if (avail - off < FRAME_HEADER_BYTES ||
+        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET) != 0 ||
+        evbuffer_copyout_from(in, &pos, hdr, sizeof hdr) !=
+            (ev_ssize_t)sizeof hdr)
+        return 0;
+    uint32_t body_len = 0;
+    qd_frame_peek_result r =
+        qd_frame_peek(hdr, sizeof hdr, FRAME_BYTES_MAX, &body_len);
+    if (r == QD_FRAME_EMPTY || r == QD_FRAME_OVERSIZED)
+        return 0;
+    size_t len = FRAME_HEADER_BYTES + (size_t)body_len;
+    return avail - off < len ? 0 : len;
+}
+
+/* Take up to max (>= 1) whole frames, the first alone if it is large
+ * (PREFETCH_BYTES_MAX), and prepare them. */
+static enum conn_step conn_gather(conn *c, struct evbuffer *in, uint32_t max,
+                                  conn_batch *b)
+{
+    size_t total = 0;
+    enum conn_step s = conn_next_frame(c, in, &total);
     if (s != STEP_FRAME)
         return s;
-
-    const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)frame_len);
-    if (frame == NULL)
+    b->len[0] = total;
+    b->n = 1;
+    uint32_t want = max < PREFETCH_FRAMES_MAX ? max : PREFETCH_FRAMES_MAX;
+    while (b->n < want) {
+        size_t len = conn_frame_at(in, total);
+        if (len == 0 || total + len > PREFETCH_BYTES_MAX)
+            break;
+        b->len[b->n++] = len;
+        total += len;
+    }
+    const uint8_t *bytes = evbuffer_pullup(in, (ev_ssize_t)total);
+    if (bytes == NULL)
         return STEP_FAIL;
+    for (uint32_t i = 0; i < b->n; i++) {
+        ops_frame_prepare(c->env->st, bytes + FRAME_HEADER_BYTES,
+                          b->len[i] - FRAME_HEADER_BYTES, &b->p[i]);
+        bytes += b->len[i];
+    }
+    return STEP_FRAME;
+}
+
+/* Run one prepared frame (the first buffered one, frame_len bytes) and
+ * queue its reply. Never frees c. */
+static enum conn_step conn_run(conn *c, struct evbuffer *in,
+                               ops_prepared *p, size_t frame_len)
+{
     ops_reply r = {0};
-    if (ops_handle_frame_as(c->env->st, &c->sess, frame + FRAME_HEADER_BYTES,
-                            frame_len - FRAME_HEADER_BYTES, &r) != 0)
+    if (ops_frame_run(c->env->st, &c->sess, p, &r) != 0)
         return STEP_FAIL;
     bool close_after = r.close_after;
     if (evbuffer_drain(in, frame_len) != 0) {
@@ -422,6 +535,31 @@ static enum conn_step conn_step(conn *c)
     return STEP_FRAME;
 }
 
+/* Handle up to max (>= 1) buffered frames, in order, adding to *ran each
+ * one run. A frame that closes or pauses the connection ends the batch:
+ * later prepared frames are dropped unrun (and stay buffered). Never
+ * frees c. */
+static enum conn_step conn_step(conn *c, uint32_t max, uint32_t *ran)
+{
+    if (c->state != CONN_OPEN || c->paused)
+        return STEP_STOP;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    conn_batch b;
+    enum conn_step s = conn_gather(c, in, max, &b);
+    if (s != STEP_FRAME)
+        return s;
+    ops_frames_prefetch(c->env->st, b.p, b.n);
+    uint32_t i = 0;
+    while (i < b.n && s == STEP_FRAME) {
+        s = conn_run(c, in, &b.p[i], b.len[i]);
+        ops_prepared_free(&b.p[i++]);
+        (*ran)++;
+    }
+    while (i < b.n)
+        ops_prepared_free(&b.p[i++]);
+    return s;
+}
+
 /* Continue later without waiting for new bytes: a zero timeout runs after
  * the next poll, so other connections get their turn first. */
 static void conn_schedule_resume(conn *c)
@@ -438,8 +576,9 @@ static void conn_schedule_resume(conn *c)
 static void conn_process_frames(conn *c)
 {
     enum conn_step s = STEP_STOP;
-    for (uint32_t i = 0; i < FRAMES_PER_EVENT_MAX; i++) {
-        s = conn_step(c);
+    uint32_t ran = 0;
+    while (ran < FRAMES_PER_EVENT_MAX) {
+        s = conn_step(c, FRAMES_PER_EVENT_MAX - ran, &ran);
         if (s != STEP_FRAME)
             break;
     }

@@ -2,11 +2,17 @@
  *
  * A connection lives on exactly one worker thread's event base and is
  * touched by no other thread. It peels length-prefixed frames off the
- * socket (at most FRAMES_PER_EVENT_MAX per callback, for fairness), hands
- * each body to ops_handle_frame, and queues the reply frame in order.
+ * socket (at most FRAMES_PER_EVENT_MAX per callback, for fairness), and
+ * queues one reply frame per frame, in order. Frames already buffered are
+ * taken up to PREFETCH_FRAMES_MAX at a time: all decoded first
+ * (ops_frame_prepare), the memory their checks will touch prefetched
+ * (ops_frames_prefetch), then run and answered one by one
+ * (ops_frame_run), so each sees the session and store the frames before
+ * it left.
  *
- *   socket --bufferevent input--> conn_step --body--> ops_handle_frame
- *   socket <--bufferevent output-- conn_send <--reply frame--
+ *   socket --bufferevent input--> conn_gather --bodies--> ops_frame_prepare
+ *                                   ops_frames_prefetch, then per frame:
+ *   socket <--bufferevent output-- conn_send <--reply-- ops_frame_run
  *
  * States: OPEN (serving) -> FLUSHING (an error or EOF: reading stopped,
  * waiting for queued replies to leave) -> LINGER (our side shut down for

@@ -75,6 +75,15 @@
 #define CONN_IDLE_TIMEOUT_MS_DEFAULT 300000u
 #define CONN_WRITE_TIMEOUT_MS_DEFAULT 30000u      /* slow reader cut-off */
 #define FRAMES_PER_EVENT_MAX 64u                  /* fairness per callback */
+/* Buffered frames decoded together so their checks' cold lines can be
+ * prefetched before any of them runs (conn.c, ops_prefetch.c): at most
+ * this many frames, this many input bytes (bounds the decoded memory;
+ * a larger first frame goes alone), this many checks prefetched (more
+ * would evict each other's lines from L1 before they are used). */
+#define PREFETCH_FRAMES_MAX 8u
+#define PREFETCH_BYTES_MAX (64u * 1024u)
+#define PREFETCH_CHECKS_MAX 64u
+#define PREFETCH_CHECKS_MIN 2u                    /* one alone gains nothing */
 /* Per-client-IP connection counting: addresses hash into this many
  * buckets (lock-free counters; a collision only makes a limit stricter). */
 #define NET_IP_BUCKETS 65536u
@@ -94,6 +103,10 @@ _Static_assert(CONN_OUT_BYTES_MAX >= FRAME_BYTES_MAX,
 _Static_assert(LIST_PAGE_MAX * 2048u < FRAME_BYTES_MAX,
                "a full list page must fit in one frame");
 _Static_assert(SHARDS_DEFAULT <= SHARDS_MAX, "default within bound");
+_Static_assert(PREFETCH_FRAMES_MAX <= FRAMES_PER_EVENT_MAX,
+               "a prefetch batch fits in one callback's budget");
+_Static_assert(PREFETCH_BYTES_MAX < CONN_IN_BYTES_MAX,
+               "a prefetch batch is a part of the input buffer");
 
 /* Daemon process and network layer (config.c, net.c, conn.c, log.c). */
 #define CONNS_MAX_LIMIT 1000000u          /* conns_max bound: fd table size */

@@ -308,8 +308,9 @@ static int encode_replies(op_ctx *c, Quotad__ServerFrame *sf,
 }
 
 static int run_frame(store *st, ops_session *s, arena *ar,
-                     const Quotad__ClientFrame *f, ops_reply *out)
+                     const ops_prepared *p, ops_reply *out)
 {
+    const Quotad__ClientFrame *f = p->f;
     op_ctx c = {.st = st, .ar = ar, .now_ms = st->now_ms(), .seq_max = 0,
                 .sess = s};
     Quotad__Reply *replies = arena_alloc(ar, f->n_requests * sizeof(*replies));
@@ -318,6 +319,7 @@ static int run_frame(store *st, ops_session *s, arena *ar,
         return -1;
     }
     for (size_t i = 0; i < f->n_requests; i++) {
+        c.ck_prep = p->checks != NULL ? &p->checks[i] : NULL;
         dispatch(&c, f, f->requests[i], &replies[i]);
         ptrs[i] = &replies[i];
     }
@@ -340,44 +342,82 @@ int ops_handle_frame(store *st, const uint8_t *body, size_t len,
 int ops_handle_frame_as(store *st, ops_session *s, const uint8_t *body,
                         size_t len, ops_reply *out)
 {
-    memset(out, 0, sizeof(*out));
-    qd_capalloc alloc;
-    qd_capalloc_init(&alloc, DECODE_HEAP_BYTES_MAX);
+    ops_prepared p;
+    ops_frame_prepare(st, body, len, &p);
+    int rc = ops_frame_run(st, s, &p, out);
+    ops_prepared_free(&p);
+    return rc;
+}
+
+void ops_frame_prepare(store *st, const uint8_t *body, size_t len,
+                       ops_prepared *p)
+{
+    p->f = NULL;
+    p->checks = NULL;
+    p->refuse = OPS_REFUSE_NONE;
+    fheap_init(&p->heap, DECODE_HEAP_BYTES_MAX);
     Quotad__ClientFrame *f =
-        quotad__client_frame__unpack(&alloc.base, len, body);
-    STAT_INC(frames);
+        quotad__client_frame__unpack(&p->heap.base, len, body);
     if (f == NULL || len == 0) {
+        p->refuse = OPS_REFUSE_MALFORMED;
+    } else if (f->n_requests == 0) {
+        p->refuse = OPS_REFUSE_EMPTY;
+    } else if (f->n_requests > BATCH_OPS_MAX) {
+        p->refuse = OPS_REFUSE_BATCH;
+    }
+    if (p->refuse != OPS_REFUSE_NONE) {
+        return;        /* f, if any, goes with the heap */
+    }
+    p->f = f;
+    p->checks = op_checks_prepare(st, f, &p->heap);
+}
+
+/* The reply to a frame prepare refused, with its stat. */
+static int refuse_frame(int refuse, ops_reply *out)
+{
+    switch (refuse) {
+    case OPS_REFUSE_EMPTY:
         STAT_INC(frames_malformed);
-        if (f != NULL) {
-            quotad__client_frame__free_unpacked(f, &alloc.base);
-        }
+        return ops_error_frame(QUOTAD__CODE__MALFORMED,
+                               "frame holds no request", out);
+    case OPS_REFUSE_BATCH:
+        STAT_INC(frames_batch_too_large);
+        return ops_error_frame(QUOTAD__CODE__BATCH_TOO_LARGE,
+                               "more than 256 requests", out);
+    default:
+        assert(refuse == OPS_REFUSE_MALFORMED);
+        STAT_INC(frames_malformed);
         return ops_error_frame(QUOTAD__CODE__MALFORMED,
                                "frame is not a ClientFrame", out);
     }
-    if (f->n_requests == 0 || f->n_requests > BATCH_OPS_MAX) {
-        int empty = f->n_requests == 0;
-        if (empty) {
-            STAT_INC(frames_malformed);
-        } else {
-            STAT_INC(frames_batch_too_large);
-        }
-        quotad__client_frame__free_unpacked(f, &alloc.base);
-        return empty ? ops_error_frame(QUOTAD__CODE__MALFORMED,
-                                       "frame holds no request", out)
-                     : ops_error_frame(QUOTAD__CODE__BATCH_TOO_LARGE,
-                                       "more than 256 requests", out);
+}
+
+int ops_frame_run(store *st, ops_session *s, ops_prepared *p,
+                  ops_reply *out)
+{
+    memset(out, 0, sizeof(*out));
+    STAT_INC(frames);
+    if (p->refuse != OPS_REFUSE_NONE) {
+        return refuse_frame(p->refuse, out);
     }
+    assert(p->f != NULL);
     arena ar;
     arena_init(&ar);
     auth_session_refresh(st, s);
-    int rc = run_frame(st, s, &ar, f, out);
+    int rc = run_frame(st, s, &ar, p, out);
     if (s->failures >= AUTH_FAILURES_MAX) {
         out->close_after = true; /* stop credential guessing here */
     }
     arena_free(&ar);
-    quotad__client_frame__free_unpacked(f, &alloc.base);
     assert(rc != 0 || out->frame != NULL);
     return rc;
+}
+
+void ops_prepared_free(ops_prepared *p)
+{
+    p->f = NULL;          /* frees nothing of its own: all in the heap */
+    p->checks = NULL;
+    fheap_free_all(&p->heap);
 }
 
 int ops_single_frame(Quotad__Reply *rp, ops_reply *out)

@@ -314,6 +314,48 @@ static void check_shard(op_ctx *c, check_job *j, Quotad__Reply *rp)
     reply_check(c, rp, &a, j->ws_id, false);
 }
 
+/* Parse and hash the secret of a check whose arguments are valid: the
+ * part of a check that needs neither a session nor a lock. */
+static void check_secret_prepare(const store *st, const Quotad__Check *ck,
+                                 ops_check_prep *out)
+{
+    uint8_t body[KEYFMT_BODY_BYTES];
+    const char *s = ck->secret ? ck->secret : "";
+    size_t slen = strnlen(s, SECRET_CHARS_MAX + 1);
+    memset(out, 0, sizeof(*out));
+    if (slen > SECRET_CHARS_MAX ||
+        keyfmt_parse(st->opt.key_prefix, s, slen, body, &out->ws_id) != 0) {
+        out->state = OPS_CHECK_BAD_SECRET;
+        return;
+    }
+    keyfmt_hash_body(body, &out->hash);
+    out->tag = keyfmt_tag(&out->hash);
+    out->state = OPS_CHECK_READY;
+}
+
+ops_check_prep *op_checks_prepare(const store *st,
+                                  const Quotad__ClientFrame *f, fheap *heap)
+{
+    ops_check_prep *cp = NULL;
+    for (size_t i = 0; i < f->n_requests; i++) {
+        const Quotad__Request *rq = f->requests[i];
+        int64_t amount_min = 0;
+        if (rq->op_case != QUOTAD__REQUEST__OP_CHECK ||
+            !validate_check(rq->check, &amount_min)) {
+            continue;
+        }
+        if (cp == NULL) {
+            cp = fheap_alloc(heap, f->n_requests * sizeof(*cp));
+            if (cp == NULL) {
+                return NULL;
+            }
+            memset(cp, 0, f->n_requests * sizeof(*cp));
+        }
+        check_secret_prepare(st, rq->check, &cp[i]);
+    }
+    return cp;
+}
+
 void op_check(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
 {
     check_job j = {.ck = rq->check};
@@ -336,11 +378,13 @@ void op_check(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
                       .amount_min = amount_min,
                       .tokens = ck->tokens};
     j.in_hash = check_input_hash(ck, amount_min);
-    uint8_t body[KEYFMT_BODY_BYTES];
-    const char *s = ck->secret ? ck->secret : "";
-    size_t slen = strnlen(s, SECRET_CHARS_MAX + 1);
-    if (slen > SECRET_CHARS_MAX ||
-        keyfmt_parse(c->st->opt.key_prefix, s, slen, body, &j.ws_id) != 0) {
+    ops_check_prep local;
+    const ops_check_prep *cp = c->ck_prep;
+    if (cp == NULL || cp->state == OPS_CHECK_UNPREPARED) {
+        check_secret_prepare(c->st, ck, &local);
+        cp = &local;
+    }
+    if (cp->state != OPS_CHECK_READY) {
         check_answer a = {.decision = DEC_INVALID_API_KEY,
                           .quota_remaining = LIMIT_NONE,
                           .rpm_remaining = LIMIT_NONE,
@@ -349,12 +393,13 @@ void op_check(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
         reply_check(c, rp, &a, 0, false);
         return;
     }
-    if (!auth_ws_allowed(c->sess, j.ws_id)) {
+    if (!auth_ws_allowed(c->sess, cp->ws_id)) {
         op_fail(c, rp, QUOTAD__CODE__PERMISSION_DENIED,
                 "this gateway may not check keys of that workspace");
         return;
     }
-    keyfmt_hash_body(body, &j.hash);
+    j.ws_id = cp->ws_id;
+    j.hash = cp->hash;
     check_shard(c, &j, rp);
 }
 

@@ -21,12 +21,29 @@
  * FRAME_BYTES_MAX for the framing of the other replies). */
 #define OPS_REPLY_ARENA_BYTES_MAX (FRAME_BYTES_MAX / 2u)
 
+/* What ops_frame_prepare worked out for one Check request, before any
+ * session or lock: the parse and hash op_check would otherwise do. */
+enum ops_check_prep_state {
+    OPS_CHECK_UNPREPARED = 0,  /* not a check, or arguments invalid:
+                                * op_check does everything itself */
+    OPS_CHECK_BAD_SECRET = 1,  /* malformed secret: invalid_api_key */
+    OPS_CHECK_READY = 2,       /* ws_id, hash and tag are set */
+};
+
+typedef struct ops_check_prep {
+    keyfmt_hash hash;          /* of the secret's body */
+    uint64_t tag;              /* keyfmt_tag(&hash) */
+    uint32_t ws_id;            /* from the secret */
+    uint8_t state;             /* enum ops_check_prep_state */
+} ops_check_prep;
+
 typedef struct op_ctx {
     store *st;
     arena *ar;
     int64_t now_ms;
     uint64_t seq_max;       /* highest seq any reply of the frame reflects */
     ops_session *sess;      /* who asks */
+    const ops_check_prep *ck_prep; /* the current request's, or NULL */
 } op_ctx;
 
 typedef void (*op_handler)(op_ctx *c, const Quotad__Request *rq,
@@ -77,6 +94,12 @@ void op_log(op_ctx *c, shard *sh, Quotad__LogRecord *r, uint64_t seq);
  * rp already answered IDEMPOTENCY_CONFLICT. */
 int op_idem_lookup(op_ctx *c, shard *sh, idem_key ik, uint64_t in_hash,
                    void *answer, size_t answer_len, Quotad__Reply *rp);
+
+/* Prepare every Check of f (ops_check.c): an array in heap with one entry
+ * per request, or NULL when f holds no check (or out of memory: op_check
+ * then does the work itself). */
+ops_check_prep *op_checks_prepare(const store *st,
+                                  const Quotad__ClientFrame *f, fheap *heap);
 
 /* Encode one Reply as a whole ServerFrame into out (ops.c). */
 int ops_single_frame(Quotad__Reply *rp, ops_reply *out);

@@ -80,6 +80,34 @@ void *tagtab_get(const tagtab *t, uint64_t tag, bool *alt)
     return s == 0 ? NULL : slot_val(s);
 }
 
+void tagtab_prefetch(const tagtab *t, uint64_t tag)
+{
+    if (t->cap == 0) {
+        return;
+    }
+    __builtin_prefetch(&t->slots[(size_t)tag & (t->cap - 1)]);
+}
+
+const void *tagtab_peek(const tagtab *t, uint64_t tag)
+{
+    if (t->cap == 0) {
+        return NULL;
+    }
+    size_t mask = t->cap - 1, i = (size_t)tag & mask;
+    uint64_t top = tag >> TAGTAB_PTR_BITS;
+    for (uint32_t n = 0; n < TAGTAB_PEEK_SLOTS_MAX; n++) {
+        uint64_t s = t->slots[i];
+        if (s == 0) {
+            return NULL;
+        }
+        if ((s >> TAGTAB_PTR_BITS) == top) {
+            return slot_val(s);
+        }
+        i = (i + 1) & mask;
+    }
+    return NULL;
+}
+
 static int grow(tagtab *t)
 {
     size_t ncap = t->cap ? t->cap * 2 : TAGTAB_CAP_MIN;

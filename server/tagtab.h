@@ -36,6 +36,17 @@ void tagtab_free(tagtab *t);            /* frees slots, not values */
  * matched (alt may be NULL). */
 void *tagtab_get(const tagtab *t, uint64_t tag, bool *alt);
 
+/* Prefetch hints (no result, nothing confirmed). Callers hold the owning
+ * shard's lock like for every other call: the slot array may move.
+ *   prefetch: start loading the slot tag maps to;
+ *   peek: the first value of tag's probe run whose stored tag bits match,
+ *   within TAGTAB_PEEK_SLOTS_MAX slots, without touching any value (so it
+ *   may be another value sharing those bits); NULL if none. Use it only
+ *   to choose what to prefetch; tagtab_get is the lookup. */
+#define TAGTAB_PEEK_SLOTS_MAX 8u   /* one cache line of 8-byte slots */
+void tagtab_prefetch(const tagtab *t, uint64_t tag);
+const void *tagtab_peek(const tagtab *t, uint64_t tag);
+
 /* Insert val under tag (which must equal tag_of(val, alt) and must not be
  * present). Returns 0, or -1 on allocation failure (table unchanged). */
 __attribute__((warn_unused_result))

@@ -725,6 +725,49 @@ static void test_many(void)
     free(e);
 }
 
+/* peek: a prefetch hint that never calls tag_of, follows the probe run
+ * at most TAGTAB_PEEK_SLOTS_MAX slots, and may name a value that merely
+ * shares the stored 16 tag bits. */
+static void test_peek(void)
+{
+    tagtab t;
+    tagtab_init(&t, ent_tag_of);
+    T_CHECK(tagtab_peek(&t, 5) == NULL);           /* no slots yet */
+    tagtab_prefetch(&t, 5);                        /* harmless */
+    const uint64_t top = UINT64_C(0x1234) << TOP_SHIFT;
+    ent *a = ent_new(top | 5u, 0);
+    T_REQUIRE(tagtab_put(&t, a->tag[0], a, false) == 0);
+    unsigned long calls = tag_of_calls;
+    T_CHECK(tagtab_peek(&t, top | 5u) == a);
+    T_CHECK(tagtab_peek(&t, top | (5u + CAP_MIN)) == a); /* same bits */
+    T_CHECK(tagtab_get(&t, top | (5u + CAP_MIN), NULL) == NULL);
+    calls = tag_of_calls - calls;
+    T_EQ_I64(calls, 1);                            /* only the get */
+    T_CHECK(tagtab_peek(&t, (UINT64_C(0x9999) << TOP_SHIFT) | 5u) == NULL);
+    T_CHECK(tagtab_peek(&t, top | 6u) == NULL);    /* empty home */
+    tagtab_prefetch(&t, top | 5u);
+    /* a run of other tops from one home, longer than peek looks */
+    ent *run[TAGTAB_PEEK_SLOTS_MAX] = {0};
+    for (uint32_t i = 0; i < TAGTAB_PEEK_SLOTS_MAX; i++) {
+        run[i] = ent_new((UINT64_C(0x4000) + i) << TOP_SHIFT | 9u, 0);
+        T_REQUIRE(tagtab_put(&t, run[i]->tag[0], run[i], false) == 0);
+    }
+    ent *last = ent_new(UINT64_C(0x7777) << TOP_SHIFT | 9u, 0);
+    T_REQUIRE(tagtab_reserve(&t, 1) == 0);
+    T_REQUIRE(tagtab_put(&t, last->tag[0], last, false) == 0);
+    uint64_t mask = t.cap - 1;
+    if ((last->tag[0] & mask) == (run[0]->tag[0] & mask)) {
+        T_CHECK(tagtab_get(&t, last->tag[0], NULL) == last);
+        T_CHECK(tagtab_peek(&t, last->tag[0]) == NULL);  /* too far */
+    }
+    T_CHECK(tagtab_peek(&t, run[0]->tag[0]) == run[0]);
+    tagtab_free(&t);
+    free(a);
+    free(last);
+    for (uint32_t i = 0; i < TAGTAB_PEEK_SLOTS_MAX; i++)
+        free(run[i]);
+}
+
 int main(void)
 {
     T_RUN(test_empty);
@@ -739,5 +782,6 @@ int main(void)
     T_RUN(test_backward_shift_layout);
     T_RUN(test_iteration);
     T_RUN(test_many);
+    T_RUN(test_peek);
     return t_done();
 }
