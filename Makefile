@@ -156,9 +156,9 @@ run: deps build
 # Benchmarks against Redis + Lua (bench/run.sh; results in bench/results.md).
 # bench-quick: the same steps with short runs and a small population.
 .PHONY: bench-quick
-bench: deps $(B)/rel/quotad $(B)/rel/quotad-bench
+bench: deps $(B)/rel/quotad $(B)/rel/quotad-bench $(B)/rel/quotadctl
 	@bench/run.sh
-bench-quick: deps $(B)/rel/quotad $(B)/rel/quotad-bench
+bench-quick: deps $(B)/rel/quotad $(B)/rel/quotad-bench $(B)/rel/quotadctl
 	@BENCH_QUICK=1 bench/run.sh
 
 lint:
