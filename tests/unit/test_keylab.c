@@ -259,7 +259,7 @@ static void test_max_pairs(void)
 {
     enum { N = METADATA_PAIRS_MAX, L = METADATA_BYTES_MAX };
     static char kbuf[N][L + 1], vbuf[N][L + 1];
-    const char *ks[N], *vs[N];
+    const char *ks[N] = {0}, *vs[N] = {0};
     for (uint32_t i = 0; i < N; i++) {
         size_t kl = i == 0 ? L : 1 + (i * 37) % L;
         size_t vl = i == 1 ? L : (i * 53) % (L + 1);  /* some empty */

@@ -201,8 +201,10 @@ static void test_alt_pairs(void)
         size_t i = 0;
         while (i < N && e[i] != v)
             i++;
-        T_REQUIRE(i < N);
-        seen[i][alt ? 1 : 0]++;
+        if (i < N)
+            seen[i][alt ? 1 : 0]++;
+        else
+            bad++; /* a value that was never put */
     }
     for (size_t i = 0; i < N; i++)
         bad += seen[i][0] != 1 || seen[i][1] != 1;
