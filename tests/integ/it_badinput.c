@@ -18,6 +18,7 @@
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
 #include "limits.h"
+#include "rawsock.h"
 #include "t.h"
 
 #define IO_TIMEOUT_MS 5000
@@ -57,86 +58,10 @@ static int raw_connect(uint16_t port, int rcvbuf)
     return fd;
 }
 
-/* Wait until fd is readable (or hung up); 1 ready, 0 timeout. */
-static int wait_readable(int fd, int64_t timeout_ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    int r;
-    do {
-        r = poll(&p, 1, (int)timeout_ms);
-    } while (r < 0 && errno == EINTR);
-    return r > 0;
-}
 
-/* Blocking send of a whole buffer (no SIGPIPE). */
-static int send_all(int fd, const void *buf, size_t n)
-{
-    const uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
-/* Read exactly n bytes within the deadline; -1 on EOF/error/timeout. */
-static int recv_full(int fd, uint8_t *buf, size_t n, int64_t deadline)
-{
-    while (n > 0) {
-        int64_t left = deadline - td_now_ms();
-        if (left <= 0 || !wait_readable(fd, left))
-            return -1;
-        ssize_t r = recv(fd, buf, n, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        buf += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
 
-/* Read one ServerFrame; NULL on EOF, timeout or undecodable. */
-static Quotad__ServerFrame *read_server_frame(int fd)
-{
-    int64_t deadline = td_now_ms() + IO_TIMEOUT_MS;
-    uint8_t hdr[FRAME_HEADER_BYTES];
-    if (recv_full(fd, hdr, sizeof hdr, deadline) != 0)
-        return NULL;
-    uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-                   (uint32_t)hdr[2] << 8 | hdr[3];
-    if (len == 0 || len > FRAME_BYTES_MAX)
-        return NULL;
-    uint8_t *body = malloc(len);
-    if (body == NULL)
-        return NULL;
-    Quotad__ServerFrame *f = NULL;
-    if (recv_full(fd, body, len, deadline) == 0)
-        f = quotad__server_frame__unpack(NULL, len, body);
-    free(body);
-    return f;
-}
 
-/* 1 if the peer closes (EOF or reset) within timeout; data is skipped. */
-static int closed_within(int fd, int64_t timeout_ms)
-{
-    int64_t deadline = td_now_ms() + timeout_ms;
-    uint8_t scratch[4096];
-    for (;;) {
-        int64_t left = deadline - td_now_ms();
-        if (left <= 0 || !wait_readable(fd, left))
-            return 0;
-        ssize_t r = recv(fd, scratch, sizeof scratch, 0);
-        if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
-            return 1;
-    }
-}
 
 /* Frame headers are big-endian. */
 static void put_be32(uint8_t *p, uint32_t v)
@@ -173,7 +98,7 @@ static int send_frame(int fd, Quotad__Request **reqs, size_t n,
     uint8_t *buf = encode_frame(reqs, n, version, &len);
     if (buf == NULL)
         return -1;
-    int rc = send_all(fd, buf, len);
+    int rc = rs_send_all(fd, buf, len);
     free(buf);
     return rc;
 }
@@ -239,11 +164,11 @@ static void test_truncated_then_close(void)
     T_REQUIRE(fd >= 0);
     uint8_t buf[FRAME_HEADER_BYTES + 10] = {0};
     put_be32(buf, 100);
-    T_CHECK(send_all(fd, buf, sizeof buf) == 0);
+    T_CHECK(rs_send_all(fd, buf, sizeof buf) == 0);
     close(fd);
     fd = raw_connect(g_d.port, 0);             /* header only */
     T_REQUIRE(fd >= 0);
-    T_CHECK(send_all(fd, buf, 2) == 0);
+    T_CHECK(rs_send_all(fd, buf, 2) == 0);
     close(fd);
     T_CHECK(healthy());
 }
@@ -255,7 +180,7 @@ static void test_truncated_then_silence(void)
     T_REQUIRE(fd >= 0);
     uint8_t buf[FRAME_HEADER_BYTES + 10] = {0};
     put_be32(buf, 100);
-    T_CHECK(send_all(fd, buf, sizeof buf) == 0);
+    T_CHECK(rs_send_all(fd, buf, sizeof buf) == 0);
     for (int i = 0; i < 3; i++)
         T_CHECK(healthy());
     close(fd);
@@ -270,16 +195,16 @@ static void expect_prefix_reply(uint32_t len, const uint8_t *body,
     T_REQUIRE(fd >= 0);
     uint8_t hdr[FRAME_HEADER_BYTES];
     put_be32(hdr, len);
-    T_CHECK(send_all(fd, hdr, sizeof hdr) == 0);
+    T_CHECK(rs_send_all(fd, hdr, sizeof hdr) == 0);
     if (body_len > 0)
-        T_CHECK(send_all(fd, body, body_len) == 0);
-    Quotad__ServerFrame *f = read_server_frame(fd);
+        T_CHECK(rs_send_all(fd, body, body_len) == 0);
+    Quotad__ServerFrame *f = rs_read_frame(fd);
     uint64_t id = 99;
     T_EQ_I64(sole_code(f, &id), code);
     T_EQ_I64(id, 0);
     if (f != NULL)
         quotad__server_frame__free_unpacked(f, NULL);
-    T_CHECK(closed_within(fd, IO_TIMEOUT_MS));
+    T_CHECK(rs_closed_within(fd, IO_TIMEOUT_MS));
     close(fd);
     T_CHECK(healthy());
 }
@@ -324,7 +249,7 @@ static Quotad__ServerFrame *ping_batch(int fd, size_t n, uint32_t version)
             pp[i] = &rq[i];
         }
         if (send_frame(fd, pp, n, version) == 0)
-            f = read_server_frame(fd);
+            f = rs_read_frame(fd);
     }
     free(rq);
     free(pg);
@@ -351,7 +276,7 @@ static void test_batch_limits(void)
     T_EQ_I64(id, 0);
     if (f != NULL)
         quotad__server_frame__free_unpacked(f, NULL);
-    T_CHECK(closed_within(fd, IO_TIMEOUT_MS));
+    T_CHECK(rs_closed_within(fd, IO_TIMEOUT_MS));
     close(fd);
     T_CHECK(healthy());
 }
@@ -371,7 +296,7 @@ static void test_unknown_op(void)
     mk_ping(&rq[2], &pg[1], 3, (uint8_t *)"abc", 3);
     Quotad__Request *pp[3] = {&rq[0], &rq[1], &rq[2]};
     T_REQUIRE(send_frame(fd, pp, 3, PROTO_VERSION) == 0);
-    Quotad__ServerFrame *f = read_server_frame(fd);
+    Quotad__ServerFrame *f = rs_read_frame(fd);
     T_REQUIRE(f != NULL);
     T_CHECK(f->n_replies == 3);
     if (f->n_replies == 3) {
