@@ -21,6 +21,7 @@
 #include "qc_admin.h"
 #include "qd_frame.h"
 #include "quotad.h"
+#include "rawsock.h"
 #include "t.h"
 
 /* The fake server gives up after this long without traffic. */
@@ -85,20 +86,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int send_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int send_frame(int fd, Quotad__Reply **replies, size_t n)
 {
     Quotad__ServerFrame sf = QUOTAD__SERVER_FRAME__INIT;
@@ -110,7 +97,7 @@ static int send_frame(int fd, Quotad__Reply **replies, size_t n)
     size_t len = 0;
     if (qd_frame_encode(&sf.base, FRAME_BYTES_MAX, &buf, &len) != 0)
         return -1;
-    int rc = send_all(fd, buf, len);
+    int rc = rs_send_all(fd, buf, len);
     free(buf);
     return rc;
 }
@@ -198,7 +185,7 @@ static int fake_misbehave(fake_srv *s, int fd)
     if (s->mode == FAKE_OVERSIZE) {
         uint8_t hdr[FRAME_HEADER_BYTES];
         qd_frame_put_header(hdr, FRAME_BYTES_MAX + 1);
-        (void)send_all(fd, hdr, sizeof hdr);
+        (void)rs_send_all(fd, hdr, sizeof hdr);
         return 0;
     }
     Quotad__Reply r = QUOTAD__REPLY__INIT;
