@@ -9,9 +9,14 @@
  * tag_of(value, alt), which it needs to confirm a match and to move
  * entries when growing or deleting.
  *
- * Linear probing, backward-shift deletion, power-of-two capacity, grows at
- * 3/4 load. Not thread-safe: the owning shard's lock protects it. Tag 0
- * is reserved (keyfmt_tag never returns it).
+ * Linear probing, backward-shift deletion. The home slot comes from the
+ * tag's low 48 bits (independent of the 16 kept in the slot) scaled to
+ * the capacity by a multiply and shift, so the capacity can be any size:
+ * it grows by 5/4 when a put would pass 85% load, which keeps the load
+ * between about 0.68 and 0.85 (8 / 0.76 = ~10.5 bytes per entry on
+ * average). Tags must be well mixed in their low 48 bits (keyfmt_tag
+ * takes them from a hash). Not thread-safe: the owning shard's lock
+ * protects it. Tag 0 is reserved (keyfmt_tag never returns it).
  */
 #ifndef QD_TAGTAB_H
 #define QD_TAGTAB_H
@@ -24,7 +29,7 @@ typedef uint64_t (*tagtab_tag_fn)(const void *val, bool alt);
 
 typedef struct tagtab {
     uint64_t *slots;    /* 0 = empty */
-    size_t cap;         /* power of two, or 0 before the first insert */
+    size_t cap;         /* slots (any size), 0 before the first insert */
     size_t count;
     tagtab_tag_fn tag_of;
 } tagtab;
@@ -40,9 +45,10 @@ void *tagtab_get(const tagtab *t, uint64_t tag, bool *alt);
  * shard's lock like for every other call: the slot array may move.
  *   prefetch: start loading the slot tag maps to;
  *   peek: the first value of tag's probe run whose stored tag bits match,
- *   within TAGTAB_PEEK_SLOTS_MAX slots, without touching any value (so it
- *   may be another value sharing those bits); NULL if none. Use it only
- *   to choose what to prefetch; tagtab_get is the lookup. */
+ *   within TAGTAB_PEEK_SLOTS_MAX slots (wrapping at the end), without
+ *   touching any value (so it may be another value sharing those bits);
+ *   NULL if none. Use it only to choose what to prefetch; tagtab_get is
+ *   the lookup. */
 #define TAGTAB_PEEK_SLOTS_MAX 8u   /* one cache line of 8-byte slots */
 void tagtab_prefetch(const tagtab *t, uint64_t tag);
 const void *tagtab_peek(const tagtab *t, uint64_t tag);
