@@ -508,8 +508,8 @@ $(targets)
 ## What favours whom
 
 - Redis gets the key pre-hashed (SHA-256 computed by the client): quotad
-  parses every secret, checks its checksum and hashes it (BLAKE2b-256)
-  server-side.
+  parses every secret, checks its checksum and hashes it
+  (BLAKE2b-256, 128 bits kept) server-side.
 - The Lua peer matches allowlists exactly (a ",a,b," string); quotad
   parses the client IP and matches addresses and CIDRs (v4/v6).
 - The Lua peer keeps only the daily spend window (quotad: day, ISO week,

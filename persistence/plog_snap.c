@@ -97,7 +97,7 @@ static int snap_ws(snap_ctx *c, arena *a, const workspace *w, uint64_t seq)
     }
     for (uint32_t i = 0; i < w->n_keys; i++) {
         Quotad__KeyState ks;
-        if (rec_key_state(a, w->keys[i], &ks) != 0) {
+        if (rec_key_state(a, ws_key_at(w, i), &ks) != 0) {
             return -1;
         }
         Quotad__LogRecord kr = QUOTAD__LOG_RECORD__INIT;

@@ -174,9 +174,11 @@ static rec_result apply_idem(shard *sh, const Quotad__IdemState *s)
 
 /* ---- keys ---- */
 
+/* Hashes are stored truncated (keyfmt.h); logs and snapshots written
+ * before that carry the whole BLAKE2b-256, whose prefix is the same. */
 static int hash_from(const ProtobufCBinaryData *b, keyfmt_hash *h)
 {
-    if (b->len != sizeof(h->b)) {
+    if (b->len != sizeof(h->b) && b->len != KEYFMT_HASH_FULL_BYTES) {
         return -1;
     }
     memcpy(h->b, b->data, sizeof(h->b));
@@ -213,8 +215,9 @@ static int key_shared_parts(key *k, const Quotad__KeyState *s)
                       .rpm = s->rpm, .tpm = s->tpm,
                       .n_models = (uint32_t)s->n_models, .models = s->models,
                       .n_ips = (uint32_t)s->n_ips, .ips = ips};
-    k->pol = keypol_intern(&d);
-    return k->pol != NULL ? 0 : -1;
+    const keypol *pol = keypol_intern(&d);
+    k->pol_id = keypol_id(pol);
+    return pol != NULL ? 0 : -1;
 }
 
 static uint32_t sat_u32(int64_t v)
@@ -335,7 +338,7 @@ static rec_result apply_key_put(store *st, const Quotad__KeyState *s,
                          (unsigned long long)s->key_id, why)
                    : REC_NOMEM;
     }
-    if (w->n_keys > 0 && w->keys[w->n_keys - 1]->id >= k->id) {
+    if (w->n_keys > 0 && ws_key_at(w, w->n_keys - 1)->id >= k->id) {
         store_key_free(k);
         return bad(err, cap, "key ids out of order");
     }
@@ -465,7 +468,7 @@ static rec_result apply_charge(store *st, const Quotad__LogRecord *r,
                    (unsigned long long)c->key_id);
     }
     if (c->charged > AMOUNT_MICRO_MAX || c->tokens > TOKENS_MAX ||
-        (k->pol->quota_total != LIMIT_NONE && c->charged > k->quota_remaining) ||
+        (key_pol(k)->quota_total != LIMIT_NONE && c->charged > k->quota_remaining) ||
         c->charged > w->balance + w->overdraft_limit) {
         return bad(err, cap, "charge exceeds the quota or wallet it was taken from");
     }
@@ -534,7 +537,7 @@ static rec_result apply_set_alert(store *st, const Quotad__SetAlert *a,
     if (k != NULL && key_ext_get(k) == NULL) {
         return REC_NOMEM;
     }
-    alert_set **set = k ? &k->ext->alerts : &w->alerts;
+    alert_set **set = k ? &key_ext_of(k)->alerts : &w->alerts;
     int rc = alert_set_rule(set, (uint8_t)a->kind, a->threshold,
                             a->has_clear && a->clear);
     return rc == 0 ? REC_APPLIED : rc == -1 ? REC_NOMEM

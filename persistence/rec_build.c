@@ -132,7 +132,7 @@ static int key_labels(arena *a, const key *k, Quotad__KeyState *o)
 /* Allowlists of a key's policy; -1 when the arena is exhausted. */
 static int key_lists(arena *a, const key *k, Quotad__KeyState *o)
 {
-    const keypol *p = k->pol;
+    const keypol *p = key_pol(k);
     o->models = arena_alloc(a, (p->n_models + 1) * sizeof(char *));
     o->ips = arena_alloc(a, (p->n_ips + 1) * sizeof(char *));
     if (!o->models || !o->ips) {
@@ -176,9 +176,10 @@ static int key_counters(arena *a, const key *k, Quotad__KeyState *o)
     o->spend[4] = k->spend.spend_week;
     o->spend[5] = k->spend.spend_month;
     o->n_usage = 3;
-    o->usage[0] = k->ext ? k->ext->usage_requests : 0;
-    o->usage[1] = k->ext ? k->ext->usage_tokens : 0;
-    o->usage[2] = k->ext ? k->ext->usage_spend : 0;
+    const key_ext *e = key_ext_of(k);
+    o->usage[0] = e ? e->usage_requests : 0;
+    o->usage[1] = e ? e->usage_tokens : 0;
+    o->usage[2] = e ? e->usage_spend : 0;
     return 0;
 }
 
@@ -196,20 +197,21 @@ int rec_key_state(arena *a, const key *k, Quotad__KeyState *o)
     SET(o, role, k->role);
     SET(o, created_at_ms, k->created_ms);
     SET(o, expires_at_ms, k->expires_ms);
-    SET(o, quota_total, k->pol->quota_total);
+    SET(o, quota_total, key_pol(k)->quota_total);
     SET(o, quota_remaining, k->quota_remaining);
-    SET(o, cap_day, k->pol->cap_day);
-    SET(o, cap_week, k->pol->cap_week);
-    SET(o, cap_month, k->pol->cap_month);
-    SET(o, rpm, k->pol->rpm);
-    SET(o, tpm, k->pol->tpm);
+    SET(o, cap_day, key_pol(k)->cap_day);
+    SET(o, cap_week, key_pol(k)->cap_week);
+    SET(o, cap_month, key_pol(k)->cap_month);
+    SET(o, rpm, key_pol(k)->rpm);
+    SET(o, tpm, key_pol(k)->tpm);
     if (key_prev_expires(k) != 0) {
         o->has_prev_hash = 1;
-        o->prev_hash.data = (uint8_t *)k->ext->prev_hash.b;
-        o->prev_hash.len = sizeof(k->ext->prev_hash.b);
-        SET(o, prev_expires_ms, k->ext->prev_expires_ms);
+        const key_ext *pe = key_ext_of(k);
+        o->prev_hash.data = (uint8_t *)pe->prev_hash.b;
+        o->prev_hash.len = sizeof(pe->prev_hash.b);
+        SET(o, prev_expires_ms, pe->prev_expires_ms);
     }
-    const key_ext *e = k->ext;
+    const key_ext *e = key_ext_of(k);
     if (key_lists(a, k, o) != 0 ||
         usage_days(a, e ? &e->usage : &no_usage, &o->usage_days,
                    &o->n_usage_days) != 0 ||

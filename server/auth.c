@@ -20,8 +20,7 @@ void auth_session_init(const store *st, ops_session *s)
 
 static void hash_cred(const char *cred, size_t len, keyfmt_hash *out)
 {
-    crypto_generichash(out->b, sizeof(out->b), (const uint8_t *)cred, len,
-                       NULL, 0);
+    keyfmt_hash_bytes((const uint8_t *)cred, len, out);
 }
 
 int auth_load_credential(const char *path, keyfmt_hash *out, char *err,

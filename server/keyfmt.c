@@ -31,8 +31,11 @@ _Static_assert(KEYFMT_CHECKSUM_OFFSET + KEYFMT_CHECKSUM_BYTES ==
                "checksum ends the body");
 _Static_assert(KEYFMT_HEX_CHARS == 2u * KEYFMT_BODY_BYTES,
                "two hex chars per byte");
-_Static_assert(KEYFMT_HASH_BYTES == crypto_generichash_BYTES,
+_Static_assert(KEYFMT_HASH_FULL_BYTES == crypto_generichash_BYTES,
                "BLAKE2b-256 output size");
+_Static_assert(KEYFMT_HASH_BYTES <= KEYFMT_HASH_FULL_BYTES &&
+                   KEYFMT_HASH_BYTES >= 16u,
+               "stored hash: a prefix of BLAKE2b-256, at least 128 bits");
 _Static_assert(KEYFMT_PREFIX_BYTES_MAX == KEY_PREFIX_BYTES_MAX,
                "prefix bound agrees with limits.h");
 _Static_assert(KEYFMT_SECRET_BUF_BYTES ==
@@ -179,16 +182,26 @@ out:
 
 /* Only this hash is stored: a leaked snapshot or log does not leak usable
  * secrets. The body already holds 192 random bits, so no salt is needed. */
-void keyfmt_hash_body(const uint8_t body[KEYFMT_BODY_BYTES], keyfmt_hash *out)
+/* Truncated, not BLAKE2b with a 16-byte output: a prefix of BLAKE2b-256
+ * keeps hashes written by older versions (32 bytes) comparable. */
+void keyfmt_hash_bytes(const uint8_t *p, size_t len, keyfmt_hash *out)
 {
-    assert(body != NULL);
+    assert(p != NULL || len == 0);
     assert(out != NULL);
     if (keyfmt_sodium_ready() != 0)
         abort(); /* cannot hash: continuing would store garbage */
-    int rc = crypto_generichash(out->b, sizeof out->b, body,
-                                KEYFMT_BODY_BYTES, NULL, 0);
+    uint8_t full[KEYFMT_HASH_FULL_BYTES];
+    int rc = crypto_generichash(full, sizeof full, p, len, NULL, 0);
     assert(rc == 0);
     (void)rc;
+    memcpy(out->b, full, sizeof out->b);
+    sodium_memzero(full, sizeof full);
+}
+
+void keyfmt_hash_body(const uint8_t body[KEYFMT_BODY_BYTES], keyfmt_hash *out)
+{
+    assert(body != NULL);
+    keyfmt_hash_bytes(body, KEYFMT_BODY_BYTES, out);
 }
 
 /* The hash is uniformly random, so its first 8 bytes are a good table key;

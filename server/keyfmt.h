@@ -5,8 +5,12 @@
  *   bytes 24..27  workspace id, big-endian (routes the key to its shard)
  *   bytes 28..31  checksum: low 32 bits of XXH3_64bits_withSeed(bytes 0..27,
  *                 KEYFMT_CHECKSUM_SEED), big-endian
- * so a mistyped or malformed key is rejected before any lookup. Only the
- * BLAKE2b-256 hash (crypto_generichash) of the 32 body bytes is ever stored.
+ * so a mistyped or malformed key is rejected before any lookup. Only a hash
+ * of the 32 body bytes is ever stored: the first 128 bits of its BLAKE2b-256
+ * (crypto_generichash). 128 bits are enough for a verifier of a 192-bit
+ * random secret (finding any secret that matches a stored hash takes ~2^128
+ * hash evaluations; collisions do not matter because the server, not the
+ * caller, picks secrets) and keep 16 bytes per key out of memory.
  * Hex is lowercase on output; parsing accepts lowercase only (a canonical
  * form means one secret has exactly one spelling).
  */
@@ -20,7 +24,8 @@
 #define KEYFMT_RANDOM_BYTES 24u
 #define KEYFMT_BODY_BYTES 32u
 #define KEYFMT_HEX_CHARS 64u
-#define KEYFMT_HASH_BYTES 32u
+#define KEYFMT_HASH_BYTES 16u         /* stored: BLAKE2b-256 truncated */
+#define KEYFMT_HASH_FULL_BYTES 32u    /* BLAKE2b-256 output; older logs */
 #define KEYFMT_HINT_CHARS 8u          /* first 4 + last 4 hex chars */
 #define KEYFMT_PREFIX_DEFAULT "sk-"
 #define KEYFMT_CHECKSUM_SEED UINT64_C(0x71756f7461640001) /* "quotad",1 */
@@ -42,8 +47,11 @@ int keyfmt_generate(const char *prefix, uint32_t ws_id, char *out,
 int keyfmt_parse(const char *prefix, const char *secret, size_t len,
                  uint8_t body[KEYFMT_BODY_BYTES], uint32_t *ws_id);
 
-/* BLAKE2b-256 of the body: what the server stores and looks up. */
+/* The body's hash (first KEYFMT_HASH_BYTES of BLAKE2b-256): what the server
+ * stores and looks up. */
 void keyfmt_hash_body(const uint8_t body[KEYFMT_BODY_BYTES], keyfmt_hash *out);
+/* The same hash of any bytes (admin credentials). */
+void keyfmt_hash_bytes(const uint8_t *p, size_t len, keyfmt_hash *out);
 
 /* 64-bit lookup tag of a hash (first 8 bytes, little-endian), never 0
  * (a 0 tag is mapped to 1). Used as the hash-table key. */

@@ -17,6 +17,55 @@ static pthread_mutex_t keypol_mu = PTHREAD_MUTEX_INITIALIZER;
 static keypol **keypol_tab;        /* chained buckets */
 static uint32_t keypol_cap, keypol_n;
 
+/* Ids: never-used ones from keypol_next_id, freed ones from a stack.
+ * Directory chunks are never freed (reachable, so no leak report). */
+keypol_slot *_Atomic keypol_dir[KEYPOL_DIR_CHUNKS];
+static uint32_t keypol_next_id = KEYPOL_ID_NONE + 1u;
+static uint32_t *keypol_free_ids;
+static uint32_t keypol_n_free, keypol_cap_free;
+
+/* An id whose directory chunk exists (mutex held), or KEYPOL_ID_NONE. */
+static uint32_t id_take(void)
+{
+    if (keypol_n_free > 0) {
+        return keypol_free_ids[--keypol_n_free];
+    }
+    if (keypol_next_id >= KEYPOL_IDS_MAX) {
+        return KEYPOL_ID_NONE;
+    }
+    uint32_t id = keypol_next_id;
+    uint32_t c = id / KEYPOL_DIR_CHUNK_IDS;
+    if (atomic_load_explicit(&keypol_dir[c], memory_order_relaxed) == NULL) {
+        keypol_slot *chunk = calloc(KEYPOL_DIR_CHUNK_IDS, sizeof(*chunk));
+        if (chunk == NULL) {
+            return KEYPOL_ID_NONE;
+        }
+        atomic_store_explicit(&keypol_dir[c], chunk, memory_order_release);
+    }
+    keypol_next_id++;
+    return id;
+}
+
+/* Give an id back (mutex held). If the free stack cannot grow the id is
+ * simply never reused. */
+static void id_put(uint32_t id)
+{
+    keypol_slot *c = atomic_load_explicit(
+        &keypol_dir[id / KEYPOL_DIR_CHUNK_IDS], memory_order_relaxed);
+    atomic_store_explicit(&c[id % KEYPOL_DIR_CHUNK_IDS], NULL,
+                          memory_order_release);
+    if (keypol_n_free == keypol_cap_free) {
+        uint32_t ncap = keypol_cap_free ? keypol_cap_free * 2u : 64u;
+        uint32_t *n = realloc(keypol_free_ids, ncap * sizeof(*n));
+        if (n == NULL) {
+            return; /* the id is lost, not reused: harmless */
+        }
+        keypol_free_ids = n;
+        keypol_cap_free = ncap;
+    }
+    keypol_free_ids[keypol_n_free++] = id;
+}
+
 void keypol_draft_none(keypol_draft *d)
 {
     memset(d, 0, sizeof(*d));
@@ -153,6 +202,16 @@ const keypol *keypol_intern(const keypol_draft *d)
         assert(p->refs > 0 && p->refs < UINT32_MAX);
         p->refs++;
     } else if (keypol_cap > 0 && (p = record_new(d, h)) != NULL) {
+        p->id = id_take();
+        if (p->id == KEYPOL_ID_NONE) {
+            free(p);
+            pthread_mutex_unlock(&keypol_mu);
+            return NULL;
+        }
+        keypol_slot *c = atomic_load_explicit(
+            &keypol_dir[p->id / KEYPOL_DIR_CHUNK_IDS], memory_order_relaxed);
+        atomic_store_explicit(&c[p->id % KEYPOL_DIR_CHUNK_IDS], p,
+                              memory_order_release);
         uint32_t b = (uint32_t)(h & (keypol_cap - 1));
         p->next = keypol_tab[b];
         keypol_tab[b] = p;
@@ -178,6 +237,7 @@ void keypol_release(const keypol *cp)
         }
         *pp = p->next;
         keypol_n--;
+        id_put(p->id);
         free(p);
         if (keypol_n == 0) {
             free(keypol_tab); /* leave nothing behind for leak checkers */

@@ -2,9 +2,11 @@
  *
  * Keys made by the same script or for the same tier carry identical
  * limits (quota, spend caps, rpm/tpm) and allowlists (models, IP ranges).
- * Interning them means a key holds one 8-byte pointer instead of ~250
- * bytes of arrays and strings, and the check reads a record that is
- * shared by many keys and therefore usually in cache.
+ * Interning them means a key holds one 4-byte id instead of ~250 bytes of
+ * arrays and strings, and the check reads a record that is shared by many
+ * keys and therefore usually in cache. An id names its record through a
+ * directory that never moves (keypol_at), so a check needs no lock to
+ * follow it.
  *
  * Records are immutable once interned, so a check reads them with only
  * its shard lock held. Interning and releasing take one process-wide
@@ -15,9 +17,15 @@
 #ifndef QD_KEYPOL_H
 #define QD_KEYPOL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "ipnet.h"
+
+#define KEYPOL_ID_NONE 0u               /* no record */
+#define KEYPOL_DIR_CHUNK_IDS 1024u      /* ids per directory chunk */
+#define KEYPOL_DIR_CHUNKS 65536u        /* directory: 512 KiB of pointers */
+#define KEYPOL_IDS_MAX (KEYPOL_DIR_CHUNK_IDS * KEYPOL_DIR_CHUNKS)
 
 typedef struct keypol {
     int64_t quota_total;                  /* LIMIT_NONE = unlimited */
@@ -30,7 +38,31 @@ typedef struct keypol {
     uint64_t hash;
     struct keypol *next;
     uint32_t refs;
+    uint32_t id;                          /* never KEYPOL_ID_NONE */
 } keypol;
+
+/* id -> record directory (keypol.c). Chunks and entries are published
+ * with release stores under the keypol mutex before the id is handed
+ * out; a key holds a reference, so its id's entry stays set. */
+typedef _Atomic(const keypol *) keypol_slot;
+extern keypol_slot *_Atomic keypol_dir[KEYPOL_DIR_CHUNKS];
+
+/* The record of an id a key holds (NULL for KEYPOL_ID_NONE). */
+static inline const keypol *keypol_at(uint32_t id)
+{
+    if (id == KEYPOL_ID_NONE) {
+        return NULL;
+    }
+    keypol_slot *c = atomic_load_explicit(
+        &keypol_dir[id / KEYPOL_DIR_CHUNK_IDS], memory_order_acquire);
+    return atomic_load_explicit(&c[id % KEYPOL_DIR_CHUNK_IDS],
+                                memory_order_acquire);
+}
+
+static inline uint32_t keypol_id(const keypol *p)
+{
+    return p != NULL ? p->id : KEYPOL_ID_NONE;
+}
 
 /* The settings to intern; arrays are borrowed (copied by keypol_intern). */
 typedef struct keypol_draft {
@@ -46,7 +78,7 @@ void keypol_draft_none(keypol_draft *d);
 void keypol_draft_of(keypol_draft *d, const keypol *p);
 
 /* The shared record equal to d, with one more reference; NULL when out of
- * memory. */
+ * memory or of ids (KEYPOL_IDS_MAX distinct records). */
 __attribute__((warn_unused_result))
 const keypol *keypol_intern(const keypol_draft *d);
 /* Drop one reference (NULL is ignored); the last one frees the record. */

@@ -211,8 +211,9 @@ int keyspec_new_key(const Quotad__CreateKey *ck, int64_t now_ms, key **out)
         .n_models = (uint32_t)l->n_models, .models = l->models,
         .n_ips = (uint32_t)l->n_ips, .ips = ips};
     k->quota_remaining = d.quota_total;
-    k->pol = keypol_intern(&d);
-    if (k->pol == NULL ||
+    const keypol *pol = keypol_intern(&d);
+    k->pol_id = keypol_id(pol);
+    if (pol == NULL ||
         build_labels(ck->name, ck->group, ck->creator, ck->metadata,
                      ck->n_metadata, &k->labels) != 0) {
         store_key_free(k);
@@ -259,7 +260,7 @@ static const keypol *updated_policy(const key *k, const Quotad__KeyLimits *l,
                                     int64_t *quota_remaining)
 {
     keypol_draft d;
-    keypol_draft_of(&d, k->pol);
+    keypol_draft_of(&d, key_pol(k));
     *quota_remaining = update_quota(k, l, &d.quota_total);
     update_limit(&d.cap_day, l->has_spend_cap_day, l->spend_cap_day);
     update_limit(&d.cap_week, l->has_spend_cap_week, l->spend_cap_week);
@@ -322,8 +323,8 @@ int keyspec_apply_update(key *k, const Quotad__UpdateKey *uk)
         return -1;
     }
     if (pol != NULL) {
-        keypol_release(k->pol);
-        k->pol = pol;
+        keypol_release(key_pol(k));
+        k->pol_id = keypol_id(pol);
         k->quota_remaining = rem;
         const Quotad__KeyLimits *l = uk->limits;
         if (l->has_expires_at_ms) {

@@ -16,12 +16,12 @@ static const Quotad__KeyStatus status_pb[] = {
 
 static char **copy_models(arena *a, const key *k)
 {
-    char **m = arena_alloc(a, sizeof(char *) * (k->pol->n_models + 1));
+    char **m = arena_alloc(a, sizeof(char *) * (key_pol(k)->n_models + 1));
     if (m == NULL) {
         return NULL;
     }
-    for (uint32_t i = 0; i < k->pol->n_models; i++) {
-        if ((m[i] = arena_strdup(a, k->pol->models[i])) == NULL) {
+    for (uint32_t i = 0; i < key_pol(k)->n_models; i++) {
+        if ((m[i] = arena_strdup(a, key_pol(k)->models[i])) == NULL) {
             return NULL;
         }
     }
@@ -30,14 +30,14 @@ static char **copy_models(arena *a, const key *k)
 
 static char **copy_ips(arena *a, const key *k)
 {
-    char **m = arena_alloc(a, sizeof(char *) * (k->pol->n_ips + 1));
+    char **m = arena_alloc(a, sizeof(char *) * (key_pol(k)->n_ips + 1));
     if (m == NULL) {
         return NULL;
     }
-    for (uint32_t i = 0; i < k->pol->n_ips; i++) {
+    for (uint32_t i = 0; i < key_pol(k)->n_ips; i++) {
         m[i] = arena_alloc(a, IPNET_TEXT_BYTES_MAX);
         if (m[i] == NULL ||
-            ipnet_format_range(&k->pol->ips[i], m[i], IPNET_TEXT_BYTES_MAX)) {
+            ipnet_format_range(&key_pol(k)->ips[i], m[i], IPNET_TEXT_BYTES_MAX)) {
             return NULL;
         }
     }
@@ -85,8 +85,8 @@ static void view_numbers(Quotad__KeyInfo *ki, const key *k)
 {
     SET_I64(ki, created_at_ms, k->created_ms);
     SET_I64(ki, expires_at_ms, k->expires_ms);
-    const keypol *p = k->pol;
-    const key_ext *e = k->ext;
+    const keypol *p = key_pol(k);
+    const key_ext *e = key_ext_of(k);
     SET_I64(ki, quota_total, p->quota_total);
     SET_I64(ki, quota_remaining, k->quota_remaining);
     SET_I64(ki, spend_cap_day, p->cap_day);
@@ -132,8 +132,8 @@ Quotad__KeyInfo *keyview_key(arena *a, const key *k, const char *prefix,
         !ki->metadata) {
         return NULL;
     }
-    ki->n_models = k->pol->n_models;
-    ki->n_ips = k->pol->n_ips;
+    ki->n_models = key_pol(k)->n_models;
+    ki->n_ips = key_pol(k)->n_ips;
     ki->n_metadata = keylab_n_meta(k->labels);
     view_numbers(ki, k);
     view_spend(ki, k, now_ms);

@@ -67,7 +67,7 @@ static alert_set **target_set(op_ctx *c, shard *sh,
         op_fail(c, rp, QUOTAD__CODE__INTERNAL, "out of memory");
         return NULL;
     }
-    return &k->ext->alerts;
+    return &key_ext_of(k)->alerts;
 }
 
 void op_set_alert(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)

@@ -193,7 +193,7 @@ static int list_page(op_ctx *c, const Quotad__ListKeys *lk,
     }
     uint32_t i = do_ws_key_lower_bound(w, lk->after_key_id + 1);
     for (; i < w->n_keys; i++) {
-        const key *k = w->keys[i];
+        const key *k = ws_key_at(w, i);
         if (!list_match(lk, k)) {
             continue;
         }

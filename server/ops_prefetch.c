@@ -10,7 +10,7 @@
  *
  *   stage 1: slot of the tag           (index array)
  *   stage 2: key record, all its lines (slot -> key)
- *   stage 3: k->pol, k->ext            (key -> policy, extension)
+ *   stage 3: policy, extension         (key -> policy, cold part)
  *
  * Every stage holds the shard lock while it reads index or key memory (a
  * writer may grow the index or free a key), and only prefetches: nothing
@@ -50,11 +50,13 @@ static void stage_key_parts(shard *sh, const ops_check_prep *cp)
     if (k == NULL) {
         return;
     }
-    if (k->pol != NULL) {
-        __builtin_prefetch(k->pol);
+    const keypol *pol = key_pol(k);
+    if (pol != NULL) {
+        __builtin_prefetch(pol);
     }
-    if (k->ext != NULL) {
-        __builtin_prefetch(k->ext);
+    const key_ext *ext = key_ext_of(k);
+    if (ext != NULL) {
+        __builtin_prefetch(ext);
     }
 }
 

@@ -41,7 +41,8 @@ void op_usage(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     if (q->key_id != 0) {
         key *k = do_key_find(sh, q->key_id);
         static const usage_log no_usage;
-        u = k == NULL ? NULL : k->ext ? &k->ext->usage : &no_usage;
+        const key_ext *x = k != NULL ? key_ext_of(k) : NULL;
+        u = k == NULL ? NULL : x != NULL ? &x->usage : &no_usage;
         ur->has_key_id = 1;
         ur->key_id = q->key_id;
     } else {

@@ -20,7 +20,7 @@ int64_t quota_wallet_room(const workspace *w)
 
 static bool key_ip_allowed(const key *k, const ipnet_addr *ip)
 {
-    const keypol *p = k->pol;
+    const keypol *p = key_pol(k);
     if (p->n_ips == 0) {
         return true;
     }
@@ -37,7 +37,7 @@ static bool key_ip_allowed(const key *k, const ipnet_addr *ip)
 
 static bool key_model_allowed(const key *k, const char *model, size_t len)
 {
-    const keypol *p = k->pol;
+    const keypol *p = key_pol(k);
     if (p->n_models == 0) {
         return true;
     }
@@ -87,7 +87,7 @@ static int quota_rate_check(const key *k, const quota_in *in, int64_t now_ms,
     out->rpm_remaining = LIMIT_NONE;
     out->tpm_remaining = LIMIT_NONE;
     bool over = false;
-    const keypol *p = k->pol;
+    const keypol *p = key_pol(k);
     if (p->rpm != LIMIT_NONE) {
         out->rpm_remaining = p->rpm - (int64_t)k->rate.requests;
         over = over || (int64_t)k->rate.requests + 1 > p->rpm;
@@ -122,16 +122,16 @@ static int quota_money_checks(const key *k, const workspace *w,
 {
     int64_t need = in->amount_min;
     int64_t r = in->amount;
-    if (k->pol->quota_total != LIMIT_NONE) {
+    if (key_pol(k)->quota_total != LIMIT_NONE) {
         if (k->quota_remaining < need) {
             return DEC_QUOTA_EXCEEDED;
         }
         r = min64(r, k->quota_remaining);
     }
     const int64_t rooms[3] = {
-        cap_room(k->pol->cap_day, k->spend.spend_day),
-        cap_room(k->pol->cap_week, k->spend.spend_week),
-        cap_room(k->pol->cap_month, k->spend.spend_month),
+        cap_room(key_pol(k)->cap_day, k->spend.spend_day),
+        cap_room(key_pol(k)->cap_week, k->spend.spend_week),
+        cap_room(key_pol(k)->cap_month, k->spend.spend_month),
     };
     for (int i = 0; i < 3; i++) {
         if (rooms[i] == LIMIT_NONE) {
@@ -155,7 +155,7 @@ static int quota_money_checks(const key *k, const workspace *w,
 static void quota_take(key *k, workspace *w, int64_t charge, int64_t tokens)
 {
     win_rate_add(&k->rate, 1, tokens);
-    if (k->pol->quota_total != LIMIT_NONE) {
+    if (key_pol(k)->quota_total != LIMIT_NONE) {
         k->quota_remaining -= charge;
         assert(k->quota_remaining >= 0);
     }
@@ -189,9 +189,9 @@ void quota_note(key *k, workspace *w, int decision, int64_t charged,
                 int64_t tokens, int64_t now_ms)
 {
     /* Usage is observational: a lost count (out of memory) never blocks. */
-    if (k != NULL && key_ext_get(k) != NULL) {
-        (void)usage_note_check(&k->ext->usage, now_ms, decision, charged,
-                               tokens);
+    key_ext *ext = k != NULL ? key_ext_get(k) : NULL;
+    if (ext != NULL) {
+        (void)usage_note_check(&ext->usage, now_ms, decision, charged, tokens);
     }
     (void)usage_note_check(&w->usage, now_ms, decision, charged, tokens);
 }
@@ -246,7 +246,7 @@ static int64_t settle_extra(const key *k, const workspace *w, int64_t want,
     int64_t extra = min64(want, overrun_max);
     int64_t wallet = quota_wallet_room(w);
     extra = min64(extra, wallet > 0 ? wallet : 0);
-    if (k != NULL && k->pol->quota_total != LIMIT_NONE) {
+    if (k != NULL && key_pol(k)->quota_total != LIMIT_NONE) {
         extra = min64(extra, k->quota_remaining > 0 ? k->quota_remaining : 0);
     }
     return extra > 0 ? extra : 0;
@@ -263,11 +263,12 @@ static void settle_apply(key *k, workspace *w, const hold *h, int64_t delta,
     if (k == NULL) {
         return;
     }
-    if (k->pol->quota_total != LIMIT_NONE) {
+    if (key_pol(k)->quota_total != LIMIT_NONE) {
         k->quota_remaining -= delta;
     }
-    if (key_ext_get(k) != NULL) {
-        k->ext->usage_spend += delta;
+    key_ext *ext = key_ext_get(k);
+    if (ext != NULL) {
+        ext->usage_spend += delta;
     }
     win_spend_roll(&k->spend, now_ms);
     if (delta >= 0) {
@@ -295,8 +296,9 @@ void quota_settle(key *k, workspace *w, const hold *h, int64_t amount,
     settle_apply(k, w, h, charged - h->amount, now_ms);
     int64_t more_tokens = k != NULL && tokens > h->tokens ? tokens - h->tokens
                                                           : 0;
-    if (k != NULL && key_ext_get(k) != NULL) {
-        (void)usage_note_adjust(&k->ext->usage, now_ms, charged - h->amount,
+    key_ext *ext = k != NULL ? key_ext_get(k) : NULL;
+    if (ext != NULL) {
+        (void)usage_note_adjust(&ext->usage, now_ms, charged - h->amount,
                                 more_tokens);
     }
     (void)usage_note_adjust(&w->usage, now_ms, charged - h->amount,
@@ -307,8 +309,8 @@ void quota_settle(key *k, workspace *w, const hold *h, int64_t amount,
         int64_t more = tokens - h->tokens;
         win_rate_roll(&k->rate, now_ms);
         win_rate_add(&k->rate, 0, more);
-        if (k->ext != NULL) {
-            k->ext->usage_tokens += more;
+        if (ext != NULL) {
+            ext->usage_tokens += more;
         }
         w->usage_tokens += more;
     }

@@ -7,40 +7,98 @@
  * again). One mutex per pool: only key create/delete and recovery take
  * it, never a check.
  *
+ * Every slot also has a 32-bit handle, so an index can hold 4 bytes per
+ * object instead of an 8-byte pointer:
+ *
+ *   handle = page index << SLAB_SLOT_BITS | slot index
+ *
+ *   dir[SLAB_PAGES_MAX] --> page (64 KiB, 64 KiB-aligned, mmap'd)
+ *                           [slot 0][slot 1]...[slot n-1][slack][tail]
+ *                                                  tail = {owner, index}
+ *
+ * slab_ptr (handle -> object) reads the page directory; slab_handle
+ * (object -> handle) masks the address down to its page and reads the
+ * page index from the tail. Both are O(1) and take no lock: the
+ * directory is mapped once at the first page and never moves, and an
+ * entry is written once (release) before any slot of its page is handed
+ * out. Whoever holds a handle got it from an allocation made after that
+ * write (through the slab mutex and then e.g. a shard lock), so the
+ * acquire load in slab_ptr always sees the page. Handle 0
+ * (SLAB_HANDLE_NONE) is never handed out: slot 0 of page 0 stays unused.
+ *
+ * Limits: SLAB_PAGES_MAX pages (64 GiB) per pool; past that, and when
+ * mmap fails, slab_alloc returns NULL like any out-of-memory.
+ *
  * Under AddressSanitizer free slots are poisoned, so a use after free of a
- * pooled object is still reported.
+ * pooled object is still reported, and pages are LeakSanitizer root
+ * regions, so what live objects point to is not reported as leaked.
  */
 #ifndef QD_SLAB_H
 #define QD_SLAB_H
 
+#include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define SLAB_PAGE_BYTES (64u * 1024u)
 #define SLAB_ALIGN_BYTES 8u
+#define SLAB_TAIL_BYTES 16u           /* slab_page_tail at the page end */
+#define SLAB_SLOTS_BYTES (SLAB_PAGE_BYTES - SLAB_TAIL_BYTES)
+#define SLAB_OBJ_BYTES_MIN 16u        /* so slots per page < 2^SLOT_BITS */
+#define SLAB_SLOT_BITS 12u
+#define SLAB_PAGE_INDEX_BITS (32u - SLAB_SLOT_BITS)
+#define SLAB_PAGES_MAX (1u << SLAB_PAGE_INDEX_BITS)   /* pages per pool */
+#define SLAB_SLOT_MASK ((1u << SLAB_SLOT_BITS) - 1u)
+#define SLAB_HANDLE_NONE 0u
+
+_Static_assert(SLAB_SLOTS_BYTES / SLAB_OBJ_BYTES_MIN <= SLAB_SLOT_MASK,
+               "every slot index of a page fits SLAB_SLOT_BITS");
+_Static_assert((SLAB_PAGE_BYTES & (SLAB_PAGE_BYTES - 1u)) == 0,
+               "pages are aligned to their size: a power of two");
+_Static_assert(SLAB_OBJ_BYTES_MIN % SLAB_ALIGN_BYTES == 0, "aligned slots");
 
 typedef struct slab {
     pthread_mutex_t mu;
-    size_t obj_bytes;           /* multiple of SLAB_ALIGN_BYTES */
+    uint32_t obj_bytes;         /* multiple of SLAB_ALIGN_BYTES */
+    uint32_t slots_per_page;
     void *free_list;            /* freed slots, linked through their first word */
-    uint8_t *page;              /* page being carved */
-    size_t page_used;           /* bytes of page handed out */
-    void **pages;               /* every page, for slab_destroy */
-    size_t n_pages, cap_pages;
+    uint32_t n_pages;           /* pages in dir */
+    uint32_t carved;            /* slots of the newest page handed out */
+    _Atomic(uint8_t *) *dir;    /* SLAB_PAGES_MAX entries; set once, under mu */
     size_t live;                /* objects handed out and not freed */
 } slab;
 
+#define SLAB_OBJ_BYTES(bytes)                                              \
+    (((bytes) + SLAB_ALIGN_BYTES - 1) / SLAB_ALIGN_BYTES * SLAB_ALIGN_BYTES)
+
+/* A pool of objects of `bytes` each (SLAB_OBJ_BYTES_MIN .. SLAB_SLOTS_BYTES). */
 #define SLAB_INIT(bytes)                                                   \
     {.mu = PTHREAD_MUTEX_INITIALIZER,                                      \
-     .obj_bytes = ((bytes) + SLAB_ALIGN_BYTES - 1) / SLAB_ALIGN_BYTES *    \
-                  SLAB_ALIGN_BYTES}
+     .obj_bytes = SLAB_OBJ_BYTES(bytes),                                   \
+     .slots_per_page = SLAB_SLOTS_BYTES / SLAB_OBJ_BYTES(bytes)}
 
-/* A zeroed object, or NULL when out of memory. */
+/* A zeroed object, or NULL when out of memory or out of handles. */
 void *slab_alloc(slab *s);
 /* Give back an object of s (NULL is ignored). */
 void slab_free(slab *s, void *p);
-/* Free every page (all objects must be freed or abandoned). */
+/* Free every page (all objects must be freed or abandoned). Not
+ * concurrent with any other call on s. */
 void slab_destroy(slab *s);
+
+/* The handle of an object of s (never SLAB_HANDLE_NONE). No lock. */
+uint32_t slab_handle(const slab *s, const void *p);
+
+/* The object of a handle slab_handle gave for a live object. No lock:
+ * see the header comment for why the directory read is safe. */
+static inline void *slab_ptr(const slab *s, uint32_t h)
+{
+    assert(h != SLAB_HANDLE_NONE);
+    uint8_t *page = atomic_load_explicit(&s->dir[h >> SLAB_SLOT_BITS],
+                                         memory_order_acquire);
+    assert(page != NULL && (h & SLAB_SLOT_MASK) < s->slots_per_page);
+    return page + (size_t)(h & SLAB_SLOT_MASK) * s->obj_bytes;
+}
 
 #endif

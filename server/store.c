@@ -49,8 +49,12 @@ void store_clock_test_advance(int64_t ms)
 static uint64_t key_tag_of(const void *v, bool prev)
 {
     const key *k = v;
-    assert(!prev || (k->ext != NULL && k->ext->prev_expires_ms != 0));
-    return keyfmt_tag(prev ? &k->ext->prev_hash : &k->hash);
+    if (!prev) {
+        return keyfmt_tag(&k->hash);
+    }
+    const key_ext *e = key_ext_of(k);
+    assert(e != NULL && e->prev_expires_ms != 0);
+    return keyfmt_tag(&e->prev_hash);
 }
 
 static int shard_init(shard *sh, const store_opts *o)
@@ -68,21 +72,39 @@ static int shard_init(shard *sh, const store_opts *o)
     return 0;
 }
 
-/* Every key record comes from this pool: 136 bytes each, no malloc
- * header. */
-static slab key_pool = SLAB_INIT(sizeof(key));
+/* Every key record comes from this pool: 120 bytes each, no malloc
+ * header, and a 4-byte handle for the workspace key arrays. */
+slab store_key_pool = SLAB_INIT(sizeof(key));
+
+/* Workspace key arrays: first size and growth (1.5x), in entries. */
+#define WS_KEYS_CAP_MIN 4u
+#define WS_KEYS_GROWTH_DIV 2u          /* cap += cap / this + 1 */
 
 key *store_key_alloc(void)
 {
-    return slab_alloc(&key_pool);
+    return slab_alloc(&store_key_pool);
 }
+
+slab store_ext_pool = SLAB_INIT(sizeof(key_ext));
 
 key_ext *key_ext_get(key *k)
 {
-    if (k->ext == NULL) {
-        k->ext = calloc(1, sizeof(*k->ext));
+    key_ext *e = key_ext_of(k);
+    if (e == NULL && (e = slab_alloc(&store_ext_pool)) != NULL) {
+        k->ext_h = slab_handle(&store_ext_pool, e);
     }
-    return k->ext;
+    return e;
+}
+
+void key_ext_drop(key *k)
+{
+    key_ext *e = key_ext_of(k);
+    if (e != NULL) {
+        usage_free(&e->usage);
+        alert_set_free(&e->alerts);
+        slab_free(&store_ext_pool, e);
+        k->ext_h = SLAB_HANDLE_NONE;
+    }
 }
 
 void key_hint_text(const key *k, char out[KEYFMT_HINT_CHARS + 1])
@@ -123,21 +145,17 @@ void store_key_free(key *k)
     if (k == NULL) {
         return;
     }
-    keypol_release(k->pol);
+    keypol_release(key_pol(k));
     keylab_free(k->labels);
-    if (k->ext != NULL) {
-        usage_free(&k->ext->usage);
-        alert_set_free(&k->ext->alerts);
-        free(k->ext);
-    }
-    slab_free(&key_pool, k);
+    key_ext_drop(k);
+    slab_free(&store_key_pool, k);
 }
 
 
 static void ws_free(workspace *w)
 {
     for (uint32_t i = 0; i < w->n_keys; i++) {
-        store_key_free(w->keys[i]);
+        store_key_free(ws_key_at(w, i));
     }
     usage_free(&w->usage);
     alert_set_free(&w->alerts);
@@ -255,7 +273,11 @@ key *do_key_find(shard *sh, uint64_t key_id)
         return NULL;
     }
     uint32_t i = do_ws_key_lower_bound(w, key_id);
-    return i < w->n_keys && w->keys[i]->id == key_id ? w->keys[i] : NULL;
+    if (i == w->n_keys) {
+        return NULL;
+    }
+    key *k = ws_key_at(w, i);
+    return k->id == key_id ? k : NULL;
 }
 
 /* Index of the first key in w->keys with id >= key_id. */
@@ -264,7 +286,7 @@ uint32_t do_ws_key_lower_bound(const workspace *w, uint64_t key_id)
     uint32_t lo = 0, hi = w->n_keys;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (w->keys[mid]->id < key_id) {
+        if (ws_key_at(w, mid)->id < key_id) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -280,25 +302,35 @@ int do_ws_insert(shard *sh, workspace *w)
     return htab_put(&sh->wss, w->id, w);
 }
 
+/* Room for at least one more key handle in w->keys. Returns 0 or -1. */
+static int ws_keys_grow(workspace *w)
+{
+    uint32_t cap = w->keys_cap == 0
+                       ? WS_KEYS_CAP_MIN
+                       : w->keys_cap + w->keys_cap / WS_KEYS_GROWTH_DIV + 1;
+    assert(cap > w->keys_cap);
+    uint32_t *nk = realloc(w->keys, (size_t)cap * sizeof(*nk));
+    if (nk == NULL) {
+        return -1;
+    }
+    w->keys = nk;
+    w->keys_cap = cap;
+    return 0;
+}
+
 /* Register a new key in every index. Key ids grow, so appending keeps
  * w->keys sorted. All-or-nothing: on failure nothing is indexed. A key
  * with a previous secret (recovery) gets both tags. */
 int do_key_insert(shard *sh, workspace *w, key *k)
 {
-    assert(w->n_keys == 0 || w->keys[w->n_keys - 1]->id < k->id);
+    assert(w->n_keys == 0 || ws_key_at(w, w->n_keys - 1)->id < k->id);
     assert(key_ws_id(k) == w->id);
-    if (w->n_keys == w->keys_cap) {
-        uint32_t cap = w->keys_cap ? w->keys_cap + w->keys_cap / 2 + 1 : 4;
-        key **nk = realloc(w->keys, cap * sizeof(*nk));
-        if (nk == NULL) {
-            return -1;
-        }
-        w->keys = nk;
-        w->keys_cap = cap;
+    if (w->n_keys == w->keys_cap && ws_keys_grow(w) != 0) {
+        return -1;
     }
     bool prev = key_prev_expires(k) != 0;
     uint64_t tag = keyfmt_tag(&k->hash);
-    uint64_t ptag = prev ? keyfmt_tag(&k->ext->prev_hash) : 0;
+    uint64_t ptag = prev ? keyfmt_tag(&key_ext_of(k)->prev_hash) : 0;
     if (tagtab_get(&sh->by_tag, tag, NULL) != NULL || ptag == tag ||
         (prev && tagtab_get(&sh->by_tag, ptag, NULL) != NULL)) {
         return -2; /* tag taken: caller draws a new secret */
@@ -313,7 +345,7 @@ int do_key_insert(shard *sh, workspace *w, key *k)
         assert(rc == 0);
     }
     (void)rc;
-    w->keys[w->n_keys++] = k;
+    w->keys[w->n_keys++] = store_key_handle(k);
     sh->n_keys++;
     return 0;
 }
@@ -330,7 +362,8 @@ key *do_key_by_hash(shard *sh, uint32_t ws_id, const keyfmt_hash *h,
     if (!alt) {
         return keyfmt_hash_equal(&k->hash, h) ? k : NULL;
     }
-    if (keyfmt_hash_equal(&k->ext->prev_hash, h)) {
+    const key_ext *e = key_ext_of(k);
+    if (e != NULL && keyfmt_hash_equal(&e->prev_hash, h)) {
         *is_prev = true;
         return k;
     }
@@ -344,7 +377,7 @@ static void key_unindex(shard *sh, key *k)
     void *v = tagtab_del(&sh->by_tag, keyfmt_tag(&k->hash));
     assert(v == k);
     if (key_prev_expires(k) != 0) {
-        v = tagtab_del(&sh->by_tag, keyfmt_tag(&k->ext->prev_hash));
+        v = tagtab_del(&sh->by_tag, keyfmt_tag(&key_ext_of(k)->prev_hash));
         assert(v == k);
     }
     (void)v;
@@ -356,7 +389,7 @@ void do_key_remove(shard *sh, workspace *w, key *k)
 {
     key_unindex(sh, k);
     uint32_t i = do_ws_key_lower_bound(w, k->id);
-    assert(i < w->n_keys && w->keys[i] == k);
+    assert(i < w->n_keys && w->keys[i] == store_key_handle(k));
     memmove(&w->keys[i], &w->keys[i + 1],
             (w->n_keys - i - 1) * sizeof(*w->keys));
     w->n_keys--;
@@ -378,17 +411,18 @@ int do_key_rotate(shard *sh, key *k, const keyfmt_hash *nh,
     if (key_hint_set(&probe, hint) != 0) {
         return -2;
     }
-    if (key_ext_get(k) == NULL || tagtab_reserve(&sh->by_tag, 2) != 0) {
+    key_ext *e = key_ext_get(k);
+    if (e == NULL || tagtab_reserve(&sh->by_tag, 2) != 0) {
         return -1;
     }
     key_unindex(sh, k);
-    k->ext->prev_hash = k->hash;
-    k->ext->prev_expires_ms = prev_expires_ms;
+    e->prev_hash = k->hash;
+    e->prev_expires_ms = prev_expires_ms;
     k->hash = *nh;
     memcpy(k->hint, probe.hint, sizeof(k->hint));
     int rc = tagtab_put(&sh->by_tag, ntag, k, false);
     assert(rc == 0);
-    rc = tagtab_put(&sh->by_tag, keyfmt_tag(&k->ext->prev_hash), k, true);
+    rc = tagtab_put(&sh->by_tag, keyfmt_tag(&e->prev_hash), k, true);
     assert(rc == 0);
     (void)rc;
     return 0;
@@ -545,7 +579,8 @@ static void ws_spend(const workspace *w, int64_t now_ms, int64_t *day,
 
 void do_alert_eval(store *st, workspace *w, key *k, int64_t now_ms)
 {
-    alert_set *kal = k && k->ext ? k->ext->alerts : NULL;
+    const key_ext *e = k != NULL ? key_ext_of(k) : NULL;
+    alert_set *kal = e != NULL ? e->alerts : NULL;
     if (w->alerts == NULL && kal == NULL) {
         return;
     }
@@ -560,7 +595,7 @@ void do_alert_eval(store *st, workspace *w, key *k, int64_t now_ms)
         win_spend_roll(&s, now_ms);
         v.spend_day = s.spend_day;
         v.spend_week = s.spend_week;
-        v.quota_total = k->pol->quota_total;
+        v.quota_total = key_pol(k)->quota_total;
         v.quota_remaining = k->quota_remaining;
         alert_eval(&st->alerts, kal, w->id, k->id, &v, now_ms,
                    store_current_seq(st));

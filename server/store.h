@@ -12,10 +12,21 @@
  * Functions named do_* expect the caller to hold the shard lock. Every
  * state change takes the next sequence number (store_next_seq) while the
  * shard lock is held, so per-shard order equals seq order.
+ *
+ * Memory per key: the hot record (struct key) in store_key_pool, a slab
+ * with no per-object header (slab.h); one 4-byte slab handle in its
+ * workspace's key array (sorted by key id, grown 1.5x: about 5.5 bytes
+ * per key with the slack, half what pointers took); one entry in the
+ * shard's by-secret tagtab (tagtab.h). Cold parts (key_ext) and labels
+ * (keylab.h) are allocated only when used.
+ *
+ *   workspace.keys  [h0][h1][h2]...  --slab_ptr(&store_key_pool, h)-->  key
+ *   shard.by_tag    tag --> key*
  */
 #ifndef QD_STORE_H
 #define QD_STORE_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,6 +41,7 @@
 #include "keylab.h"
 #include "keypol.h"
 #include "limits.h"
+#include "slab.h"
 #include "usage.h"
 #include "window.h"
 
@@ -51,38 +63,60 @@ typedef struct key_ext {
 } key_ext;
 
 /* The hot record: everything a check reads or writes except the shared
- * policy, in 136 bytes (three cache lines at most). */
+ * policy, in 112 bytes (two or three cache lines). The policy and the
+ * cold part are named by 4-byte ids, not pointers. */
 typedef struct key {
-    keyfmt_hash hash;          /* BLAKE2b-256 of the secret */
+    keyfmt_hash hash;          /* secret hash (keyfmt.h), 16 bytes */
     uint64_t id;               /* ws_id << 32 | per-workspace counter */
     int64_t expires_ms;        /* 0 = never */
     int64_t created_ms;
     int64_t quota_remaining;   /* LIMIT_NONE when pol->quota_total is */
-    const keypol *pol;         /* limits and allowlists, interned */
-    key_ext *ext;              /* NULL until needed */
     char *labels;              /* keylab block; NULL: all empty */
     win_spend spend;
     win_rate rate;
+    uint32_t pol_id;           /* limits and allowlists, interned: key_pol */
+    uint32_t ext_h;            /* cold part in store_ext_pool: key_ext_of;
+                                * SLAB_HANDLE_NONE until needed */
     uint8_t status;            /* enum key_status */
     uint8_t kind;              /* enum key_kind */
     uint8_t role;              /* admin keys: Quotad__Role they grant */
     uint8_t hint[KEYFMT_HINT_CHARS / 2]; /* hint hex chars, as bytes */
 } key;
 
-_Static_assert(sizeof(key) <= 136, "the hot key record grew");
+_Static_assert(sizeof(key) <= 112, "the hot key record grew");
 
 static inline uint32_t key_ws_id(const key *k)
 {
     return (uint32_t)(k->id >> 32);
 }
 
+static inline const keypol *key_pol(const key *k)
+{
+    return keypol_at(k->pol_id);
+}
+
+/* Every key_ext comes from this pool (slab.h: handles, no header). Its
+ * mutex is taken when a key gets or drops its cold part (first check,
+ * rotation, alert rule, delete), never by a check of a key that has one. */
+extern slab store_ext_pool;
+
+/* The key's cold part, or NULL while it has none. */
+static inline key_ext *key_ext_of(const key *k)
+{
+    return k->ext_h != SLAB_HANDLE_NONE ? slab_ptr(&store_ext_pool, k->ext_h)
+                                        : NULL;
+}
+
 static inline int64_t key_prev_expires(const key *k)
 {
-    return k->ext ? k->ext->prev_expires_ms : 0;
+    const key_ext *e = key_ext_of(k);
+    return e ? e->prev_expires_ms : 0;
 }
 
 /* The key's cold part, allocated (zeroed) if absent; NULL: out of memory. */
 key_ext *key_ext_get(key *k);
+/* Free the cold part (usage days, alert rules) if the key has one. */
+void key_ext_drop(key *k);
 /* Hint as text (KEYFMT_HINT_CHARS hex chars + NUL) and back; set
  * returns -1 unless hex is exactly that many lowercase hex chars. */
 void key_hint_text(const key *k, char out[KEYFMT_HINT_CHARS + 1]);
@@ -99,11 +133,28 @@ typedef struct workspace {
     int64_t usage_requests, usage_tokens, usage_spend;
     uint32_t next_key_seq, next_hold_seq;
     uint64_t snap_seq;         /* recovery: records <= this are loaded */
-    key **keys;                /* sorted by id */
+    uint32_t *keys;            /* key pool handles, sorted by key id:
+                                * ws_key_at() for the key */
     uint32_t n_keys, keys_cap;
     usage_log usage;           /* per UTC day */
     alert_set *alerts;         /* NULL: no alert rules */
 } workspace;
+
+/* Every key record lives in this pool; workspace.keys holds handles. */
+extern slab store_key_pool;
+
+/* The i-th key of w by id (i < w->n_keys). Caller holds the shard lock. */
+static inline key *ws_key_at(const workspace *w, uint32_t i)
+{
+    assert(i < w->n_keys);
+    return slab_ptr(&store_key_pool, w->keys[i]);
+}
+
+/* The handle of a key record from store_key_alloc. */
+static inline uint32_t store_key_handle(const key *k)
+{
+    return slab_handle(&store_key_pool, k);
+}
 
 /* A reservation made by a check with hold=true. The amount was already
  * taken from quota, spend windows and wallet; settle refunds the rest. */

@@ -131,10 +131,10 @@ static inline void fz_store_check(store *st)
         while (htab_next(&sh->wss, &pos, &id, &v)) {
             workspace *w = v;
             for (uint32_t i = 0; i < w->n_keys; i++) {
-                key *k = w->keys[i];
+                key *k = ws_key_at(w, i);
                 bool prev = false;
                 if (key_ws_id(k) != w->id ||
-                    (i > 0 && w->keys[i - 1]->id >= k->id))
+                    (i > 0 && ws_key_at(w, i - 1)->id >= k->id))
                     fz_die("workspace %u: key list broken", w->id);
                 if (tagtab_get(&sh->by_tag, keyfmt_tag(&k->hash), &prev) != k ||
                     prev)

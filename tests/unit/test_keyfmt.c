@@ -287,9 +287,9 @@ static void test_hash(void)
         body[i] = (uint8_t)i;
     keyfmt_hash_body(body, &h1);
     to_hex(h1.b, sizeof h1.b, hex);
-    /* python3: hashlib.blake2b(bytes(range(32)), digest_size=32) */
-    T_EQ_STR(hex, "cb2f5160fc1f7e05a55ef49d340b48da"
-                  "2e5a78099d53393351cd579dd42503d6");
+    /* python3: hashlib.blake2b(bytes(range(32)), digest_size=32), first
+     * 16 bytes (the stored hash is the truncated BLAKE2b-256) */
+    T_EQ_STR(hex, "cb2f5160fc1f7e05a55ef49d340b48da");
     keyfmt_hash_body(body, &h2);
     T_CHECK(memcmp(h1.b, h2.b, sizeof h1.b) == 0);
     T_CHECK(keyfmt_hash_equal(&h1, &h2));
@@ -302,8 +302,7 @@ static void test_hash(void)
     memset(body, 0, sizeof body);
     keyfmt_hash_body(body, &h1);
     to_hex(h1.b, sizeof h1.b, hex);
-    T_EQ_STR(hex, "89eb0d6a8a691dae2cd15ed0369931ce"
-                  "0a949ecafa5c3f93f8121833646e15c3");
+    T_EQ_STR(hex, "89eb0d6a8a691dae2cd15ed0369931ce");
 }
 
 static void test_tag(void)

@@ -519,6 +519,10 @@ static void *thread_main(void *arg)
         thread_draft(t->id, k, &d, name, sizeof name, mptr);
         const keypol *p = keypol_intern(&d);
         t->bad += p == NULL || !matches(p, &d);
+        /* ids resolve without the mutex while other threads intern and
+         * release (and the directory gains chunks) */
+        t->bad += p != NULL && keypol_at(p->id) != p;
+        t->bad += keypol_at(t->shared->id) != t->shared;
         keypol_release(held[slot]);
         held[slot] = p;
         keypol_release(s);
@@ -558,6 +562,56 @@ static void test_threads(void)
     T_EQ_I64(keypol_count(), 0);
 }
 
+/* Ids: unique among live records, resolved by keypol_at, cleared on the
+ * last release and reused afterwards (so the directory stays as small as
+ * the largest number of records alive at once). */
+static void test_ids(void)
+{
+    static const keypol *p[MANY_N];
+    static uint8_t seen[MANY_N + 2];
+    char names[3][32];
+    char *mptr[3];
+    ipnet_range ips[2];
+    keypol_draft d;
+    size_t bad = 0;
+    T_EQ_I64(keypol_at(KEYPOL_ID_NONE) == NULL, 1);
+    T_EQ_I64(keypol_id(NULL), KEYPOL_ID_NONE);
+    uint32_t id_max = 0;
+    for (uint32_t i = 0; i < MANY_N; i++) {
+        many_draft(i, &d, names, mptr, ips);
+        p[i] = keypol_intern(&d);
+        T_REQUIRE(p[i] != NULL);
+        if (p[i]->id > id_max)
+            id_max = p[i]->id;
+    }
+    T_CHECK(id_max <= MANY_N + 1);
+    for (uint32_t i = 0; i < MANY_N; i++) {
+        uint32_t id = p[i]->id;
+        bad += id == KEYPOL_ID_NONE || id > MANY_N + 1 || seen[id]++ != 0;
+        bad += keypol_at(id) != p[i] || keypol_id(p[i]) != id;
+    }
+    T_EQ_I64(bad, 0);
+    uint32_t freed[MANY_N / 2];
+    for (uint32_t i = 0; i < MANY_N / 2; i++) {
+        freed[i] = p[i]->id;
+        keypol_release(p[i]);
+        bad += keypol_at(freed[i]) != NULL;
+    }
+    T_EQ_I64(bad, 0);
+    /* New records take the freed ids, not new ones. */
+    for (uint32_t i = 0; i < MANY_N / 2; i++) {
+        many_draft(MANY_N + i, &d, names, mptr, ips);
+        p[i] = keypol_intern(&d);
+        T_REQUIRE(p[i] != NULL);
+        bad += p[i]->id > id_max || keypol_at(p[i]->id) != p[i];
+    }
+    T_EQ_I64(bad, 0);
+    for (uint32_t i = 0; i < MANY_N; i++)
+        keypol_release(p[i]);
+    T_EQ_I64(keypol_count(), 0);
+    (void)freed;
+}
+
 int main(void)
 {
     T_RUN(test_draft_none);
@@ -566,6 +620,7 @@ int main(void)
     T_RUN(test_draft_of);
     T_RUN(test_refcount);
     T_RUN(test_many);
+    T_RUN(test_ids);
     T_RUN(test_threads);
     return t_done();
 }

@@ -318,9 +318,8 @@ static void test_prepared_session_and_stats(void)
     char a[128];
     T_REQUIRE(make_key(st, ws, NULL, a, sizeof(a)) != 0);
     st->auth.required = st->auth.has_root = true;
-    crypto_generichash(st->auth.root.b, sizeof(st->auth.root.b),
-                       (const uint8_t *)TEST_ROOT_CRED,
-                       strlen(TEST_ROOT_CRED), NULL, 0);
+    keyfmt_hash_bytes((const uint8_t *)TEST_ROOT_CRED,
+                      strlen(TEST_ROOT_CRED), &st->auth.root);
     Quotad__Request rq[4];
     Quotad__Check ck[3];
     Quotad__Hello h = QUOTAD__HELLO__INIT;

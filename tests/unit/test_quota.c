@@ -11,40 +11,45 @@
  * it is a Sunday, so also one minute before an ISO week) boundary. */
 static const int64_t T0 = INT64_C(1711929540000);
 
-/* The key's policy: a test-owned record the tests change in place (the
- * server interns immutable ones; quota.c only reads k->pol). */
-static keypol pol;
+/* The key's policy: interned once, then changed in place by the tests
+ * (the server never changes an interned record; quota.c only reads the
+ * key's). Its limits are reset by fresh(). */
+static keypol *pol;
 
 static void fresh(key *k, workspace *w)
 {
     memset(k, 0, sizeof(*k));
     memset(w, 0, sizeof(*w));
-    memset(&pol, 0, sizeof(pol));
+    if (pol == NULL) {
+        keypol_draft d;
+        keypol_draft_none(&d);
+        pol = (keypol *)keypol_intern(&d);
+        T_REQUIRE(pol != NULL);
+    }
+    pol->n_models = pol->n_ips = 0;
+    pol->models = NULL;
+    pol->ips = NULL;
     k->id = (uint64_t)1 << 32 | 1;
-    k->pol = &pol;
+    k->pol_id = pol->id;
     w->id = 1;
     k->status = KEY_ENABLED;
     k->kind = KEY_STANDARD;
-    pol.quota_total = k->quota_remaining = LIMIT_NONE;
-    pol.cap_day = pol.cap_week = pol.cap_month = LIMIT_NONE;
-    pol.rpm = pol.tpm = LIMIT_NONE;
+    pol->quota_total = k->quota_remaining = LIMIT_NONE;
+    pol->cap_day = pol->cap_week = pol->cap_month = LIMIT_NONE;
+    pol->rpm = pol->tpm = LIMIT_NONE;
     w->balance = 1000000;
 }
 
 /* Free what the checks allocated (usage logs, the key's cold part). */
 static void done(key *k, workspace *w)
 {
-    if (k->ext != NULL) {
-        usage_free(&k->ext->usage);
-        free(k->ext);
-        k->ext = NULL;
-    }
+    key_ext_drop(k);
     usage_free(&w->usage);
 }
 
 static int64_t usage_requests(const key *k)
 {
-    return k->ext ? k->ext->usage_requests : 0;
+    return key_ext_of(k) ? key_ext_of(k)->usage_requests : 0;
 }
 
 static quota_in debit(int64_t amount)
@@ -71,14 +76,14 @@ static void test_order_of_checks(void)
     k.kind = KEY_ADMIN;
     ipnet_range r;
     T_REQUIRE(ipnet_parse_range("10.0.0.0/8", 10, &r) == 0);
-    pol.ips = &r;
-    pol.n_ips = 1;
+    pol->ips = &r;
+    pol->n_ips = 1;
     char *models[] = {"gpt-4o"};
-    pol.models = models;
-    pol.n_models = 1;
-    pol.rpm = 0;
-    pol.quota_total = k.quota_remaining = 5;
-    pol.cap_day = 5;
+    pol->models = models;
+    pol->n_models = 1;
+    pol->rpm = 0;
+    pol->quota_total = k.quota_remaining = 5;
+    pol->cap_day = 5;
     w.balance = 5;
     ipnet_addr ip;
     T_REQUIRE(ipnet_parse_addr("192.168.1.1", 11, &ip) == 0);
@@ -101,11 +106,11 @@ static void test_order_of_checks(void)
     in.model_len = 6;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_RATE_LIMITED);
     T_EQ_I64(o.retry_after_ms, 60000);
-    pol.rpm = LIMIT_NONE;
+    pol->rpm = LIMIT_NONE;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_QUOTA_EXCEEDED);
-    pol.quota_total = k.quota_remaining = 100;
+    pol->quota_total = k.quota_remaining = 100;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_SPEND_CAP_EXCEEDED);
-    pol.cap_day = 100;
+    pol->cap_day = 100;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_INSUFFICIENT_CREDITS);
     /* nothing moved through all those denials */
     T_EQ_I64(k.quota_remaining, 100);
@@ -141,7 +146,7 @@ static void test_rpm_window_resets_at_minute(void)
     workspace w;
     quota_out o;
     fresh(&k, &w);
-    pol.rpm = 3;
+    pol->rpm = 3;
     for (int i = 0; i < 3; i++) {
         T_EQ_I64(run(&k, &w, debit(1), T0 + i, &o), DEC_ALLOWED);
         T_EQ_I64(o.rpm_remaining, 2 - i);
@@ -160,7 +165,7 @@ static void test_tpm_counts_tokens(void)
     workspace w;
     quota_out o;
     fresh(&k, &w);
-    pol.tpm = 1000;
+    pol->tpm = 1000;
     quota_in in = debit(1);
     in.tokens = 600;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_ALLOWED);
@@ -178,8 +183,8 @@ static void test_spend_caps_reset_on_calendar(void)
     workspace w;
     quota_out o;
     fresh(&k, &w);
-    pol.cap_day = 100;
-    pol.cap_month = 150;
+    pol->cap_day = 100;
+    pol->cap_month = 150;
     T_EQ_I64(run(&k, &w, debit(100), T0, &o), DEC_ALLOWED);
     T_EQ_I64(run(&k, &w, debit(1), T0 + 59999, &o), DEC_SPEND_CAP_EXCEEDED);
     /* 2024-04-01 00:00:00: new day and new month */
@@ -198,7 +203,7 @@ static void test_week_cap_monday(void)
     workspace w;
     quota_out o;
     fresh(&k, &w);
-    pol.cap_week = 10;
+    pol->cap_week = 10;
     /* T0 is Sunday 23:59; Monday 00:00 starts a new ISO week */
     T_EQ_I64(run(&k, &w, debit(10), T0, &o), DEC_ALLOWED);
     T_EQ_I64(run(&k, &w, debit(1), T0 + 1, &o), DEC_SPEND_CAP_EXCEEDED);
@@ -229,7 +234,7 @@ static void test_hold_amount_min(void)
     quota_out o;
     fresh(&k, &w);
     w.balance = 300;
-    pol.quota_total = k.quota_remaining = 200;
+    pol->quota_total = k.quota_remaining = 200;
     quota_in in = {.amount = 1000, .amount_min = 150};
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_ALLOWED);
     T_EQ_I64(o.charged, 200); /* quota binds */
@@ -254,8 +259,8 @@ static void test_settle_refund_and_overrun(void)
     quota_out o;
     quota_settle_out so;
     fresh(&k, &w);
-    pol.quota_total = k.quota_remaining = 1000;
-    pol.cap_day = 1000;
+    pol->quota_total = k.quota_remaining = 1000;
+    pol->cap_day = 1000;
     quota_in in = debit(400);
     in.tokens = 10;
     T_EQ_I64(run(&k, &w, in, T0, &o), DEC_ALLOWED);
@@ -329,5 +334,6 @@ int main(void)
     T_RUN(test_settle_refund_and_overrun);
     T_RUN(test_settle_refund_skips_past_day);
     T_RUN(test_void_with_deleted_key);
+    keypol_release(pol);
     return t_done();
 }

@@ -1,6 +1,8 @@
 /* test_slab -- pooled objects: zeroed, aligned, distinct, reused after
- * free, safe from several threads. */
+ * free, safe from several threads; handles round-trip, stay distinct and
+ * are readable without a lock while pages are added. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,9 +99,182 @@ static void test_threads(void)
     slab_destroy(&shared);
 }
 
+/* ---- handles ---- */
+
+#define TH_OBJS 40000          /* 136-byte objects: about 85 pages */
+#define TH_HANDLE_BITS_WORDS ((1u << 20) / 64u) /* bitmap: handles < 2^20 */
+
+static int handle_roundtrip(const slab *s, void *p)
+{
+    uint32_t h = slab_handle(s, p);
+    return h == SLAB_HANDLE_NONE || slab_ptr(s, h) != p;
+}
+
+/* Every live handle distinct: a bitmap over the first 2^20 handles. */
+static int handles_distinct(const slab *s, void *const *objs, int n)
+{
+    static uint64_t seen[TH_HANDLE_BITS_WORDS];
+    memset(seen, 0, sizeof(seen));
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t h = slab_handle(s, objs[i]);
+        if (h / 64u >= TH_HANDLE_BITS_WORDS) {
+            return 1;
+        }
+        bad |= (seen[h / 64u] >> (h % 64u) & 1u) != 0;
+        seen[h / 64u] |= UINT64_C(1) << (h % 64u);
+    }
+    return bad;
+}
+
+static void test_handles(void)
+{
+    static slab s = SLAB_INIT(136);
+    static void *objs[TH_OBJS];
+    int bad = 0;
+    for (int i = 0; i < TH_OBJS; i++) {
+        objs[i] = slab_alloc(&s);
+        T_REQUIRE(objs[i] != NULL);
+        bad |= handle_roundtrip(&s, objs[i]);
+        memset(objs[i], (uint8_t)i, 136);
+    }
+    T_EQ_I64(bad, 0);
+    T_CHECK(s.n_pages > 64);
+    T_CHECK(((uintptr_t)objs[0] & (SLAB_PAGE_BYTES - 1)) != 0); /* slot 0 */
+    T_EQ_I64(handles_distinct(&s, objs, TH_OBJS), 0);
+    /* a handle names the same object however many pages came after */
+    for (int i = 0; i < TH_OBJS; i++) {
+        bad |= handle_roundtrip(&s, objs[i]);
+        bad |= ((uint8_t *)objs[i])[135] != (uint8_t)i;
+    }
+    T_EQ_I64(bad, 0);
+    /* free every third, reallocate: reused slots keep their handles */
+    uint32_t before = s.n_pages;
+    for (int i = 0; i < TH_OBJS; i += 3) {
+        slab_free(&s, objs[i]);
+    }
+    for (int i = 0; i < TH_OBJS; i += 3) {
+        objs[i] = slab_alloc(&s);
+        T_REQUIRE(objs[i] != NULL);
+        bad |= handle_roundtrip(&s, objs[i]);
+    }
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(s.n_pages, before);
+    T_EQ_I64(handles_distinct(&s, objs, TH_OBJS), 0);
+    for (int i = 0; i < TH_OBJS; i++) {
+        slab_free(&s, objs[i]);
+    }
+    T_EQ_I64(s.live, 0);
+    slab_destroy(&s);
+    /* usable again after destroy, handles start over */
+    void *p = slab_alloc(&s);
+    T_REQUIRE(p != NULL);
+    T_EQ_I64(slab_handle(&s, p), 1);
+    slab_free(&s, p);
+    slab_destroy(&s);
+}
+
+/* Small objects: the most slots per page still fit SLAB_SLOT_BITS. */
+static void test_handles_small(void)
+{
+    static slab s = SLAB_INIT(SLAB_OBJ_BYTES_MIN);
+    T_EQ_I64(s.slots_per_page, SLAB_SLOTS_BYTES / SLAB_OBJ_BYTES_MIN);
+    int n = (int)s.slots_per_page * 3;
+    void **objs = calloc((size_t)n, sizeof(*objs));
+    T_REQUIRE(objs != NULL);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        objs[i] = slab_alloc(&s);
+        T_REQUIRE(objs[i] != NULL);
+        bad |= handle_roundtrip(&s, objs[i]);
+    }
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(s.n_pages, 4); /* page 0 lost slot 0 to SLAB_HANDLE_NONE */
+    T_EQ_I64(slab_handle(&s, objs[n - 1]) >> SLAB_SLOT_BITS, 3);
+    T_EQ_I64(handles_distinct(&s, objs, n), 0);
+    for (int i = 0; i < n; i++) {
+        slab_free(&s, objs[i]);
+    }
+    free(objs);
+    slab_destroy(&s);
+}
+
+/* Readers turn handles into pointers without a lock while a writer adds
+ * pages: handles of old objects, and the newest object's, published by
+ * the writer (as a shard lock would). Each object holds its own handle. */
+#define TC_READERS 3
+#define TC_SEED_OBJS 2000
+#define TC_GROW_OBJS 60000     /* about 125 new pages */
+
+static slab conc = SLAB_INIT(136);
+static uint32_t conc_seed[TC_SEED_OBJS];
+static _Atomic int conc_writing;
+static _Atomic uint32_t conc_latest;   /* newest object, published */
+
+static void *conc_reader(void *arg)
+{
+    uintptr_t bad = 0;
+    uint32_t x = (uint32_t)(uintptr_t)arg * 2654435761u;
+    long rounds = 0;
+    while (atomic_load(&conc_writing) || rounds < TC_SEED_OBJS) {
+        x = x * 1103515245u + 12345u;
+        uint32_t h = conc_seed[(x >> 8) % TC_SEED_OBJS];
+        const uint32_t *p = slab_ptr(&conc, h);
+        bad |= *p != h;
+        /* the newest object: its page may have just been added */
+        h = atomic_load_explicit(&conc_latest, memory_order_acquire);
+        if (h != SLAB_HANDLE_NONE) {
+            p = slab_ptr(&conc, h);
+            bad |= *p != h;
+        }
+        rounds++;
+    }
+    return (void *)bad;
+}
+
+static void test_handles_concurrent(void)
+{
+    for (int i = 0; i < TC_SEED_OBJS; i++) {
+        uint32_t *p = slab_alloc(&conc);
+        T_REQUIRE(p != NULL);
+        conc_seed[i] = *p = slab_handle(&conc, p);
+    }
+    atomic_store(&conc_writing, 1);
+    pthread_t t[TC_READERS];
+    for (uintptr_t i = 0; i < TC_READERS; i++) {
+        T_REQUIRE(pthread_create(&t[i], NULL, conc_reader, (void *)i) == 0);
+    }
+    static void *grown[TC_GROW_OBJS];
+    int bad = 0;
+    for (int i = 0; i < TC_GROW_OBJS; i++) {
+        uint32_t *p = grown[i] = slab_alloc(&conc);
+        bad |= p == NULL;
+        if (p != NULL) {
+            *p = slab_handle(&conc, p);
+            atomic_store_explicit(&conc_latest, *p, memory_order_release);
+        }
+    }
+    atomic_store(&conc_writing, 0);
+    for (int i = 0; i < TC_READERS; i++) {
+        void *rv;
+        T_REQUIRE(pthread_join(t[i], &rv) == 0);
+        bad |= rv != NULL;
+    }
+    T_EQ_I64(bad, 0);
+    for (int i = 0; i < TC_GROW_OBJS; i++) {
+        bad |= slab_ptr(&conc, *(uint32_t *)grown[i]) != grown[i];
+        slab_free(&conc, grown[i]);
+    }
+    T_EQ_I64(bad, 0);
+    slab_destroy(&conc);
+}
+
 int main(void)
 {
     T_RUN(test_alloc_distinct_zeroed_aligned);
     T_RUN(test_threads);
+    T_RUN(test_handles);
+    T_RUN(test_handles_small);
+    T_RUN(test_handles_concurrent);
     return t_done();
 }

@@ -170,10 +170,10 @@ static void qd_emit_ws(qd_emit *e, const workspace *w)
 static void qd_emit_key_lists(qd_emit *e, const key *k)
 {
     char txt[IPNET_TEXT_BYTES_MAX];
-    qe_strv(e, "models", k->pol->models, k->pol->n_models);
+    qe_strv(e, "models", key_pol(k)->models, key_pol(k)->n_models);
     qe_arr_begin(e, "ips");
-    for (uint32_t i = 0; i < k->pol->n_ips; i++) {
-        if (ipnet_format_range(&k->pol->ips[i], txt, sizeof txt) != 0)
+    for (uint32_t i = 0; i < key_pol(k)->n_ips; i++) {
+        if (ipnet_format_range(&key_pol(k)->ips[i], txt, sizeof txt) != 0)
             snprintf(txt, sizeof txt, "?");
         qe_str(e, NULL, txt);
     }
@@ -194,13 +194,13 @@ static void qd_emit_key_lists(qd_emit *e, const key *k)
 static void qd_emit_key_limits(qd_emit *e, const key *k)
 {
     qe_time(e, "expires_ms", k->expires_ms);
-    qe_limit_money(e, "quota_total", k->pol->quota_total);
+    qe_limit_money(e, "quota_total", key_pol(k)->quota_total);
     qe_limit_money(e, "quota_remaining", k->quota_remaining);
-    qe_limit_money(e, "cap_day", k->pol->cap_day);
-    qe_limit_money(e, "cap_week", k->pol->cap_week);
-    qe_limit_money(e, "cap_month", k->pol->cap_month);
-    qe_limit_count(e, "rpm", k->pol->rpm);
-    qe_limit_count(e, "tpm", k->pol->tpm);
+    qe_limit_money(e, "cap_day", key_pol(k)->cap_day);
+    qe_limit_money(e, "cap_week", key_pol(k)->cap_week);
+    qe_limit_money(e, "cap_month", key_pol(k)->cap_month);
+    qe_limit_count(e, "rpm", key_pol(k)->rpm);
+    qe_limit_count(e, "tpm", key_pol(k)->tpm);
 }
 
 /* Rate and spend windows (index + counters) and lifetime usage. */
@@ -219,9 +219,10 @@ static void qd_emit_key_counters(qd_emit *e, const key *k)
     qe_money(e, "spend_week", k->spend.spend_week);
     qe_money(e, "spend_month", k->spend.spend_month);
     qe_obj_end(e);
-    qe_i64(e, "usage_requests", k->ext ? k->ext->usage_requests : 0);
-    qe_i64(e, "usage_tokens", k->ext ? k->ext->usage_tokens : 0);
-    qe_money(e, "usage_spend", k->ext ? k->ext->usage_spend : 0);
+    const key_ext *x = key_ext_of(k);
+    qe_i64(e, "usage_requests", x ? x->usage_requests : 0);
+    qe_i64(e, "usage_tokens", x ? x->usage_tokens : 0);
+    qe_money(e, "usage_spend", x ? x->usage_spend : 0);
 }
 
 /* One key, every field; prev_hash only while a previous secret lives. */
@@ -246,13 +247,14 @@ static void qd_emit_key(qd_emit *e, const key *k)
     qe_time(e, "created_ms", k->created_ms);
     qd_emit_key_limits(e, k);
     qd_emit_key_lists(e, k);
-    bool prev = key_prev_expires(k) != 0;
-    qe_hex(e, "prev_hash", prev ? k->ext->prev_hash.b : none,
-           prev ? sizeof k->ext->prev_hash.b : 0);
+    const key_ext *x = key_ext_of(k);
+    const key_ext *prev = x != NULL && x->prev_expires_ms != 0 ? x : NULL;
+    qe_hex(e, "prev_hash", prev ? prev->prev_hash.b : none,
+           prev ? sizeof prev->prev_hash.b : 0);
     qe_time(e, "prev_expires_ms", key_prev_expires(k));
     qd_emit_key_counters(e, k);
-    qd_emit_usage_log(e, k->ext ? &k->ext->usage : &no_usage);
-    qd_emit_alerts(e, k->ext ? k->ext->alerts : NULL);
+    qd_emit_usage_log(e, x ? &x->usage : &no_usage);
+    qd_emit_alerts(e, x ? x->alerts : NULL);
     qe_end(e);
 }
 
@@ -302,7 +304,7 @@ int qd_emit_state(qd_emit *e, store *st)
     for (size_t i = 0; i < s.n_ws; i++) {
         qd_emit_ws(e, s.ws[i]);
         for (uint32_t k = 0; k < s.ws[i]->n_keys; k++)
-            qd_emit_key(e, s.ws[i]->keys[k]);
+            qd_emit_key(e, ws_key_at(s.ws[i], k));
     }
     for (size_t i = 0; i < s.n_holds; i++)
         qd_emit_hold_line(e, s.holds[i]);
