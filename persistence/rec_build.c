@@ -19,7 +19,7 @@ static int usage_days(arena *a, const usage_log *u, Quotad__UsageDay ***out,
         return -1;
     }
     for (uint16_t i = 0; i < u->n; i++) {
-        const usage_day *d = &u->d[i];
+        const usage_day *d = &usage_log_days(u)[i];
         Quotad__UsageDay *m = arena_alloc(a, sizeof(*m));
         int64_t *den = arena_alloc(a, USAGE_DECISIONS * sizeof(int64_t));
         if (m == NULL || den == NULL) {

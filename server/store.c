@@ -566,7 +566,7 @@ static void ws_spend(const workspace *w, int64_t now_ms, int64_t *day,
     int64_t today = win_day_index(now_ms), wk = win_week_index(now_ms);
     *day = *week = 0;
     for (uint16_t i = w->usage.n; i > 0; i--) {
-        const usage_day *d = &w->usage.d[i - 1];
+        const usage_day *d = &usage_log_days(&w->usage)[i - 1];
         if (win_week_index(d->day * WIN_DAY_MS) != wk) {
             break;
         }

@@ -10,34 +10,39 @@
 void usage_free(usage_log *u)
 {
     free(u->d);
-    u->d = NULL;
-    u->n = u->cap = 0;
+    memset(u, 0, sizeof(*u));
 }
 
 /* The entry for day, appended if it is newer than the last one. A day
  * older than the last (a clock step back) counts into the last day. */
 static usage_day *usage_day_of(usage_log *u, int32_t day)
 {
-    if (u->n > 0 && u->d[u->n - 1].day >= day) {
-        return &u->d[u->n - 1];
+    usage_day *days = u->d != NULL ? u->d : &u->one;
+    if (u->n > 0 && days[u->n - 1].day >= day) {
+        return &days[u->n - 1];
     }
     if (u->n == USAGE_DAYS_MAX) {
-        memmove(u->d, u->d + 1, (u->n - 1u) * sizeof(*u->d));
+        memmove(days, days + 1, (u->n - 1u) * sizeof(*days));
         u->n--;
     }
-    if (u->n == u->cap) {
-        uint16_t cap = u->cap ? (uint16_t)(u->cap * 2u) : 2u;
-        if (cap > USAGE_DAYS_MAX) {
-            cap = USAGE_DAYS_MAX;
+    uint16_t cap = u->d != NULL ? u->cap : 1u;
+    if (u->n == cap) {
+        uint16_t ncap = (uint16_t)(cap * 2u);
+        if (ncap > USAGE_DAYS_MAX) {
+            ncap = USAGE_DAYS_MAX;
         }
-        usage_day *p = realloc(u->d, cap * sizeof(*p));
+        usage_day *p = realloc(u->d, ncap * sizeof(*p));
         if (p == NULL) {
             return NULL;
         }
-        u->d = p;
-        u->cap = cap;
+        if (u->d == NULL) {
+            p[0] = u->one; /* n == 1: the inline day moves first */
+        }
+        u->d = days = p;
+        u->cap = ncap;
     }
-    usage_day *e = &u->d[u->n++];
+    assert(u->n < (u->d != NULL ? u->cap : 1u));
+    usage_day *e = &days[u->n++];
     memset(e, 0, sizeof(*e));
     e->day = day;
     return e;

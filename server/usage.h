@@ -9,6 +9,7 @@
 #ifndef QD_USAGE_H
 #define QD_USAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define USAGE_DAYS_MAX 400u          /* days kept per key and workspace */
@@ -20,10 +21,20 @@ typedef struct usage_day {
     int64_t requests, allowed, tokens, spend;
 } usage_day;
 
+/* The first day is kept inline: most keys are used on one day or not at
+ * all, and a key's first check then allocates nothing for its usage. A
+ * second day moves the days to a heap array (d), doubled as needed. */
 typedef struct usage_log {
-    usage_day *d;
-    uint16_t n, cap;
+    usage_day *d;                    /* NULL: at most one day, in `one` */
+    uint16_t n, cap;                 /* cap: of d */
+    usage_day one;
 } usage_log;
+
+/* The n days, oldest first. */
+static inline const usage_day *usage_log_days(const usage_log *u)
+{
+    return u->d != NULL ? u->d : &u->one;
+}
 
 void usage_free(usage_log *u);
 

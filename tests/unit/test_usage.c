@@ -1,4 +1,6 @@
 /* test_usage -- per-day usage counters. */
+#include <string.h>
+
 #include "t.h"
 #include "usage.h"
 #include "window.h"
@@ -13,14 +15,14 @@ static void test_counts_per_day(void)
     T_EQ_I64(usage_note_adjust(&u, DAY0 + 6, -40, 3), 0);
     T_EQ_I64(usage_note_check(&u, DAY0 + WIN_DAY_MS, 11, 0, 0), 0);
     T_REQUIRE(u.n == 2);
-    T_EQ_I64(u.d[0].day, win_day_index(DAY0));
-    T_EQ_I64(u.d[0].requests, 2);
-    T_EQ_I64(u.d[0].allowed, 1);
-    T_EQ_I64(u.d[0].denied[9], 1);
-    T_EQ_I64(u.d[0].spend, 60);
-    T_EQ_I64(u.d[0].tokens, 10);
-    T_EQ_I64(u.d[1].denied[11], 1);
-    T_EQ_I64(u.d[1].allowed, 0);
+    T_EQ_I64(usage_log_days(&u)[0].day, win_day_index(DAY0));
+    T_EQ_I64(usage_log_days(&u)[0].requests, 2);
+    T_EQ_I64(usage_log_days(&u)[0].allowed, 1);
+    T_EQ_I64(usage_log_days(&u)[0].denied[9], 1);
+    T_EQ_I64(usage_log_days(&u)[0].spend, 60);
+    T_EQ_I64(usage_log_days(&u)[0].tokens, 10);
+    T_EQ_I64(usage_log_days(&u)[1].denied[11], 1);
+    T_EQ_I64(usage_log_days(&u)[1].allowed, 0);
     usage_free(&u);
 }
 
@@ -30,7 +32,7 @@ static void test_clock_step_back_counts_into_last_day(void)
     T_EQ_I64(usage_note_check(&u, DAY0 + WIN_DAY_MS, 0, 1, 0), 0);
     T_EQ_I64(usage_note_check(&u, DAY0, 0, 1, 0), 0);
     T_EQ_I64(u.n, 1);
-    T_EQ_I64(u.d[0].allowed, 2);
+    T_EQ_I64(usage_log_days(&u)[0].allowed, 2);
     usage_free(&u);
 }
 
@@ -42,8 +44,8 @@ static void test_bounded_days(void)
                                   0), 0);
     }
     T_EQ_I64(u.n, USAGE_DAYS_MAX);
-    T_EQ_I64(u.d[0].spend, 5);             /* the oldest five were dropped */
-    T_EQ_I64(u.d[u.n - 1].spend, USAGE_DAYS_MAX + 4);
+    T_EQ_I64(usage_log_days(&u)[0].spend, 5);   /* the oldest five were dropped */
+    T_EQ_I64(usage_log_days(&u)[u.n - 1].spend, USAGE_DAYS_MAX + 4);
     usage_free(&u);
 }
 
@@ -56,7 +58,36 @@ static void test_put_day_in_order(void)
     usage_day old = {.day = 11};
     T_EQ_I64(usage_put_day(&u, &old), -1); /* out of order */
     T_EQ_I64(u.n, 2);
-    T_EQ_I64(u.d[1].requests, 4);
+    T_EQ_I64(usage_log_days(&u)[1].requests, 4);
+    usage_free(&u);
+}
+
+/* One day lives inline (no allocation); the second moves it, intact, to
+ * the front of a heap array; freeing empties the log for reuse. */
+static void test_first_day_inline(void)
+{
+    usage_log u = {0};
+    for (int i = 0; i < 5; i++)
+        T_EQ_I64(usage_note_check(&u, DAY0 + i, i == 4 ? 3 : 0, 10, 2), 0);
+    T_EQ_I64(usage_note_adjust(&u, DAY0 + 9, -5, 1), 0);
+    T_CHECK(u.d == NULL);
+    T_EQ_I64(u.n, 1);
+    T_CHECK(usage_log_days(&u) == &u.one);
+    usage_day first = u.one;
+    T_EQ_I64(first.requests, 5);
+    T_EQ_I64(first.allowed, 4);
+    T_EQ_I64(first.denied[3], 1);
+    T_EQ_I64(first.spend, 35);
+    T_EQ_I64(first.tokens, 9);
+    T_EQ_I64(usage_note_check(&u, DAY0 + WIN_DAY_MS, 0, 7, 0), 0);
+    T_REQUIRE(u.d != NULL && u.n == 2 && u.cap >= 2);
+    T_CHECK(memcmp(&usage_log_days(&u)[0], &first, sizeof first) == 0);
+    T_EQ_I64(usage_log_days(&u)[1].spend, 7);
+    usage_free(&u);
+    T_CHECK(u.d == NULL && u.n == 0 && u.cap == 0);
+    T_EQ_I64(usage_note_check(&u, DAY0, 0, 1, 0), 0);
+    T_EQ_I64(usage_log_days(&u)[0].requests, 1);
+    T_EQ_I64(usage_log_days(&u)[0].spend, 1);
     usage_free(&u);
 }
 
@@ -66,5 +97,6 @@ int main(void)
     T_RUN(test_clock_step_back_counts_into_last_day);
     T_RUN(test_bounded_days);
     T_RUN(test_put_day_in_order);
+    T_RUN(test_first_day_inline);
     return t_done();
 }

@@ -112,7 +112,7 @@ static void qd_emit_usage_log(qd_emit *e, const usage_log *u)
 {
     qe_arr_begin(e, "usage_days");
     for (uint32_t i = 0; i < u->n; i++) {
-        const usage_day *d = &u->d[i];
+        const usage_day *d = &usage_log_days(u)[i];
         int64_t denied[USAGE_DECISIONS];
         for (uint32_t k = 0; k < USAGE_DECISIONS; k++)
             denied[k] = d->denied[k];
