@@ -181,8 +181,8 @@ out:
 }
 
 /* Only this hash is stored: a leaked snapshot or log does not leak usable
- * secrets. The body already holds 192 random bits, so no salt is needed. */
-/* Truncated, not BLAKE2b with a 16-byte output: a prefix of BLAKE2b-256
+ * secrets. The body already holds 192 random bits, so no salt is needed.
+ * Truncated, not BLAKE2b with a 16-byte output: a prefix of BLAKE2b-256
  * keeps hashes written by older versions (32 bytes) comparable. */
 void keyfmt_hash_bytes(const uint8_t *p, size_t len, keyfmt_hash *out)
 {

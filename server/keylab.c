@@ -8,17 +8,21 @@
 #include "limits.h"
 #include "slab.h"
 
-/* Pools for the small block sizes; larger blocks use malloc. */
-#define KEYLAB_CLASSES 4u
-static const size_t keylab_class_bytes[KEYLAB_CLASSES] = {16, 24, 32, 48};
-static slab keylab_pools[KEYLAB_CLASSES] = {SLAB_INIT(16), SLAB_INIT(24),
-                                            SLAB_INIT(32), SLAB_INIT(48)};
+/* Pools for the small block sizes; larger blocks use malloc. The 12-byte
+ * class holds the usual block, a short name alone ("k123456": 11 bytes).
+ * Blocks are read a byte at a time, so that pool needs no alignment (its
+ * slots fall on 4-byte boundaries anyway); the others keep SLAB_INIT's. */
+#define KEYLAB_CLASSES 5u
+static const size_t keylab_classes[KEYLAB_CLASSES] = {12, 16, 24, 32, 48};
+static slab keylab_pools[KEYLAB_CLASSES] = {
+    SLAB_INIT_ALIGNED(12, 1), SLAB_INIT(16), SLAB_INIT(24), SLAB_INIT(32),
+    SLAB_INIT(48)};
 
 /* Pool index for a block of len bytes, or KEYLAB_CLASSES for malloc. */
 static uint32_t keylab_class(size_t len)
 {
     uint32_t c = 0;
-    while (c < KEYLAB_CLASSES && keylab_class_bytes[c] < len) {
+    while (c < KEYLAB_CLASSES && keylab_classes[c] < len) {
         c++;
     }
     return c;
@@ -33,6 +37,16 @@ static size_t keylab_len(const char *lab)
         p += strlen(p) + 1;
     }
     return (size_t)(p - lab);
+}
+
+size_t keylab_class_bytes(const char *lab)
+{
+    if (lab == NULL) {
+        return 0;
+    }
+    size_t len = keylab_len(lab);
+    uint32_t c = keylab_class(len);
+    return c < KEYLAB_CLASSES ? keylab_classes[c] : len;
 }
 
 void keylab_free(char *lab)

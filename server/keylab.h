@@ -13,6 +13,7 @@
 #ifndef QD_KEYLAB_H
 #define QD_KEYLAB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct keylab_in {
@@ -29,6 +30,10 @@ int keylab_build(const keylab_in *in, char **out);
 
 /* Free a block built by keylab_build (NULL is ignored). */
 void keylab_free(char *lab);
+
+/* Bytes lab takes: its pool's slot size, or its length when it came from
+ * malloc (0 for NULL). Walks the block. */
+size_t keylab_class_bytes(const char *lab);
 
 /* Read a block (NULL reads as all empty). */
 const char *keylab_name(const char *lab);

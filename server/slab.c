@@ -123,7 +123,8 @@ void *slab_alloc(slab *s)
 {
     assert(s->obj_bytes >= SLAB_OBJ_BYTES_MIN &&
            s->obj_bytes <= SLAB_SLOTS_BYTES);
-    assert(s->obj_bytes % SLAB_ALIGN_BYTES == 0);
+    assert(s->align > 0 && (s->align & (s->align - 1)) == 0);
+    assert(s->obj_bytes % s->align == 0);
     assert(s->slots_per_page == SLAB_SLOTS_BYTES / s->obj_bytes);
     pthread_mutex_lock(&s->mu);
     void *p = slab_take(s);
@@ -146,6 +147,7 @@ void slab_free(slab *s, void *p)
     pthread_mutex_lock(&s->mu);
     assert(s->live > 0);
     s->live--;
+    /* memcpy: p is only s->align-aligned, maybe not enough for a pointer */
     memcpy(p, &s->free_list, sizeof(void *));
     s->free_list = p;
     SLAB_POISON(p, s->obj_bytes);

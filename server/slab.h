@@ -26,12 +26,21 @@
  * acquire load in slab_ptr always sees the page. Handle 0
  * (SLAB_HANDLE_NONE) is never handed out: slot 0 of page 0 stays unused.
  *
- * Limits: SLAB_PAGES_MAX pages (64 GiB) per pool; past that, and when
+ * Limits: SLAB_PAGES_MAX pages (32 GiB) per pool; past that, and when
  * mmap fails, slab_alloc returns NULL like any out-of-memory.
+ *
+ * Alignment: a pool's objects are aligned to the alignment it was made
+ * with (SLAB_INIT: SLAB_ALIGN_BYTES, for structs; SLAB_INIT_ALIGNED for
+ * byte blobs, e.g. 12-byte label blocks at 1). Sizes are rounded up to
+ * it. A free slot holds the next free slot's address in its first 8
+ * bytes, copied with memcpy since the slot may not be 8-aligned.
  *
  * Under AddressSanitizer free slots are poisoned, so a use after free of a
  * pooled object is still reported, and pages are LeakSanitizer root
  * regions, so what live objects point to is not reported as leaked.
+ * ASan tracks 8-byte granules: where two slots share one (sizes not a
+ * multiple of 8), it may leave a few bytes of a free slot unpoisoned,
+ * never poisons a live one.
  */
 #ifndef QD_SLAB_H
 #define QD_SLAB_H
@@ -43,11 +52,11 @@
 #include <stdint.h>
 
 #define SLAB_PAGE_BYTES (64u * 1024u)
-#define SLAB_ALIGN_BYTES 8u
+#define SLAB_ALIGN_BYTES 8u           /* SLAB_INIT's alignment: any struct */
 #define SLAB_TAIL_BYTES 16u           /* slab_page_tail at the page end */
 #define SLAB_SLOTS_BYTES (SLAB_PAGE_BYTES - SLAB_TAIL_BYTES)
-#define SLAB_OBJ_BYTES_MIN 16u        /* so slots per page < 2^SLOT_BITS */
-#define SLAB_SLOT_BITS 12u
+#define SLAB_OBJ_BYTES_MIN 8u         /* a free-list link; 8190 slots/page */
+#define SLAB_SLOT_BITS 13u
 #define SLAB_PAGE_INDEX_BITS (32u - SLAB_SLOT_BITS)
 #define SLAB_PAGES_MAX (1u << SLAB_PAGE_INDEX_BITS)   /* pages per pool */
 #define SLAB_SLOT_MASK ((1u << SLAB_SLOT_BITS) - 1u)
@@ -55,29 +64,39 @@
 
 _Static_assert(SLAB_SLOTS_BYTES / SLAB_OBJ_BYTES_MIN <= SLAB_SLOT_MASK,
                "every slot index of a page fits SLAB_SLOT_BITS");
+_Static_assert(SLAB_OBJ_BYTES_MIN >= sizeof(void *),
+               "a free slot holds the free-list link");
 _Static_assert((SLAB_PAGE_BYTES & (SLAB_PAGE_BYTES - 1u)) == 0,
                "pages are aligned to their size: a power of two");
-_Static_assert(SLAB_OBJ_BYTES_MIN % SLAB_ALIGN_BYTES == 0, "aligned slots");
+_Static_assert((uint64_t)SLAB_PAGES_MAX * SLAB_PAGE_BYTES ==
+                   UINT64_C(32) << 30,
+               "32 GiB per pool, as the header says");
 
 typedef struct slab {
     pthread_mutex_t mu;
-    uint32_t obj_bytes;         /* multiple of SLAB_ALIGN_BYTES */
+    uint32_t obj_bytes;         /* a multiple of align */
     uint32_t slots_per_page;
-    void *free_list;            /* freed slots, linked through their first word */
+    uint32_t align;             /* of every object: a power of two */
     uint32_t n_pages;           /* pages in dir */
-    uint32_t carved;            /* slots of the newest page handed out */
     _Atomic(uint8_t *) *dir;    /* SLAB_PAGES_MAX entries; set once, under mu */
+    void *free_list;            /* freed slots, linked through their start */
+    uint32_t carved;            /* slots of the newest page handed out */
     size_t live;                /* objects handed out and not freed */
 } slab;
 
-#define SLAB_OBJ_BYTES(bytes)                                              \
-    (((bytes) + SLAB_ALIGN_BYTES - 1) / SLAB_ALIGN_BYTES * SLAB_ALIGN_BYTES)
+#define SLAB_OBJ_BYTES(bytes, align)                                       \
+    (((bytes) + (align) - 1) / (align) * (align))
 
-/* A pool of objects of `bytes` each (SLAB_OBJ_BYTES_MIN .. SLAB_SLOTS_BYTES). */
-#define SLAB_INIT(bytes)                                                   \
+/* A pool of objects of `bytes` each (SLAB_OBJ_BYTES_MIN .. SLAB_SLOTS_BYTES
+ * after rounding up), aligned to `align` (a power of two). */
+#define SLAB_INIT_ALIGNED(bytes, align_)                                   \
     {.mu = PTHREAD_MUTEX_INITIALIZER,                                      \
-     .obj_bytes = SLAB_OBJ_BYTES(bytes),                                   \
-     .slots_per_page = SLAB_SLOTS_BYTES / SLAB_OBJ_BYTES(bytes)}
+     .obj_bytes = SLAB_OBJ_BYTES(bytes, align_),                           \
+     .slots_per_page = SLAB_SLOTS_BYTES / SLAB_OBJ_BYTES(bytes, align_),   \
+     .align = (align_)}
+
+/* A pool of structs of `bytes` each, aligned to SLAB_ALIGN_BYTES. */
+#define SLAB_INIT(bytes) SLAB_INIT_ALIGNED(bytes, SLAB_ALIGN_BYTES)
 
 /* A zeroed object, or NULL when out of memory or out of handles. */
 void *slab_alloc(slab *s);

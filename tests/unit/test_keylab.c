@@ -1,6 +1,8 @@
 /* test_keylab.c -- packed key labels: exact block layout, accessors,
- * read/build round trips, empty and NULL strings, the metadata maximum. */
+ * read/build round trips, empty and NULL strings, the metadata maximum,
+ * size classes (11 and 12 bytes in the 12-byte class, 13 in 16). */
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "keylab.h"
 #include "limits.h"
@@ -349,6 +351,109 @@ static void test_order_and_duplicates(void)
     keylab_free(b);
 }
 
+/* Build a block of a name alone; its length is strlen(name) + 4. */
+static char *build_name(const char *name)
+{
+    keylab_in in = {.name = name};
+    char *b = NULL;
+    if (keylab_build(&in, &b) != 0)
+        return NULL;
+    return b;
+}
+
+/* The pool a block lands in, by its length, up to malloc. */
+static void test_size_classes(void)
+{
+    static const struct {
+        const char *name;
+        size_t len, class_bytes;
+    } cases[] = {
+        {"k", 5, 12},          {"k123456", 11, 12},   {"k1234567", 12, 12},
+        {"k12345678", 13, 16}, {"k1234567890ab", 17, 24},
+        {"k1234567890abcdefghijklmnopqrstuvwxyz0123", 45, 48},
+        {"k1234567890abcdefghijklmnopqrstuvwxyz01234", 46, 48},
+        {"k1234567890abcdefghijklmnopqrstuvwxyz0123456", 48, 48},
+        {"k1234567890abcdefghijklmnopqrstuvwxyz01234567", 49, 49},
+    };
+    T_EQ_I64(keylab_class_bytes(NULL), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *b = build_name(cases[i].name);
+        T_REQUIRE(b != NULL);
+        T_EQ_I64(block_len(b), cases[i].len);
+        T_EQ_I64(keylab_class_bytes(b), cases[i].class_bytes);
+        T_EQ_STR(keylab_name(b), cases[i].name);
+        T_EQ_STR(keylab_group(b), "");
+        T_EQ_STR(keylab_creator(b), "");
+        T_CHECK(round_trips(b));
+        keylab_free(b);
+    }
+    /* three short parts in one 12-byte block */
+    keylab_in in = {.name = "ab", .group = "cd", .creator = "efgh"};
+    char *b = NULL;
+    T_REQUIRE(keylab_build(&in, &b) == 0);
+    T_REQUIRE(b != NULL);
+    T_EQ_I64(block_len(b), 12);
+    T_EQ_I64(keylab_class_bytes(b), 12);
+    T_EQ_STR(keylab_name(b), "ab");
+    T_EQ_STR(keylab_group(b), "cd");
+    T_EQ_STR(keylab_creator(b), "efgh");
+    keylab_free(b);
+    /* one metadata pair: 1 + 2 + 1 + 1 + 2 + 2 = 9 */
+    const char *ks[] = {"k"}, *vs[] = {"v"};
+    keylab_in m = {.name = "n", .n_meta = 1, .meta_key = ks, .meta_value = vs};
+    T_REQUIRE(keylab_build(&m, &b) == 0);
+    T_REQUIRE(b != NULL);
+    T_EQ_I64(keylab_class_bytes(b), 12);
+    T_EQ_I64(keylab_n_meta(b), 1);
+    const char *k, *v;
+    keylab_meta(b, 0, &k, &v);
+    T_EQ_STR(k, "k");
+    T_EQ_STR(v, "v");
+    keylab_free(b);
+}
+
+/* Many 11-, 12- and 13-byte blocks over several pages of the 12-byte pool:
+ * each reads back its own name after others are freed and rebuilt. */
+#define TK_BLOCKS 20000
+
+static void tk_name(char *buf, size_t cap, uint32_t i, uint32_t round)
+{
+    /* 7, 8 or 9 characters: blocks of 11, 12 or 13 bytes */
+    static const char *const fmt[] = {"k%06u", "k%07u", "k%08u"};
+    snprintf(buf, cap, fmt[(i + round) % 3], (unsigned)(i + round));
+}
+
+static void test_many_small(void)
+{
+    static char *blocks[TK_BLOCKS];
+    static uint32_t round[TK_BLOCKS];
+    char name[16];
+    for (uint32_t i = 0; i < TK_BLOCKS; i++) {
+        tk_name(name, sizeof name, i, 0);
+        blocks[i] = build_name(name);
+        T_REQUIRE(blocks[i] != NULL);
+        round[i] = 0;
+    }
+    for (uint32_t i = 0; i < TK_BLOCKS; i += 2) {
+        keylab_free(blocks[i]);
+    }
+    for (uint32_t i = 0; i < TK_BLOCKS; i += 2) {
+        tk_name(name, sizeof name, i, 1);
+        blocks[i] = build_name(name);
+        T_REQUIRE(blocks[i] != NULL);
+        round[i] = 1;
+    }
+    int bad = 0;
+    for (uint32_t i = 0; i < TK_BLOCKS; i++) {
+        tk_name(name, sizeof name, i, round[i]);
+        bad |= strcmp(keylab_name(blocks[i]), name) != 0;
+        bad |= keylab_class_bytes(blocks[i]) != (strlen(name) < 9 ? 12 : 16);
+        bad |= *keylab_group(blocks[i]) != 0 || *keylab_creator(blocks[i]);
+        keylab_free(blocks[i]);
+    }
+    T_EQ_I64(bad, 0);
+}
+
 int main(void)
 {
     T_RUN(test_empty);
@@ -358,5 +463,7 @@ int main(void)
     T_RUN(test_null_pointers);
     T_RUN(test_max_pairs);
     T_RUN(test_order_and_duplicates);
+    T_RUN(test_size_classes);
+    T_RUN(test_many_small);
     return t_done();
 }

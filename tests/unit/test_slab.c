@@ -1,6 +1,7 @@
 /* test_slab -- pooled objects: zeroed, aligned, distinct, reused after
  * free, safe from several threads; handles round-trip, stay distinct and
- * are readable without a lock while pages are added. */
+ * are readable without a lock while pages are added; 12-byte objects at
+ * 4-byte alignment keep their contents and stay poisoned when free. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -9,6 +10,17 @@
 
 #include "slab.h"
 #include "t.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TS_ASAN 1
+#endif
+#endif
+#if defined(TS_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #define TS_OBJS 20000
 #define TS_THREADS 4
@@ -199,6 +211,168 @@ static void test_handles_small(void)
     slab_destroy(&s);
 }
 
+/* ---- objects smaller than a pointer's alignment ---- */
+
+#define TU_BYTES 12
+#define TU_ALIGN 4
+
+/* Sizes round up to the pool's alignment. */
+static void test_init_aligned(void)
+{
+    slab a = SLAB_INIT_ALIGNED(12, 4), b = SLAB_INIT_ALIGNED(10, 4);
+    slab c = SLAB_INIT_ALIGNED(12, 1), d = SLAB_INIT(12);
+    T_EQ_I64(a.obj_bytes, 12);
+    T_EQ_I64(a.align, 4);
+    T_EQ_I64(b.obj_bytes, 12);
+    T_EQ_I64(c.obj_bytes, 12);
+    T_EQ_I64(d.obj_bytes, 16);
+    T_EQ_I64(d.align, SLAB_ALIGN_BYTES);
+    T_EQ_I64(a.slots_per_page, SLAB_SLOTS_BYTES / 12);
+    T_EQ_I64(a.slots_per_page, 5460);
+}
+
+/* The pattern object i holds in round r: every byte depends on both. */
+static void tu_fill(uint8_t *p, uint32_t i, uint32_t r)
+{
+    for (uint32_t b = 0; b < TU_BYTES; b++) {
+        p[b] = (uint8_t)(i * 7u + b * 13u + r * 101u + 1u);
+    }
+}
+
+static int tu_holds(const uint8_t *p, uint32_t i, uint32_t r)
+{
+    for (uint32_t b = 0; b < TU_BYTES; b++) {
+        if (p[b] != (uint8_t)(i * 7u + b * 13u + r * 101u + 1u)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Freed: the slot's first whole 8-byte granule is poisoned (ASan cannot
+ * poison a granule half of which belongs to a live neighbour). */
+static int tu_poisoned(const void *p)
+{
+#if defined(TS_ASAN)
+    uintptr_t g = ((uintptr_t)p + 7u) & ~(uintptr_t)7u;
+    return __asan_address_is_poisoned((const void *)g) != 0;
+#else
+    (void)p;
+    return 1;
+#endif
+}
+
+static int tu_addressable(const void *p)
+{
+#if defined(TS_ASAN)
+    return __asan_region_is_poisoned((void *)(uintptr_t)p, TU_BYTES) == NULL;
+#else
+    (void)p;
+    return 1;
+#endif
+}
+
+/* Every live object holds its pattern, is addressable and round-trips. */
+static int tu_check_all(const slab *s, void *const *objs, const uint32_t *round,
+                        uint32_t n)
+{
+    int bad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        bad |= !tu_holds(objs[i], i, round[i]);
+        bad |= !tu_addressable(objs[i]);
+        bad |= handle_roundtrip(s, objs[i]);
+    }
+    return bad;
+}
+
+/* 12-byte objects at 4-byte alignment over four pages: handles, the free
+ * list (an 8-byte link in a slot that is often not 8-aligned), reuse, and
+ * neighbours' contents untouched by frees and reallocations. */
+static void test_small_unaligned(void)
+{
+    static slab s = SLAB_INIT_ALIGNED(TU_BYTES, TU_ALIGN);
+    uint32_t per_page = s.slots_per_page;
+    T_EQ_I64(per_page, SLAB_SLOTS_BYTES / TU_BYTES);
+    uint32_t n = 3 * per_page + 100; /* page 0 lost slot 0: four pages */
+    void **objs = calloc(n, sizeof(*objs));
+    uint32_t *round = calloc(n, sizeof(*round));
+    T_REQUIRE(objs != NULL && round != NULL);
+    int bad = 0, off_8 = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *p = objs[i] = slab_alloc(&s);
+        T_REQUIRE(p != NULL);
+        for (uint32_t b = 0; b < TU_BYTES; b++) {
+            bad |= p[b] != 0;
+        }
+        bad |= (uintptr_t)p % TU_ALIGN != 0;
+        off_8 += (uintptr_t)p % 8u != 0;
+        tu_fill(p, i, 0);
+    }
+    T_EQ_I64(bad, 0);
+    T_CHECK(off_8 > 0);            /* some links really are unaligned */
+    T_EQ_I64(s.n_pages, 4);
+    T_EQ_I64(s.live, n);
+    T_EQ_I64(slab_handle(&s, objs[n - 1]) >> SLAB_SLOT_BITS, 3);
+    T_EQ_I64(slab_handle(&s, objs[per_page - 1]),
+             UINT32_C(1) << SLAB_SLOT_BITS); /* page 1, slot 0 */
+    T_EQ_I64(handles_distinct(&s, objs, (int)n), 0);
+    T_EQ_I64(tu_check_all(&s, objs, round, n), 0);
+    /* free every third and every fifth: neighbours keep their bytes */
+    for (uint32_t i = 0; i < n; i++) {
+        if (i % 3 == 0 || i % 5 == 0) {
+            slab_free(&s, objs[i]);
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (i % 3 == 0 || i % 5 == 0) {
+            bad |= !tu_poisoned(objs[i]);
+        } else {
+            bad |= !tu_holds(objs[i], i, 0) || !tu_addressable(objs[i]);
+        }
+    }
+    T_EQ_I64(bad, 0);
+    /* reallocate: reused before any new page, zeroed, new contents */
+    for (uint32_t i = 0; i < n; i++) {
+        if (i % 3 == 0 || i % 5 == 0) {
+            uint8_t *p = objs[i] = slab_alloc(&s);
+            T_REQUIRE(p != NULL);
+            for (uint32_t b = 0; b < TU_BYTES; b++) {
+                bad |= p[b] != 0;
+            }
+            round[i] = 1;
+            tu_fill(p, i, 1);
+        }
+    }
+    T_EQ_I64(bad, 0);
+    T_EQ_I64(s.n_pages, 4);
+    T_EQ_I64(s.live, n);
+    T_EQ_I64(handles_distinct(&s, objs, (int)n), 0);
+    T_EQ_I64(tu_check_all(&s, objs, round, n), 0);
+    /* free the others, reallocate them in turn */
+    for (uint32_t i = 0; i < n; i++) {
+        if (i % 3 != 0 && i % 5 != 0) {
+            slab_free(&s, objs[i]);
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (i % 3 != 0 && i % 5 != 0) {
+            objs[i] = slab_alloc(&s);
+            T_REQUIRE(objs[i] != NULL);
+            round[i] = 2;
+            tu_fill(objs[i], i, 2);
+        }
+    }
+    T_EQ_I64(s.n_pages, 4);
+    T_EQ_I64(tu_check_all(&s, objs, round, n), 0);
+    for (uint32_t i = 0; i < n; i++) {
+        slab_free(&s, objs[i]);
+    }
+    T_EQ_I64(s.live, 0);
+    free(objs);
+    free(round);
+    slab_destroy(&s);
+}
+
 /* Readers turn handles into pointers without a lock while a writer adds
  * pages: handles of old objects, and the newest object's, published by
  * the writer (as a shard lock would). Each object holds its own handle. */
@@ -275,6 +449,8 @@ int main(void)
     T_RUN(test_threads);
     T_RUN(test_handles);
     T_RUN(test_handles_small);
+    T_RUN(test_init_aligned);
+    T_RUN(test_small_unaligned);
     T_RUN(test_handles_concurrent);
     return t_done();
 }
