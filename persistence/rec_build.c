@@ -15,11 +15,13 @@ static int usage_days(arena *a, const usage_log *u, Quotad__UsageDay ***out,
 {
     *n = 0;
     *out = arena_alloc(a, (u->n + 1u) * sizeof(**out));
-    if (*out == NULL) {
+    usage_day *days = arena_alloc(a, (u->n + 1u) * sizeof(*days));
+    if (*out == NULL || days == NULL) {
         return -1;
     }
+    (void)usage_log_days(u, days);
     for (uint16_t i = 0; i < u->n; i++) {
-        const usage_day *d = &usage_log_days(u)[i];
+        const usage_day *d = &days[i];
         Quotad__UsageDay *m = arena_alloc(a, sizeof(*m));
         int64_t *den = arena_alloc(a, USAGE_DECISIONS * sizeof(int64_t));
         if (m == NULL || den == NULL) {

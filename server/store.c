@@ -565,14 +565,16 @@ static void ws_spend(const workspace *w, int64_t now_ms, int64_t *day,
 {
     int64_t today = win_day_index(now_ms), wk = win_week_index(now_ms);
     *day = *week = 0;
-    for (uint16_t i = w->usage.n; i > 0; i--) {
-        const usage_day *d = &usage_log_days(&w->usage)[i - 1];
-        if (win_week_index(d->day * WIN_DAY_MS) != wk) {
+    usage_iter it;
+    usage_day d;
+    usage_iter_init(&it, &w->usage);
+    while (usage_iter_next(&it, &d)) {   /* newest first */
+        if (win_week_index(d.day * WIN_DAY_MS) != wk) {
             break;
         }
-        *week += d->spend;
-        if (d->day == today) {
-            *day += d->spend;
+        *week += d.spend;
+        if (d.day == today) {
+            *day += d.spend;
         }
     }
 }

@@ -1,10 +1,15 @@
 /* usage -- requests, decisions, tokens and spend per UTC day, for one key
  * or one workspace.
  *
- * A small array of days, oldest first, appended as days go by; bounded to
- * USAGE_DAYS_MAX entries (the oldest is dropped). Changed under the shard
- * lock, by live checks and settles and by recovery replaying them, with
- * the clock value the change used, so replay rebuilds the same numbers.
+ * Up to USAGE_DAYS_MAX days (the oldest is dropped). Only the newest day
+ * ever changes, so it is kept as a plain usage_day (`last`, inline: a
+ * key's first check allocates nothing) and the days before it are packed
+ * into a byte string, newest first, as varints: a past day usually takes
+ * 10-20 bytes instead of 88, so a key used daily for a year costs ~6 KB,
+ * not ~35 KB. Newest first lets the workspace's week spend read only the
+ * days of this week. Changed under the shard lock, by live checks and
+ * settles and by recovery replaying them, with the clock value the
+ * change used, so replay rebuilds the same numbers.
  */
 #ifndef QD_USAGE_H
 #define QD_USAGE_H
@@ -21,20 +26,27 @@ typedef struct usage_day {
     int64_t requests, allowed, tokens, spend;
 } usage_day;
 
-/* The first day is kept inline: most keys are used on one day or not at
- * all, and a key's first check then allocates nothing for its usage. A
- * second day moves the days to a heap array (d), doubled as needed. */
 typedef struct usage_log {
-    usage_day *d;                    /* NULL: at most one day, in `one` */
-    uint16_t n, cap;                 /* cap: of d */
-    usage_day one;
+    uint8_t *past;                   /* n - 1 packed days before `last` */
+    uint32_t past_bytes, past_cap;
+    uint16_t n;                      /* days kept, `last` included */
+    usage_day last;                  /* the newest day, when n > 0 */
 } usage_log;
 
-/* The n days, oldest first. */
-static inline const usage_day *usage_log_days(const usage_log *u)
-{
-    return u->d != NULL ? u->d : &u->one;
-}
+/* Walk the days newest first: init, then next until it returns 0. */
+typedef struct usage_iter {
+    const usage_log *u;
+    uint32_t pos;                    /* in u->past */
+    uint16_t i;                      /* days returned */
+    int32_t day;                     /* of the day returned last */
+} usage_iter;
+
+void usage_iter_init(usage_iter *it, const usage_log *u);
+/* 1 and the next older day in *d, or 0 after the oldest. */
+int usage_iter_next(usage_iter *it, usage_day *d);
+
+/* All days, oldest first, into out (room for u->n). Returns u->n. */
+uint16_t usage_log_days(const usage_log *u, usage_day *out);
 
 void usage_free(usage_log *u);
 

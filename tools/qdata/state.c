@@ -111,8 +111,14 @@ static void qd_state_free(qd_state *s)
 static void qd_emit_usage_log(qd_emit *e, const usage_log *u)
 {
     qe_arr_begin(e, "usage_days");
+    usage_day *days = malloc((u->n + 1u) * sizeof(*days));
+    if (days == NULL) {
+        fprintf(stderr, "quotad-data: out of memory\n");
+        exit(1);
+    }
+    (void)usage_log_days(u, days);
     for (uint32_t i = 0; i < u->n; i++) {
-        const usage_day *d = &usage_log_days(u)[i];
+        const usage_day *d = &days[i];
         int64_t denied[USAGE_DECISIONS];
         for (uint32_t k = 0; k < USAGE_DECISIONS; k++)
             denied[k] = d->denied[k];
@@ -125,6 +131,7 @@ static void qd_emit_usage_log(qd_emit *e, const usage_log *u)
         qe_money(e, "spend", d->spend);
         qe_obj_end(e);
     }
+    free(days);
     qe_arr_end(e);
 }
 
