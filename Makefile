@@ -284,12 +284,20 @@ bench-gateway: $(B)/rel/quotad $(B)/rel/quotadctl $(B)/rel/quotad-gateway
 # Persistence (issue 3), appended block:
 #   make bench-persist  throughput per fsync policy vs --persist 0, log bytes
 #                       per record (zstd vs raw), recovery time for 1 M keys
-#                       (tools/persist_bench.c; also bench/persist-results.md)
+#                       (tools/persist_bench/; also bench/persist-results.md)
 #   make soak           the persistence integration tests in their long form
 #                       (QUOTAD_SOAK=1: >= 1000 kill -9 rounds in it_crash,
 #                       more torn-tail trials and snapshots); not in make test
 PERSIST_SOAK_TESTS := $(B)/asan/tests/it_crash $(B)/asan/tests/it_torn \
                       $(B)/asan/tests/it_snapload $(B)/asan/tests/it_restart
+# persist_bench: a multi-file tool (tools/persist_bench/*.c, not matched by
+# TOOL_SRC), linked with the core (segment layout) and libquotad; part of
+# `make build` like the single-file tools.
+PBENCH_SRC := $(wildcard tools/persist_bench/*.c)
+$(B)/rel/persist_bench: $(call obj,rel,$(PBENCH_SRC)) $(REL_CORE) $(REL_CLI)
+	@echo "  LD  $@"
+	@$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+build: $(B)/rel/persist_bench
 .PHONY: bench-persist
 bench-persist: deps $(B)/rel/quotad $(B)/rel/persist_bench
 	@mkdir -p bench
