@@ -40,29 +40,6 @@ static qc_ctx *g_c;
 static fx_key g_key;
 static int64_t g_expect_bal;
 
-/* ---- raw socket helpers ---- */
-
-static int raw_connect(uint16_t port, int rcvbuf)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (rcvbuf > 0)
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-
-
-
-
-
 /* Frame headers are big-endian. */
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -160,13 +137,13 @@ static int healthy(void)
 
 static void test_truncated_then_close(void)
 {
-    int fd = raw_connect(g_d.port, 0);
+    int fd = rs_connect(g_d.port);
     T_REQUIRE(fd >= 0);
     uint8_t buf[FRAME_HEADER_BYTES + 10] = {0};
     put_be32(buf, 100);
     T_CHECK(rs_send_all(fd, buf, sizeof buf) == 0);
     close(fd);
-    fd = raw_connect(g_d.port, 0);             /* header only */
+    fd = rs_connect(g_d.port);             /* header only */
     T_REQUIRE(fd >= 0);
     T_CHECK(rs_send_all(fd, buf, 2) == 0);
     close(fd);
@@ -176,7 +153,7 @@ static void test_truncated_then_close(void)
 /* A half frame left hanging must not stall other connections. */
 static void test_truncated_then_silence(void)
 {
-    int fd = raw_connect(g_d.port, 0);
+    int fd = rs_connect(g_d.port);
     T_REQUIRE(fd >= 0);
     uint8_t buf[FRAME_HEADER_BYTES + 10] = {0};
     put_be32(buf, 100);
@@ -191,7 +168,7 @@ static void test_truncated_then_silence(void)
 static void expect_prefix_reply(uint32_t len, const uint8_t *body,
                                 size_t body_len, int code)
 {
-    int fd = raw_connect(g_d.port, 0);
+    int fd = rs_connect(g_d.port);
     T_REQUIRE(fd >= 0);
     uint8_t hdr[FRAME_HEADER_BYTES];
     put_be32(hdr, len);
@@ -260,7 +237,7 @@ static Quotad__ServerFrame *ping_batch(int fd, size_t n, uint32_t version)
 /* 256 requests is the limit; 257 is refused and the connection closed. */
 static void test_batch_limits(void)
 {
-    int fd = raw_connect(g_d.port, 0);
+    int fd = rs_connect(g_d.port);
     T_REQUIRE(fd >= 0);
     Quotad__ServerFrame *f = ping_batch(fd, BATCH_OPS_MAX, PROTO_VERSION);
     T_CHECK(f != NULL && f->n_replies == BATCH_OPS_MAX);
@@ -285,7 +262,7 @@ static void test_batch_limits(void)
  * frame still run. */
 static void test_unknown_op(void)
 {
-    int fd = raw_connect(g_d.port, 0);
+    int fd = rs_connect(g_d.port);
     T_REQUIRE(fd >= 0);
     Quotad__Request rq[3];
     Quotad__Ping pg[2];
@@ -322,7 +299,7 @@ static void test_unknown_op(void)
 /* frame.version 2: one VERSION_MISMATCH per request; HELLO v2 too. */
 static void test_version_mismatch(void)
 {
-    int fd = raw_connect(g_d.port, 0);
+    int fd = rs_connect(g_d.port);
     T_REQUIRE(fd >= 0);
     Quotad__ServerFrame *f = ping_batch(fd, 2, PROTO_VERSION + 1);
     T_CHECK(f != NULL && f->n_replies == 2);
@@ -541,7 +518,7 @@ static void test_slow_reader(void)
     int64_t bal = 1000;
     T_CHECK(fx_workspace(good, bal, 0, 0, &ws) == QC_OK &&
             fx_key_create(good, ws, NULL, &k) == QC_OK);
-    slow_run s = {.fd = raw_connect(d2.port, SLOW_RCVBUF)};
+    slow_run s = {.fd = rs_connect_opts(d2.port, SLOW_RCVBUF, 0)};
     s.rss_base = rss_kb(d2.pid);
     s.rss_max = s.rss_base;
     if (s.fd >= 0 && slow_prepare(&s) == 0)

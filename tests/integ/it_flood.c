@@ -52,6 +52,7 @@
 
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
+#include "lib/rawsock.h"
 #include "limits.h"
 #include "t.h"
 
@@ -98,25 +99,6 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
-}
-
-/* Connect to 127.0.0.1:port (bounded); rcvbuf > 0 shrinks SO_RCVBUF. */
-static int raw_connect(uint16_t port, int rcvbuf)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = {.tv_sec = CONNECT_TIMEOUT_MS / 1000};
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (rcvbuf > 0)
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /* Send what the socket takes now; returns bytes sent, -1 if closed. */
@@ -402,7 +384,8 @@ static void open_one(flood *f, int i)
     abuser *a = &f->ab[i];
     a->kind = (uint8_t)kind_of(i);
     int slow = a->kind == AB_LIGHT || a->kind == AB_HEAVY;
-    a->fd = raw_connect(f->d.port, slow ? SMALL_RCVBUF : 0);
+    a->fd = rs_connect_opts(f->d.port, slow ? SMALL_RCVBUF : 0,
+                            CONNECT_TIMEOUT_MS);
     if (a->fd < 0) {
         f->connect_failures++;
         a->closed = 1;
@@ -605,7 +588,7 @@ static void test_conns_max(void)
     int fds[CAP_SMALL + CAP_OVER];
     int answered = 0, refused = 0, other = 0;
     for (int i = 0; i < CAP_SMALL + CAP_OVER; i++) {
-        fds[i] = raw_connect(d.port, 0);
+        fds[i] = rs_connect_opts(d.port, 0, CONNECT_TIMEOUT_MS);
         if (fds[i] >= 0 && send_some(fds[i], ping, ping_len) < 0)
             other++;
         td_sleep_ms(2);         /* accept in order */

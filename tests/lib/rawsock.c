@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "lib/daemon.h"
@@ -16,9 +17,21 @@
 
 int rs_connect(uint16_t port)
 {
+    return rs_connect_opts(port, 0, 0);
+}
+
+int rs_connect_opts(uint16_t port, int rcvbuf, int send_timeout_ms)
+{
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
+    if (send_timeout_ms > 0) {
+        struct timeval tv = {.tv_sec = send_timeout_ms / 1000,
+                             .tv_usec = (send_timeout_ms % 1000) * 1000};
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    if (rcvbuf > 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {

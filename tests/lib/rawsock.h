@@ -17,6 +17,10 @@
 
 /* Connect to 127.0.0.1:port; -1 on failure. */
 int rs_connect(uint16_t port);
+/* The same; rcvbuf > 0 shrinks SO_RCVBUF (set before connecting, so the
+ * window is small from the start), send_timeout_ms > 0 bounds connect
+ * and send (SO_SNDTIMEO). */
+int rs_connect_opts(uint16_t port, int rcvbuf, int send_timeout_ms);
 
 /* Send all n bytes (no SIGPIPE). Returns 0 or -1. */
 int rs_send_all(int fd, const void *buf, size_t n);
