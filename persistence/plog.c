@@ -101,11 +101,31 @@ void plog_segment_name(uint64_t segno, char *out, size_t cap)
     snprintf(out, cap, PLOG_SEGMENT_FMT, segno);
 }
 
-/* Close the current segment (synced) and start segno + 1. */
+/* Segment pl->segno: from the spare when one is ready, else a new file
+ * that grows as it is written. */
+static segfile_status plog_create_segment(plog *pl)
+{
+    char name[PLOG_NAME_BYTES];
+    plog_segment_name(pl->segno, name, sizeof(name));
+    if (plog_spare_ready(pl)) {
+        segfile_status s = plog_spare_take(pl, name, &pl->w);
+        if (s == SEGFILE_OK) {
+            return s;
+        }
+        log_warn("log: spare segment not usable (%s): creating %s",
+                 segfile_status_str(s), name);
+    }
+    return segfile_create(pl->opt.dir, name, SEGFILE_KIND_LOG, pl->segno,
+                          (uint64_t)store_clock_real_ms(),
+                          pl->has_key ? pl->key : NULL, &pl->w);
+}
+
+/* Close the current segment (zero tail cut, synced) and start
+ * segno + 1. */
 int plog_rotate(plog *pl)
 {
     if (pl->w != NULL) {
-        segfile_status s = segfile_sync(pl->w);
+        segfile_status s = segfile_finish(pl->w);
         segfile_status c = segfile_close(pl->w);
         pl->w = NULL;
         if (s != SEGFILE_OK || c != SEGFILE_OK) {
@@ -114,12 +134,7 @@ int plog_rotate(plog *pl)
         }
         pl->segno++;
     }
-    char name[PLOG_NAME_BYTES];
-    plog_segment_name(pl->segno, name, sizeof(name));
-    segfile_status s = segfile_create(pl->opt.dir, name, SEGFILE_KIND_LOG,
-                                      pl->segno,
-                                      (uint64_t)store_clock_real_ms(),
-                                      pl->has_key ? pl->key : NULL, &pl->w);
+    segfile_status s = plog_create_segment(pl);
     if (s != SEGFILE_OK) {
         plog_fail(pl, "segment create", s);
         return -1;
@@ -271,6 +286,14 @@ static int plog_sync_policy(plog *pl, bool force)
     return 0;
 }
 
+/* The segment is full, or it grows as written (made before a spare was
+ * ready: at start, or after a failed spare) and a spare is ready now. */
+static bool plog_rotate_due(const plog *pl)
+{
+    return segfile_writer_offset(pl->w) > pl->opt.segment_bytes_max ||
+           (!segfile_writer_prepared(pl->w) && plog_spare_ready(pl));
+}
+
 /* One group commit: everything appended so far becomes durable (per
  * policy) and durable_seq moves to the seq read before the sweep. */
 int plog_commit(plog *pl, bool force_sync)
@@ -303,7 +326,7 @@ int plog_commit(plog *pl, bool force_sync)
         atomic_store(&pl->durable_seq, upto);
         plog_notify_all(pl);
     }
-    if (rc == 0 && segfile_writer_offset(pl->w) > pl->opt.segment_bytes_max) {
+    if (rc == 0 && plog_rotate_due(pl)) {
         rc = plog_rotate(pl);
     }
     return rc;
@@ -415,6 +438,8 @@ static void plog_free(plog *pl)
     sodium_memzero(pl->key, sizeof(pl->key));
     pthread_cond_destroy(&pl->cv);
     pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->spare_cv);
+    pthread_mutex_destroy(&pl->spare_mu);
     pthread_mutex_destroy(&pl->snap_mu);
     free(pl);
 }
@@ -429,6 +454,8 @@ int plog_open(store *st, const plog_opts *o, plog **out)
     pthread_mutex_init(&pl->mu, NULL);
     pthread_mutex_init(&pl->snap_mu, NULL);
     pthread_cond_init(&pl->cv, NULL);
+    pthread_mutex_init(&pl->spare_mu, NULL);
+    pthread_cond_init(&pl->spare_cv, NULL);
     if (plog_alloc(pl, st, o) != 0 || plog_rotate(pl) != 0) {
         log_error("log: cannot start in %s", o->dir);
         plog_free(pl);
@@ -437,7 +464,9 @@ int plog_open(store *st, const plog_opts *o, plog **out)
     atomic_store(&pl->failed, 0);
     atomic_store(&st->read_only, 0);
     st->plog = pl;
+    (void)plog_spare_start(pl); /* not fatal: segments then grow */
     if (pthread_create(&pl->tid, NULL, plog_main, pl) != 0) {
+        plog_spare_stop(pl);
         st->plog = NULL;
         if (segfile_close(pl->w) != SEGFILE_OK) {
             log_warn("log: closing the new segment failed");
@@ -460,9 +489,10 @@ int plog_close(plog *pl)
     pthread_cond_broadcast(&pl->cv);
     pthread_mutex_unlock(&pl->mu);
     pthread_join(pl->tid, NULL);
+    plog_spare_stop(pl);
     int failed = plog_failed(pl);
     if (pl->w != NULL) {
-        segfile_status s = segfile_sync(pl->w);
+        segfile_status s = segfile_finish(pl->w);
         segfile_status c = segfile_close(pl->w);
         failed = failed || s != SEGFILE_OK || c != SEGFILE_OK;
     }

@@ -51,6 +51,8 @@ typedef struct plog_opts {
     uint64_t snapshot_log_bytes;     /* snapshot after this much log; 0 off */
     uint32_t snapshot_interval_s;    /* and at least this often; 0 off */
     uint64_t first_segno;            /* segment number to create first */
+    bool no_spare;                   /* no zero-filled spare segment
+                                      * (plog_spare.c): grow as written */
 } plog_opts;
 
 typedef struct plog plog;

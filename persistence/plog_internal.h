@@ -16,6 +16,14 @@
 #define PLOG_SEGMENT_FMT "log-%016" PRIu64 ".qlog"
 #define PLOG_SNAPSHOT_FMT "snap-%020" PRIu64 ".qsnap"
 #define PLOG_SNAPSHOT_TMP_FMT "snap-%020" PRIu64 ".tmp"
+/* The zero-filled spare segment (plog_spare.c); neither recovery nor
+ * compaction matches this name as a segment. */
+#define PLOG_SPARE_NAME "log-spare.tmp"
+/* Spare size beyond segment_bytes_max: rotation happens after the commit
+ * that crosses it, so the last commit's chunks still land in zeros. */
+#define PLOG_SPARE_SLACK_BYTES (1024u * 1024u)
+/* After a failed spare (disk full, file size limit), wait this long. */
+#define PLOG_SPARE_RETRY_MS 10000u
 #define PLOG_NAME_BYTES 64u
 #define PLOG_DIR_BYTES 512u
 /* Snapshot chunk size before it is written out (bounded memory). */
@@ -60,6 +68,15 @@ struct plog {
     chunk_builder b;
     _Atomic uint64_t log_bytes_since_snap;
 
+    /* Spare segment (plog_spare.c). */
+    pthread_t spare_tid;
+    bool spare_started;
+    pthread_mutex_t spare_mu;      /* guards spare_stop; spare_cv */
+    pthread_cond_t spare_cv;
+    bool spare_stop;
+    _Atomic int spare_ready;       /* PLOG_SPARE_NAME is whole and synced */
+    _Atomic uint64_t n_spares;     /* stats: spares prepared */
+
     /* Snapshots: one at a time. */
     pthread_mutex_t snap_mu;
     _Atomic int snap_running;      /* an automatic snapshot thread runs */
@@ -75,6 +92,13 @@ int plog_rotate(plog *pl);
 int plog_commit(plog *pl, bool force_sync);
 uint64_t plog_request_rotate(plog *pl);
 void plog_segment_name(uint64_t segno, char *out, size_t cap);
+
+/* plog_spare.c */
+int plog_spare_start(plog *pl);      /* 0, or -1 (logged; not fatal) */
+void plog_spare_stop(plog *pl);      /* join, remove the spare */
+bool plog_spare_ready(const plog *pl);
+segfile_status plog_spare_take(plog *pl, const char *name,
+                               segfile_writer **w);
 
 /* plog_snap.c */
 void plog_auto_snapshot(plog *pl);   /* writer thread: start one if due */

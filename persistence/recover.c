@@ -187,9 +187,17 @@ static int bad_segment(apply_ctx *a, const char *path, bool last,
 {
     if (read_only && last && (rep->result == SEGFILE_SCAN_TORN_TAIL ||
                               rep->detail == SEGFILE_ERR_SHORT_HEADER)) {
-        log_warn("recover: %s: torn tail at offset %" PRIu64
-                 " (read-only: left in place)", path, rep->valid_end_offset);
+        if (rep->zero_tail) {
+            log_info("recover: %s: unused preallocated space at offset %"
+                     PRIu64 " (read-only: left in place)", path,
+                     rep->valid_end_offset);
+        } else {
+            log_warn("recover: %s: torn tail at offset %" PRIu64
+                     " (read-only: left in place)", path,
+                     rep->valid_end_offset);
+        }
         a->rep->tail_cut = true;
+        a->rep->tail_zero = rep->zero_tail != 0;
         a->rep->tail_offset = rep->valid_end_offset;
         a->rep->tail_bytes = rep->file_bytes - rep->valid_end_offset;
         return 0;
@@ -200,10 +208,18 @@ static int bad_segment(apply_ctx *a, const char *path, bool last,
             return errf(a->err, a->err_cap, "cannot cut torn tail of %s",
                         path);
         }
-        log_warn("recover: %s: torn tail cut at offset %" PRIu64
-                 " (%" PRIu64 " bytes of an unfinished write dropped)",
-                 path, rep->valid_end_offset, cut);
+        if (rep->zero_tail) {
+            log_info("recover: %s: %" PRIu64 " bytes of unused preallocated "
+                     "space cut at offset %" PRIu64 " (the segment was open "
+                     "at a crash; only unacknowledged writes can be missing)",
+                     path, cut, rep->valid_end_offset);
+        } else {
+            log_warn("recover: %s: torn tail cut at offset %" PRIu64
+                     " (%" PRIu64 " bytes of an unfinished write dropped)",
+                     path, rep->valid_end_offset, cut);
+        }
         a->rep->tail_cut = true;
+        a->rep->tail_zero = rep->zero_tail != 0;
         a->rep->tail_offset = rep->valid_end_offset;
         a->rep->tail_bytes = cut;
         return 0;

@@ -21,6 +21,8 @@ typedef struct recover_report {
     uint64_t records_applied, records_skipped;
     uint64_t last_segno;       /* highest segment present (0: none) */
     bool tail_cut;             /* a torn tail was cut */
+    bool tail_zero;            /* ... and it was all zeros: preallocated
+                                * space of a segment open at the crash */
     uint64_t tail_offset, tail_bytes;
     bool repaired;             /* --repair dropped data */
     int64_t ms;

@@ -1,13 +1,16 @@
 /* segfile -- the segment writer (see segfile.h for the format and rules).
  *
- * A writer owns one O_APPEND file descriptor, the hash of the last chunk
- * it wrote (the next chunk's prev_hash) and, when encrypting, the
- * secretstream state. The first write or fsync error is remembered in
- * `failed` and returned by every later call.
+ * A writer owns one file descriptor, the offset of its next chunk (it
+ * pwrites there itself, so a prepared file of zeros is overwritten in
+ * place), the hash of the last chunk it wrote (the next chunk's
+ * prev_hash) and, when encrypting, the secretstream state. The first
+ * write or fsync error is remembered in `failed` and returned by every
+ * later call.
  */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,7 +22,9 @@ struct segfile_writer {
     int fd;
     segfile_status failed;       /* SEGFILE_OK until a write/sync fails */
     int failed_errno;
-    uint64_t offset;             /* file size = where the next chunk goes */
+    uint64_t offset;             /* where the next chunk goes */
+    uint64_t file_bytes;         /* file size (> offset: zeros follow) */
+    int prepared;                /* made from a segfile_prepare'd file */
     uint64_t prev_hash;          /* header_hash of the last chunk */
     int encrypted;
     segfile_crypt crypt;
@@ -66,7 +71,7 @@ static segfile_status create_fill(segfile_writer *w, const char *dir)
 {
     uint8_t buf[SEGFILE_HEADER_BYTES];
     segfile_hdr_pack(&w->header, buf);
-    int err = segfile_io_write_full(w->fd, buf, sizeof buf);
+    int err = segfile_io_pwrite_full(w->fd, buf, sizeof buf, 0);
     if (err != 0) {
         errno = err;
         return SEGFILE_ERR_WRITE;
@@ -77,6 +82,8 @@ static segfile_status create_fill(segfile_writer *w, const char *dir)
     if (st != SEGFILE_OK)
         return st;
     w->offset = SEGFILE_HEADER_BYTES;
+    if (w->file_bytes < w->offset)
+        w->file_bytes = w->offset;
     return SEGFILE_OK;
 }
 
@@ -113,7 +120,7 @@ segfile_status segfile_create(const char *dir, const char *name,
         return st;
     st = create_header(w, kind, segno, created_ms, key);
     if (st == SEGFILE_OK) {
-        w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+        w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                      SEGFILE_FILE_MODE);
         if (w->fd < 0)
             st = SEGFILE_ERR_IO;
@@ -134,12 +141,79 @@ segfile_status segfile_create(const char *dir, const char *name,
     return SEGFILE_OK;
 }
 
+/* Turn the prepared file at spare into the new file at path: header
+ * first (durable before the name appears, so a crash leaves either the
+ * spare, which startup removes, or a file with a whole header), then the
+ * rename, which never replaces an existing file, then the directory. */
+static segfile_status prepared_fill(segfile_writer *w, const char *dir,
+                                    const char *spare, const char *path)
+{
+    struct stat sb;
+    if (fstat(w->fd, &sb) != 0)
+        return SEGFILE_ERR_IO;
+    if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size < SEGFILE_HEADER_BYTES ||
+        (uint64_t)sb.st_size > SEGFILE_BYTES_MAX)
+        return SEGFILE_ERR_ARG;
+    uint8_t buf[SEGFILE_HEADER_BYTES];
+    segfile_hdr_pack(&w->header, buf);
+    int err = segfile_io_pwrite_full(w->fd, buf, sizeof buf, 0);
+    if (err != 0) {
+        errno = err;
+        return SEGFILE_ERR_WRITE;
+    }
+    if (fdatasync(w->fd) != 0)
+        return SEGFILE_ERR_SYNC;
+    if (renameat2(AT_FDCWD, spare, AT_FDCWD, path, RENAME_NOREPLACE) != 0)
+        return SEGFILE_ERR_IO;
+    w->offset = SEGFILE_HEADER_BYTES;
+    w->file_bytes = (uint64_t)sb.st_size;
+    w->prepared = 1;
+    return segfile_fsync_dir(dir);
+}
+
+segfile_status segfile_create_prepared(const char *dir, const char *spare,
+                                       const char *name, segfile_kind kind,
+                                       uint64_t segno, uint64_t created_ms,
+                                       const uint8_t *key,
+                                       segfile_writer **out)
+{
+    char path[SEGFILE_PATH_BYTES_MAX];
+    char spath[SEGFILE_PATH_BYTES_MAX];
+    *out = NULL;
+    if (kind != SEGFILE_KIND_LOG && kind != SEGFILE_KIND_SNAPSHOT)
+        return SEGFILE_ERR_ARG;
+    segfile_status st = segfile_io_join(dir, name, path, sizeof path);
+    if (st == SEGFILE_OK)
+        st = segfile_io_join(dir, spare, spath, sizeof spath);
+    if (st != SEGFILE_OK)
+        return st;
+    segfile_writer *w = NULL;
+    st = writer_new(&w);
+    if (st != SEGFILE_OK)
+        return st;
+    st = create_header(w, kind, segno, created_ms, key);
+    if (st == SEGFILE_OK) {
+        w->fd = open(spath, O_WRONLY | O_CLOEXEC);
+        st = w->fd < 0 ? SEGFILE_ERR_IO : prepared_fill(w, dir, spath, path);
+    }
+    if (st != SEGFILE_OK) {
+        int saved = errno;
+        if (w->fd >= 0)
+            close(w->fd); /* the spare (or the renamed file) stays */
+        writer_free(w);
+        errno = saved;
+        return st;
+    }
+    *out = w;
+    return SEGFILE_OK;
+}
+
 /* The scan proved the file clean; the size must not have changed since,
  * or the chain we continue from is not the file's last chunk. */
 static segfile_status reopen_fd(segfile_writer *w, const char *path,
                                 const segfile_report *rep)
 {
-    w->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    w->fd = open(path, O_WRONLY | O_CLOEXEC);
     if (w->fd < 0)
         return SEGFILE_ERR_IO;
     struct stat sb;
@@ -148,6 +222,7 @@ static segfile_status reopen_fd(segfile_writer *w, const char *path,
     if ((uint64_t)sb.st_size != rep->file_bytes)
         return SEGFILE_ERR_NOT_CLEAN;
     w->offset = rep->file_bytes;
+    w->file_bytes = rep->file_bytes;
     w->prev_hash = rep->last_hash;
     return SEGFILE_OK;
 }
@@ -207,12 +282,14 @@ segfile_status segfile_open_append(const char *dir, const char *name,
 static segfile_status writer_write(segfile_writer *w, const uint8_t *buf,
                                    size_t len, uint64_t last_hash)
 {
-    int err = segfile_io_write_full(w->fd, buf, len);
+    int err = segfile_io_pwrite_full(w->fd, buf, len, w->offset);
     if (err != 0) {
         errno = err;
         return writer_fail(w, SEGFILE_ERR_WRITE);
     }
     w->offset += len;
+    if (w->file_bytes < w->offset)
+        w->file_bytes = w->offset;
     w->prev_hash = last_hash;
     assert(w->offset <= SEGFILE_BYTES_MAX);
     return SEGFILE_OK;
@@ -305,6 +382,26 @@ segfile_status segfile_sync(segfile_writer *w)
     return SEGFILE_OK;
 }
 
+/* A prepared file still ends in zeros: cut them, so a finished file
+ * scans CLEAN and its size is its content. ftruncate changes the size,
+ * which fdatasync makes durable with the data. */
+segfile_status segfile_finish(segfile_writer *w)
+{
+    assert(w != NULL);
+    if (w->failed != SEGFILE_OK)
+        return w->failed;
+    if (w->file_bytes > w->offset) {
+        int rc;
+        do {
+            rc = ftruncate(w->fd, (off_t)w->offset);
+        } while (rc != 0 && errno == EINTR);
+        if (rc != 0)
+            return writer_fail(w, SEGFILE_ERR_WRITE);
+        w->file_bytes = w->offset;
+    }
+    return segfile_sync(w);
+}
+
 segfile_status segfile_close(segfile_writer *w)
 {
     if (w == NULL)
@@ -337,6 +434,11 @@ uint64_t segfile_writer_offset(const segfile_writer *w)
 uint64_t segfile_writer_prev_hash(const segfile_writer *w)
 {
     return w->prev_hash;
+}
+
+int segfile_writer_prepared(const segfile_writer *w)
+{
+    return w->prepared;
 }
 
 int segfile_writer_fd(const segfile_writer *w)

@@ -69,6 +69,10 @@ void segfile_crypt_wipe(segfile_crypt *k);
 /* write(2) until all len bytes are written, retrying EINTR and short
  * writes. Returns 0 or the errno of the failure. */
 SEGFILE_WUR int segfile_io_write_full(int fd, const void *buf, size_t len);
+/* pwrite(2) at off until all len bytes are written (EINTR and short
+ * writes retried). Returns 0 or the errno of the failure. */
+SEGFILE_WUR int segfile_io_pwrite_full(int fd, const void *buf, size_t len,
+                                       uint64_t off);
 /* dir + "/" + name into out; ERR_ARG if name is not a plain file name or
  * the result does not fit. */
 SEGFILE_WUR segfile_status segfile_io_join(const char *dir, const char *name,

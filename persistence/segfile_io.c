@@ -21,6 +21,8 @@
 #define SEGFILE_KEY_FILE_BYTES_MAX (SEGFILE_KEY_HEX_CHARS + 1u)
 /* Mode bits that give group or others any access. */
 #define SEGFILE_KEY_MODE_FORBIDDEN 077
+/* Zeros written per call when preparing a file (one buffer of this). */
+#define SEGFILE_ZERO_WRITE_BYTES (1024u * 1024u)
 /* Suffix mkostemp fills in for atomic writes. */
 #define SEGFILE_TMP_SUFFIX ".tmp-XXXXXX"
 
@@ -46,6 +48,80 @@ int segfile_io_write_full(int fd, const void *buf, size_t len)
         left -= (size_t)w;
     }
     return 0;
+}
+
+/* pwrite(2) until all len bytes are at offset off: the writer places
+ * chunks itself, so a preallocated file is overwritten in place. */
+int segfile_io_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const uint8_t *p = buf;
+    size_t left = len;
+    while (left > 0) {
+        size_t n = left < SEGFILE_WRITE_CALL_BYTES_MAX
+                       ? left
+                       : SEGFILE_WRITE_CALL_BYTES_MAX;
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno;
+        if (w == 0)
+            return EIO; /* no progress: would loop forever */
+        assert((size_t)w <= n);
+        p += w;
+        off += (uint64_t)w;
+        left -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Write `bytes` zeros to fd from offset 0, SEGFILE_ZERO_WRITE_BYTES at a
+ * time (bounded memory), then fdatasync: every block is allocated and
+ * initialised, so later overwrites change no file metadata. */
+static segfile_status zero_fill(int fd, uint64_t bytes)
+{
+    void *z = calloc(1, SEGFILE_ZERO_WRITE_BYTES);
+    if (z == NULL)
+        return SEGFILE_ERR_NOMEM;
+    int err = 0;
+    for (uint64_t off = 0; off < bytes && err == 0;) {
+        size_t n = bytes - off < SEGFILE_ZERO_WRITE_BYTES
+                       ? (size_t)(bytes - off)
+                       : SEGFILE_ZERO_WRITE_BYTES;
+        err = segfile_io_pwrite_full(fd, z, n, off);
+        off += n;
+    }
+    free(z);
+    if (err != 0) {
+        errno = err;
+        return SEGFILE_ERR_WRITE;
+    }
+    return fdatasync(fd) == 0 ? SEGFILE_OK : SEGFILE_ERR_SYNC;
+}
+
+segfile_status segfile_prepare(const char *dir, const char *name,
+                               uint64_t bytes)
+{
+    char path[SEGFILE_PATH_BYTES_MAX];
+    if (bytes < SEGFILE_HEADER_BYTES || bytes > SEGFILE_BYTES_MAX)
+        return SEGFILE_ERR_ARG;
+    segfile_status st = segfile_io_join(dir, name, path, sizeof path);
+    if (st != SEGFILE_OK)
+        return st;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                  SEGFILE_FILE_MODE);
+    if (fd < 0)
+        return SEGFILE_ERR_IO;
+    st = zero_fill(fd, bytes);
+    int saved = errno;
+    if (close(fd) != 0 && st == SEGFILE_OK) {
+        saved = errno;
+        st = SEGFILE_ERR_CLOSE;
+    }
+    if (st != SEGFILE_OK)
+        (void)unlink(path); /* half-zeroed: worth nothing */
+    errno = saved;
+    return st;
 }
 
 segfile_status segfile_io_join(const char *dir, const char *name, char *out,

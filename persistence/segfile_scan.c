@@ -72,6 +72,16 @@ static int looks_torn(chunk_status cs)
            cs == CHUNK_BAD_BODY;
 }
 
+/* 1 if every byte of [from, size) is zero. */
+static int all_zero(const scanner *s, uint64_t from)
+{
+    const uint8_t *p = s->map + from;
+    size_t n = s->size - (size_t)from;
+    if (n == 0)
+        return 1;
+    return p[0] == 0 && memcmp(p, p + 1, n - 1u) == 0;
+}
+
 static segfile_scan_result chunk_failed(scanner *s, uint64_t off,
                                         chunk_status cs)
 {
@@ -82,9 +92,10 @@ static segfile_scan_result chunk_failed(scanner *s, uint64_t off,
         return scan_io_fail(rep, SEGFILE_ERR_NOMEM, ENOMEM);
     assert(cs < 0 || cs == CHUNK_NEED_MORE);
     rep->next_valid_offset = find_later_chunk(s, off + 1u);
-    if (looks_torn(cs) && rep->next_valid_offset == 0)
+    if (looks_torn(cs) && rep->next_valid_offset == 0) {
         rep->result = SEGFILE_SCAN_TORN_TAIL;
-    else
+        rep->zero_tail = all_zero(s, off);
+    } else
         rep->result = SEGFILE_SCAN_CORRUPT_MIDDLE;
     return rep->result;
 }

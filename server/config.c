@@ -115,6 +115,9 @@ static const cfg_opt cfg_opts[] = {
     {"segment_bytes", CFG_I64, CFG_FIELD(segment_bytes),
      (int64_t)PLOG_SEGMENT_BYTES_DEFAULT, NULL, INT64_C(1) << 20,
      INT64_C(1) << 30, NULL, "start a new log segment above this size"},
+    {"log_prealloc", CFG_U32, CFG_FIELD(log_prealloc), 1, NULL, 0, 1, NULL,
+     "1: keep one zero-filled spare segment (segment_bytes of disk) ready, "
+     "so commits overwrite instead of growing the file (faster fsyncs)"},
     {"root_credential_file", CFG_STR, CFG_FIELD(root_credential_file), 0,
      "", 0, CFG_STRLEN_MAX(root_credential_file), NULL,
      "file with the root credential; set = every connection must HELLO "

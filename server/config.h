@@ -45,6 +45,7 @@ typedef struct qd_config {
     int64_t snapshot_log_bytes;     /* snapshot after this much log; 0 off */
     uint32_t snapshot_interval_s;   /* and at least this often; 0 off */
     int64_t segment_bytes;          /* start a new log segment above this */
+    uint32_t log_prealloc;          /* 1: keep a zero-filled spare segment */
     uint32_t log_level;             /* 0 error, 1 warn, 2 info, 3 debug */
     char root_credential_file[CONFIG_PATH_BYTES_MAX];    /* "" = open */
     char gateway_credential_file[CONFIG_PATH_BYTES_MAX]; /* "" = none */

@@ -116,6 +116,7 @@ static int main_persist(const qd_config *c, store *st, const uint8_t *enc_key,
         .snapshot_log_bytes = (uint64_t)c->snapshot_log_bytes,
         .snapshot_interval_s = c->snapshot_interval_s,
         .first_segno = rep.last_segno + 1,
+        .no_spare = c->log_prealloc == 0,
     };
     return plog_open(st, &po, out);
 }

@@ -114,7 +114,8 @@ int qd_load_dir(const qd_opts *o, const char *dir, bool read_only,
     recover_opts ro = {.dir = dir, .key = qd_key(o), .repair = false,
                        .read_only = read_only};
     if (recover_load(*out, &ro, rep, err, sizeof err) == 0)
-        return rep->tail_cut ? QD_EXIT_TORN : QD_EXIT_OK;
+        return rep->tail_cut && !rep->tail_zero ? QD_EXIT_TORN
+                                                : QD_EXIT_OK;
     store_close(*out);
     *out = NULL;
     code = qd_is_dir(dir) == 1 ? qd_classify_dir(o, dir) : QD_EXIT_IO;

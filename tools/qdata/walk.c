@@ -137,8 +137,11 @@ int qd_walk_code(const qd_walk *w, const segfile_report *rep, bool tail_ok)
             return QD_EXIT_CORRUPT;
         return QD_EXIT_OK;
     case SEGFILE_SCAN_TORN_TAIL:
-        return (tail_ok && log_or_unknown && !records_bad) ? QD_EXIT_TORN
-                                                           : QD_EXIT_CORRUPT;
+        if (!tail_ok || !log_or_unknown || records_bad)
+            return QD_EXIT_CORRUPT;
+        /* Zeros: the unused preallocated space of a segment that was open
+         * (a crash, or the daemon still runs); nothing was torn. */
+        return rep->zero_tail ? QD_EXIT_OK : QD_EXIT_TORN;
     case SEGFILE_SCAN_BAD_FILE_HEADER:
         return (tail_ok && rep->detail == SEGFILE_ERR_SHORT_HEADER)
                    ? QD_EXIT_TORN
@@ -180,6 +183,15 @@ const char *qd_walk_why(const qd_walk *w, const segfile_report *rep,
             return qd_snap_why(w, buf, cap);
         return "ok";
     case SEGFILE_SCAN_TORN_TAIL:
+        if (rep->zero_tail) {
+            snprintf(buf, cap, "%s: unused preallocated space (%" PRIu64
+                     " zero bytes) from offset %" PRIu64,
+                     segfile_scan_result_str(rep->result),
+                     rep->file_bytes - rep->valid_end_offset,
+                     rep->valid_end_offset);
+            return buf;
+        }
+        /* fall through */
     case SEGFILE_SCAN_CORRUPT_MIDDLE:
         snprintf(buf, cap, "%s: chunk at offset %" PRIu64 ": %s",
                  segfile_scan_result_str(rep->result), rep->bad_offset,
