@@ -11,6 +11,13 @@
  *           fires when output drains to CONN_OUT_BYTES_MAX / 2 (write low
  *           watermark), resumes us. A client that reads nothing for
  *           write_timeout_ms gets the bufferevent's write timeout: closed.
+ *
+ * Writing: each pass ends with one direct write (conn_flush). The
+ * bufferevent's write event stays disabled unless that write leaves bytes
+ * behind (a full socket buffer); then libevent finishes the job, with the
+ * write timeout, and conn_write_cb disables it again once the output is
+ * empty. Arming it for every reply would cost two epoll_ctl calls and one
+ * more loop turn per pass, and send each reply one turn later.
  */
 #include "conn.h"
 
@@ -220,6 +227,24 @@ static int conn_put(struct evbuffer *out, uint8_t *frame, size_t len,
     return rc;
 }
 
+/* Write what the socket takes now; leave the rest to libevent (its write
+ * event: retries, the write timeout, and errors through conn_event_cb).
+ * A socket bufferevent keeps its output's start frozen; its own write
+ * callback thaws it around the write, and so do we. */
+static void conn_flush(conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) == 0)
+        return;
+    if (evbuffer_unfreeze(out, 1) == 0) {
+        (void)evbuffer_write(out, bufferevent_getfd(c->bev));
+        (void)evbuffer_freeze(out, 1);
+    }
+    if (evbuffer_get_length(out) > 0 &&
+        bufferevent_enable(c->bev, EV_WRITE) != 0)
+        log_debug("conn: enable write failed");
+}
+
 static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
 {
     return conn_put(bufferevent_get_output(c->bev), frame, len, owned);
@@ -370,9 +395,12 @@ void conn_alerts(conn_env *env)
     conn *c = env->live;
     while (c != NULL) {
         conn *next = c->next;
-        if (c->sess.watching && c->state == CONN_OPEN &&
-            conn_alerts_one(c) != 0)
-            conn_free(c);
+        if (c->sess.watching && c->state == CONN_OPEN) {
+            if (conn_alerts_one(c) != 0)
+                conn_free(c);
+            else
+                conn_flush(c);
+        }
         c = next;
     }
 }
@@ -389,7 +417,11 @@ void conn_durable(conn_env *env)
         if (c->park_n > 0) {
             if (failed || conn_release(c, durable) != 0) {
                 conn_free(c);   /* parked replies are never sent */
-            } else if (c->state == CONN_FLUSHING) {
+                c = next;
+                continue;
+            }
+            conn_flush(c);
+            if (c->state == CONN_FLUSHING) {
                 conn_maybe_finish(c);
             } else if (c->paused && conn_backlog(c) <= CONN_OUT_RESUME_BYTES) {
                 conn_write_cb(c->bev, c);
@@ -582,6 +614,11 @@ static void conn_process_frames(conn *c)
         if (s != STEP_FRAME)
             break;
     }
+    /* The histogram's end is "reply queued": read the clock before the
+     * write, which on loopback also runs the receiver's side. */
+    lathist_batch_flush(&c->env->lat, &g_lathist);
+    if (s != STEP_FAIL)
+        conn_flush(c);
     switch (s) {
     case STEP_FRAME:          /* budget used up; maybe more buffered */
         conn_schedule_resume(c);
@@ -595,6 +632,8 @@ static void conn_process_frames(conn *c)
     case STEP_STOP:
         if (c->state == CONN_FLUSHING)
             conn_maybe_finish(c);
+        else if (c->paused && conn_backlog(c) <= CONN_OUT_RESUME_BYTES)
+            conn_write_cb(c->bev, c); /* conn_flush drained it all */
         return;
     case STEP_FAIL:
         log_warn("conn: cannot queue a reply (out of memory, or the log "
@@ -651,6 +690,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         conn_maybe_finish(c);
         return;
     }
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+        bufferevent_disable(bev, EV_WRITE) != 0)
+        log_debug("conn: disable write failed"); /* back to conn_flush */
     if (c->state != CONN_OPEN || !c->paused ||
         conn_backlog(c) > CONN_OUT_RESUME_BYTES)
         return;
@@ -709,7 +751,11 @@ static int conn_configure(conn *c)
                                  &wr) != 0)
         return -1;
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    return bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* A new bufferevent has EV_WRITE enabled: off, writes are conn_flush's
+     * until one leaves bytes behind. */
+    if (bufferevent_disable(c->bev, EV_WRITE) != 0)
+        return -1;
+    return bufferevent_enable(c->bev, EV_READ);
 }
 
 int conn_open(conn_env *env, evutil_socket_t fd, uint32_t ip_bucket)
