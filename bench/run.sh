@@ -270,17 +270,21 @@ for w in "${WORKLOADS[@]}"; do
 done
 
 # p99 at half of each one's own peak (check-uniform), open loop, one
-# request per due time, at most PIPE in flight per connection
+# request per due time, at most PIPE in flight per connection. One client
+# thread paces every connection (--threads 1): with a thread per
+# connection on a loaded core, late threads sent bursts of up to PIPE
+# requests, and the servers' latency measured the client's scheduling.
+PACED=(--threads 1)
 QF_HALF=$(awk -v x="$(jget check-uniform quotad ops_per_s)" 'BEGIN {print int(x / 2)}')
 RD_HALF=$(awk -v x="$(jget check-uniform redis ops_per_s)" 'BEGIN {print int(x / 2)}')
 for ((round = 1; round <= ROUNDS; round++)); do
     log "half-peak: quotad at $QF_HALF ops/s, redis at $RD_HALF ops/s (round $round of $ROUNDS)"
-    run_bench half-peak quotad "$QF_PORT" "$QF_PID" "$QF_SECRETS" --rate "$QF_HALF"
-    run_bench half-peak redis "$REDIS_PORT" "$REDIS_PID" "$QF_SECRETS" --rate "$RD_HALF"
+    run_bench half-peak quotad "$QF_PORT" "$QF_PID" "$QF_SECRETS" --rate "$QF_HALF" "${PACED[@]}"
+    run_bench half-peak redis "$REDIS_PORT" "$REDIS_PID" "$QF_SECRETS" --rate "$RD_HALF" "${PACED[@]}"
 done
 # both at the same modest rate: the latency floor under light load
 FIXED_RATE=${BENCH_FIXED_RATE:-10000}
-pair "rate-$FIXED_RATE" --rate "$FIXED_RATE"
+pair "rate-$FIXED_RATE" --rate "$FIXED_RATE" "${PACED[@]}"
 pair ping --mix ping
 stop_pid "$QF_PID"
 
@@ -301,8 +305,8 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
     RP_HALF=$(awk -v x="$(jget pin-peak redis ops_per_s)" 'BEGIN {print int(x / 2)}')
     for ((round = 1; round <= ROUNDS; round++)); do
         log "pinned half-peak: quotad at $QP_HALF ops/s, redis at $RP_HALF ops/s (round $round of $ROUNDS)"
-        BENCH_PREFIX="taskset -c 0" run_bench pin-half quotad "$QP_PORT" "$QP_PID" "$QP_SECRETS" --rate "$QP_HALF"
-        BENCH_PREFIX="taskset -c 0" run_bench pin-half redis "$REDIS_PORT" "$REDIS_PID" "$QF_SECRETS" --rate "$RP_HALF"
+        BENCH_PREFIX="taskset -c 0" run_bench pin-half quotad "$QP_PORT" "$QP_PID" "$QP_SECRETS" --rate "$QP_HALF" "${PACED[@]}"
+        BENCH_PREFIX="taskset -c 0" run_bench pin-half redis "$REDIS_PORT" "$REDIS_PID" "$QF_SECRETS" --rate "$RP_HALF" "${PACED[@]}"
     done
     stop_pid "$QP_PID"
     PIN_NOTE="server pinned to CPU 1 (quotad --workers 1), client to CPU 0"
@@ -492,7 +496,9 @@ $(results_table)
 
 half-peak: each server at half its own check-uniform peak, open loop
 (one request per due time per connection, at most $PIPE in flight;
-"ops/s" is the rate achieved). The fixed-rate row runs both at the same
+"ops/s" is the rate achieved; one client thread paces all connections,
+\`--threads 1\`, so late wake-ups of per-connection threads do not turn
+into bursts). The fixed-rate row runs both at the same
 modest rate. Open-loop latency is send -> reply; how late the client
 itself sent (send - due, p50 / p99 in µs: the client's wake-ups on the
 shared cores) was: half-peak quotad $(late half-peak quotad), Redis

@@ -80,6 +80,8 @@ typedef struct bench_cfg {
     char host[BENCH_HOST_BYTES];
     uint16_t port;
     uint32_t conns, pipeline, batch;
+    uint32_t threads;             /* open loop: client threads; 0 = one
+                                   * per connection */
     double duration_s, warmup_s;
     uint32_t keys, workspaces;
     bool keys_set;                /* --keys given: runs use the first K */
@@ -159,6 +161,7 @@ typedef struct bench_backend {
     int (*queue_one)(bench_worker *w);
     int (*flush)(bench_worker *w);
     int (*read_one)(bench_worker *w, int64_t wait_ns, int *cls);
+    int (*fd)(const bench_worker *w);   /* the connection's socket */
     void (*close)(bench_worker *w);
 } bench_backend;
 

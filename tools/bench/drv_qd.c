@@ -289,11 +289,18 @@ static int qd_read_one(bench_worker *w, int64_t wait_ns, int *cls)
     return 1;
 }
 
+static int qd_fd(const bench_worker *w)
+{
+    const qd_conn *q = w->conn;
+    return q->c->fd;
+}
+
 const bench_backend bench_backend_quotad = {
     .open = qd_open,
     .window = qd_window,
     .queue_one = qd_queue_one,
     .flush = qd_flush_out,
     .read_one = qd_read_one,
+    .fd = qd_fd,
     .close = qd_close,
 };

@@ -250,11 +250,18 @@ static int rd_read_one(bench_worker *w, int64_t wait_ns, int *cls)
     return 1;
 }
 
+static int rd_fd(const bench_worker *w)
+{
+    const redis_conn *r = w->conn;
+    return r->rc.fd;
+}
+
 const bench_backend bench_backend_redis = {
     .open = rd_open,
     .window = rd_window,
     .queue_one = rd_queue_one,
     .flush = rd_flush_out,
     .read_one = rd_read_one,
+    .fd = rd_fd,
     .close = rd_close,
 };

@@ -47,6 +47,10 @@ static const char usage_text[] =
     "                          sends one request every conns/R s (at most P\n"
     "                          in flight; with --batch, one frame per due\n"
     "                          time); latency from when it was due [closed]\n"
+    "  --threads T             with --rate (single requests): T client\n"
+    "                          threads share the connections, each polling\n"
+    "                          its own; 1 keeps a loaded client core from\n"
+    "                          sending in bursts [one per connection]\n"
     "  --load                  create the population, write --secrets, exit\n"
     "                          (redis: reads --secrets if it exists)\n"
     "  --secrets FILE          population file [" DEFAULT_SECRETS "]\n"
@@ -160,6 +164,8 @@ static int parse_num_flag(const char *f, const char *v, bench_cfg *c)
     }
     if (strcmp(f, "--conns") == 0)
         return parse_u32(f, v, 1, BENCH_CONNS_MAX, &c->conns);
+    if (strcmp(f, "--threads") == 0)
+        return parse_u32(f, v, 1, BENCH_CONNS_MAX, &c->threads);
     if (strcmp(f, "--pipeline") == 0)
         return parse_u32(f, v, 1, BENCH_PIPELINE_MAX, &c->pipeline);
     if (strcmp(f, "--batch") == 0)
@@ -246,6 +252,13 @@ static int cfg_check(bench_cfg *c)
                         "or ping (or with --batch)\n");
         return -1;
     }
+    if (c->threads > 0 && (c->rate <= 0 || c->batch > 0)) {
+        fprintf(stderr, "quotad-bench: --threads goes with --rate (single "
+                        "requests)\n");
+        return -1;
+    }
+    if (c->threads > c->conns)
+        c->threads = c->conns;
     if (c->batch > 0)
         c->pipeline = 1;
     return 0;

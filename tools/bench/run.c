@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #define PROGRESS_INTERVAL_NS NS_PER_S
 #define SLEEP_SLICE_NS (50 * INT64_C(1000000))  /* re-check STOP this often */
 #define CACHE_LINE_BYTES 64u
+#define BENCH_TIMER_SLACK_NS 1ul   /* --threads: precise wake-ups */
 #define PROC_PATH_BYTES 64u
 #define PROC_STAT_BYTES 1024u
 
@@ -97,9 +99,11 @@ typedef struct run_ctx {
     void *srv;                   /* quotad: stats connection, or NULL */
 } run_ctx;
 
+/* A client thread's connections: one, or with --threads a share. */
 typedef struct worker_arg {
     run_ctx *run;
-    bench_worker *w;
+    bench_worker **w;
+    uint32_t n;
 } worker_arg;
 
 /* Sleep toward due_ns in slices so STOP is noticed; false if stopped. */
@@ -120,12 +124,8 @@ static bool wait_due(run_ctx *run, int64_t due_ns)
  * send is due (or a slice, so STOP is noticed); then take every reply
  * already there without waiting, so a client that fell behind reads
  * (and then sends) in batches, not one syscall per request. 0 or -1. */
-static int paced_read(run_ctx *run, bench_worker *w, int64_t due)
+static int paced_read_wait(run_ctx *run, bench_worker *w, int64_t wait)
 {
-    int64_t now = bench_now_ns();
-    int64_t wait = w->sched_n < run->cfg->pipeline ? due - now
-                                                   : SLEEP_SLICE_NS;
-    wait = wait < SLEEP_SLICE_NS ? wait : SLEEP_SLICE_NS;
     while (w->sched_n > 0) {
         int cls = CLS_ERR;
         int got = run->be->read_one(w, wait, &cls);
@@ -137,6 +137,15 @@ static int paced_read(run_ctx *run, bench_worker *w, int64_t due)
         wait = 0;
     }
     return 0;
+}
+
+static int paced_read(run_ctx *run, bench_worker *w, int64_t due)
+{
+    int64_t now = bench_now_ns();
+    int64_t wait = w->sched_n < run->cfg->pipeline ? due - now
+                                                   : SLEEP_SLICE_NS;
+    wait = wait < SLEEP_SLICE_NS ? wait : SLEEP_SLICE_NS;
+    return paced_read_wait(run, w, wait);
 }
 
 /* Queue every request already due (while fewer than P are in flight)
@@ -191,13 +200,74 @@ static void worker_paced(run_ctx *run, bench_worker *w, int64_t due)
     }
 }
 
+/* When worker w's first request (or window) is due: the connections'
+ * schedules are spread evenly over one interval. */
+static int64_t first_due(const run_ctx *run, const bench_worker *w)
+{
+    return run->start_ns +
+           run->interval_ns * (int64_t)w->idx / (int64_t)run->cfg->conns;
+}
+
+/* Send what is due on each connection, then wait in one ppoll until a
+ * reply arrives or the next send is due, and read every reply there. */
+static int paced_group_turn(run_ctx *run, worker_arg *a, int64_t *due,
+                            struct pollfd *pfd)
+{
+    const uint32_t cap = run->cfg->pipeline;
+    int64_t now = bench_now_ns();
+    int64_t next = now + SLEEP_SLICE_NS;
+    for (uint32_t i = 0; i < a->n; i++) {
+        bench_worker *w = a->w[i];
+        if (now >= due[i] && w->sched_n < cap &&
+            paced_send_due(run, w, &due[i]) != 0)
+            return -1;
+        if (w->sched_n < cap && due[i] < next)
+            next = due[i];
+        pfd[i] = (struct pollfd){.fd = run->be->fd(w), .events = POLLIN};
+    }
+    int64_t wait = next - bench_now_ns();
+    wait = wait > 0 ? wait : 0;
+    struct timespec ts = {.tv_sec = wait / NS_PER_S,
+                          .tv_nsec = wait % NS_PER_S};
+    if (ppoll(pfd, a->n, &ts, NULL) < 0 && errno != EINTR)
+        return -1;
+    for (uint32_t i = 0; i < a->n; i++)
+        if (pfd[i].revents != 0 && paced_read_wait(run, a->w[i], 0) != 0)
+            return -1;
+    return 0;
+}
+
+/* --threads: one thread paces several connections (see paced_group_turn).
+ * No timer slack: a wake-up up to 50 us late would send a burst. */
+static void worker_paced_group(run_ctx *run, worker_arg *a)
+{
+    int64_t *due = calloc(a->n, sizeof *due);
+    struct pollfd *pfd = calloc(a->n, sizeof *pfd);
+    int rc = due != NULL && pfd != NULL ? 0 : -1;
+    (void)prctl(PR_SET_TIMERSLACK, BENCH_TIMER_SLACK_NS, 0, 0, 0);
+    for (uint32_t i = 0; rc == 0 && i < a->n; i++)
+        due[i] = first_due(run, a->w[i]);
+    while (rc == 0 && atomic_load_explicit(&run->phase,
+                                           memory_order_relaxed) !=
+                          PHASE_STOP)
+        rc = paced_group_turn(run, a, due, pfd);
+    if (rc != 0)
+        for (uint32_t i = 0; i < a->n; i++)
+            a->w[i]->failed = 1;
+    free(due);
+    free(pfd);
+}
+
 static void *worker_main(void *arg)
 {
     worker_arg *a = arg;
     run_ctx *run = a->run;
-    bench_worker *w = a->w;
-    int64_t due = run->start_ns +
-                  run->interval_ns * (int64_t)w->idx / (int64_t)run->cfg->conns;
+    if (a->n > 1) {
+        worker_paced_group(run, a);
+        return NULL;
+    }
+    bench_worker *w = a->w[0];
+    int64_t due = first_due(run, w);
     if (w->sched != NULL) {
         worker_paced(run, w, due);
         return NULL;
@@ -383,9 +453,13 @@ static void run_phases(run_ctx *run, bench_result *r)
         fputc('\n', stderr);
 }
 
+/* Client threads: one per connection, or --threads sharing them. */
 static int run_threads(run_ctx *run, bench_result *r)
 {
-    uint32_t n = run->cfg->conns;
+    uint32_t conns = run->cfg->conns;
+    uint32_t n = run_paced(run->cfg) && run->cfg->threads > 0
+                     ? run->cfg->threads
+                     : conns;
     pthread_t *tids = calloc(n, sizeof *tids);
     worker_arg *args = calloc(n, sizeof *args);
     int rc = tids != NULL && args != NULL ? 0 : -1;
@@ -393,11 +467,13 @@ static int run_threads(run_ctx *run, bench_result *r)
     double per_send = run_paced(run->cfg) ? 1.0
                                           : (double)bench_window_ops(run->cfg);
     if (run->cfg->rate > 0)
-        run->interval_ns = (int64_t)(per_send * (double)n * (double)NS_PER_S /
-                                     run->cfg->rate);
+        run->interval_ns = (int64_t)(per_send * (double)conns *
+                                     (double)NS_PER_S / run->cfg->rate);
     run->start_ns = bench_now_ns();
     for (; rc == 0 && started < n; started++) {
-        args[started] = (worker_arg){.run = run, .w = run->w[started]};
+        uint32_t lo = started * conns / n, hi = (started + 1) * conns / n;
+        args[started] = (worker_arg){.run = run, .w = &run->w[lo],
+                                     .n = hi - lo};
         if (pthread_create(&tids[started], NULL, worker_main,
                            &args[started]) != 0) {
             rc = -1;
