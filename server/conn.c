@@ -36,6 +36,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "connpark.h"
 #include "lathist.h"
 #include "limits.h"
 #include "log.h"
@@ -61,36 +62,11 @@ enum conn_step {
     STEP_FAIL,    /* out of memory or similar: close at once */
 };
 
-/* A reply waiting for the log to make its state durable. Its bytes wait
- * in c->park_buf, back to back in reply order, so parking costs no
- * allocation per reply (the frame is copied and freed at once, as an
- * unparked reply is) and a release moves all its bytes to the output in
- * one evbuffer_remove_buffer. */
-typedef struct parked {
-    uint64_t seq;                /* durable_seq needed before sending */
-    uint64_t rx_ns;              /* when its request was read; 0 = none */
-    size_t len;                  /* its bytes at the front of park_buf */
-} parked;
-
-/* First size of a connection's ring of parked replies (then doubled):
- * one pipelined window of a typical gateway. A ring grown past KEEP
- * entries (24 B each) is freed once it drains. */
-#define CONN_PARK_RING_MIN 64u
-#define CONN_PARK_RING_KEEP 1024u
-
-/* Parked bytes stay near CONN_OUT_BYTES_MAX (the connection pauses above
- * it), so one release always fits evbuffer_remove_buffer's int. */
-_Static_assert(CONN_OUT_BYTES_MAX <= INT_MAX / 8,
-               "parked bytes fit an int with room to spare");
-
 /* One client connection. Lives on one worker's base; see conn.h. */
 struct conn {
     uint32_t ip_bucket;            /* per-address counter we hold */
     ops_session sess;              /* who this connection is (HELLO) */
-    struct evbuffer *park_buf;     /* parked reply bytes (lazily created) */
-    parked *park;                  /* ring of park_cap: replies not yet */
-    uint32_t park_head, park_n, park_cap; /* durable, in order */
-    size_t park_bytes;
+    parkq park;                    /* replies waiting for the log */
     conn_env *env;
     lathist_rx rx;                 /* when the buffered input was read */
     struct bufferevent *bev;     /* owns the fd (BEV_OPT_CLOSE_ON_FREE) */
@@ -128,9 +104,7 @@ static void conn_free(conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     env->n_live--;
-    if (c->park_buf != NULL)
-        evbuffer_free(c->park_buf);
-    free(c->park);
+    parkq_free(&c->park);
     event_free(c->resume);
     bufferevent_free(c->bev);
     uint32_t bucket = c->ip_bucket;
@@ -191,7 +165,7 @@ static void conn_start_linger(conn *c)
 static void conn_maybe_finish(conn *c)
 {
     assert(c->state == CONN_FLUSHING);
-    if (c->park_n > 0 ||
+    if (c->park.n > 0 ||
         evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
         return;
     if (c->eof)
@@ -201,31 +175,6 @@ static void conn_maybe_finish(conn *c)
 }
 
 /* ---- replies ----------------------------------------------------------- */
-
-static void conn_frame_free_cb(const void *data, size_t len, void *extra)
-{
-    (void)len;
-    (void)extra;
-    free((void *)data);
-}
-
-/* Put a frame on out, the output or the parked buffer (no copy when
- * large). An owned frame is freed (now, or by the buffer once sent). */
-static int conn_put(struct evbuffer *out, uint8_t *frame, size_t len,
-                    bool owned)
-{
-    if (len <= CONN_REPLY_COPY_BYTES_MAX || !owned) {
-        int rc = evbuffer_add(out, frame, len);
-        if (owned)
-            free(frame);
-        return rc;
-    }
-    int rc = evbuffer_add_reference(out, frame, len, conn_frame_free_cb,
-                                    NULL);
-    if (rc != 0)
-        free(frame);
-    return rc;
-}
 
 /* Write what the socket takes now; leave the rest to libevent (its write
  * event: retries, the write timeout, and errors through conn_event_cb).
@@ -250,49 +199,16 @@ static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
     return conn_put(bufferevent_get_output(c->bev), frame, len, owned);
 }
 
-/* Room for one more parked reply: the buffer, and the ring doubled when
- * full (entries copied in order, head back to 0). The ring is bounded
- * through park_bytes: conn_backlog pauses the connection above
- * CONN_OUT_BYTES_MAX. */
-static int conn_park_reserve(conn *c)
-{
-    if (c->park_buf == NULL && (c->park_buf = evbuffer_new()) == NULL)
-        return -1;
-    if (c->park_n < c->park_cap)
-        return 0;
-    uint32_t cap = c->park_cap ? 2u * c->park_cap : CONN_PARK_RING_MIN;
-    if (cap <= c->park_cap)
-        return -1;
-    parked *ring = malloc((size_t)cap * sizeof *ring);
-    if (ring == NULL)
-        return -1;
-    for (uint32_t i = 0; i < c->park_n; i++)
-        ring[i] = c->park[(c->park_head + i) % c->park_cap];
-    free(c->park);
-    c->park = ring;
-    c->park_cap = cap;
-    c->park_head = 0;
-    return 0;
-}
-
 /* Park a reply until the log says its seq is durable. */
 static int conn_park(conn *c, ops_reply *r, uint64_t rx_ns)
 {
-    if (conn_park_reserve(c) != 0) {
-        ops_reply_free(r);
-        return -1;
-    }
     uint8_t *frame = r->frame;
     size_t len = r->len;
-    r->frame = NULL;
     uint64_t seq = r->seq_needed;
+    r->frame = NULL;
     ops_reply_free(r);
-    if (conn_put(c->park_buf, frame, len, true) != 0)
+    if (parkq_push(&c->park, frame, len, seq, rx_ns) != 0)
         return -1;
-    c->park[(c->park_head + c->park_n) % c->park_cap] =
-        (parked){.seq = seq, .rx_ns = rx_ns, .len = len};
-    c->park_n++;
-    c->park_bytes += len;
     plog_kick(c->env->plog);
     return 0;
 }
@@ -308,7 +224,7 @@ static int conn_send(conn *c, ops_reply *r, uint64_t rx_ns)
     assert(r->frame != NULL && r->len >= FRAME_HEADER_BYTES);
     struct plog *pl = c->env->plog;
     if (pl != NULL && plog_holds_replies(pl) &&
-        (c->park_n > 0 || r->seq_needed > plog_durable_seq(pl))) {
+        (c->park.n > 0 || r->seq_needed > plog_durable_seq(pl))) {
         if (plog_failed(pl)) {
             ops_reply_free(r);
             return -1;     /* never acknowledge what is not durable */
@@ -328,40 +244,15 @@ static int conn_send(conn *c, ops_reply *r, uint64_t rx_ns)
 static size_t conn_backlog(conn *c)
 {
     return evbuffer_get_length(bufferevent_get_output(c->bev)) +
-           c->park_bytes;
+           c->park.bytes;
 }
 
-/* Release parked replies up to durable: their bytes move to the output
- * in one step (whole chains are moved, not copied). Returns -1 if c must
- * close. */
+/* Release parked replies up to durable (moved, not copied). Returns -1
+ * if c must close. */
 static int conn_release(conn *c, uint64_t durable)
 {
-    uint32_t k = 0;
-    size_t bytes = 0;
-    while (k < c->park_n &&
-           c->park[(c->park_head + k) % c->park_cap].seq <= durable) {
-        bytes += c->park[(c->park_head + k) % c->park_cap].len;
-        k++;
-    }
-    if (k == 0)
-        return 0;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (bytes > (size_t)INT_MAX ||
-        evbuffer_remove_buffer(c->park_buf, out, bytes) != (int)bytes)
-        return -1;
-    for (uint32_t i = 0; i < k; i++)
-        lathist_batch_add(&c->env->lat, &g_lathist,
-                          c->park[(c->park_head + i) % c->park_cap].rx_ns);
-    c->park_head = (c->park_head + k) % c->park_cap;
-    c->park_n -= k;
-    c->park_bytes -= bytes;
-    if (c->park_n == 0 && c->park_cap > CONN_PARK_RING_KEEP) {
-        free(c->park);             /* a deep burst's ring does not linger */
-        c->park = NULL;
-        c->park_cap = 0;
-        c->park_head = 0;
-    }
-    return 0;
+    return parkq_release(&c->park, durable, bufferevent_get_output(c->bev),
+                         &c->env->lat);
 }
 
 #define CONN_ALERT_BATCH 32u
@@ -414,7 +305,7 @@ void conn_durable(conn_env *env)
     conn *c = env->live;
     while (c != NULL) {
         conn *next = c->next;
-        if (c->park_n > 0) {
+        if (c->park.n > 0) {
             if (failed || conn_release(c, durable) != 0) {
                 conn_free(c);   /* parked replies are never sent */
                 c = next;
