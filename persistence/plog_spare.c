@@ -44,6 +44,9 @@ static int spare_make(plog *pl, bool *warned)
 {
     spare_remove(pl);
     uint64_t bytes = pl->opt.segment_bytes_max + PLOG_SPARE_SLACK_BYTES;
+    if (bytes > SEGFILE_BYTES_MAX) {
+        bytes = SEGFILE_BYTES_MAX;
+    }
     segfile_status s = segfile_prepare(pl->dir, PLOG_SPARE_NAME, bytes);
     if (s == SEGFILE_OK) {
         atomic_fetch_add(&pl->n_spares, 1);
