@@ -287,11 +287,15 @@ static int plog_sync_policy(plog *pl, bool force)
 }
 
 /* The segment is full, or it grows as written (made before a spare was
- * ready: at start, or after a failed spare) and a spare is ready now. */
+ * ready: at start, or after a failed spare), holds records, and a spare
+ * is ready now. An empty one is kept until it gets records, so an idle
+ * start leaves one header-only segment, not two. */
 static bool plog_rotate_due(const plog *pl)
 {
-    return segfile_writer_offset(pl->w) > pl->opt.segment_bytes_max ||
-           (!segfile_writer_prepared(pl->w) && plog_spare_ready(pl));
+    uint64_t off = segfile_writer_offset(pl->w);
+    return off > pl->opt.segment_bytes_max ||
+           (!segfile_writer_prepared(pl->w) && off > SEGFILE_HEADER_BYTES &&
+            plog_spare_ready(pl));
 }
 
 /* One group commit: everything appended so far becomes durable (per
