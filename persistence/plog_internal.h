@@ -71,9 +71,9 @@ struct plog {
     /* Spare segment (plog_spare.c). */
     pthread_t spare_tid;
     bool spare_started;
-    pthread_mutex_t spare_mu;      /* guards spare_stop; spare_cv */
+    pthread_mutex_t spare_mu;      /* with spare_cv: the preparer's waits */
     pthread_cond_t spare_cv;
-    bool spare_stop;
+    _Atomic int spare_stop;        /* also cancels a preparation underway */
     _Atomic int spare_ready;       /* PLOG_SPARE_NAME is whole and synced */
     _Atomic uint64_t n_spares;     /* stats: spares prepared */
 

@@ -47,12 +47,13 @@ static int spare_make(plog *pl, bool *warned)
     if (bytes > SEGFILE_BYTES_MAX) {
         bytes = SEGFILE_BYTES_MAX;
     }
-    segfile_status s = segfile_prepare(pl->dir, PLOG_SPARE_NAME, bytes);
+    segfile_status s = segfile_prepare(pl->dir, PLOG_SPARE_NAME, bytes,
+                                       &pl->spare_stop);
     if (s == SEGFILE_OK) {
         atomic_fetch_add(&pl->n_spares, 1);
         return 0;
     }
-    if (!*warned) {
+    if (s != SEGFILE_ERR_CANCELED && !*warned) {
         log_warn("log: cannot prepare a spare segment of %" PRIu64
                  " bytes (%s: %s): segments grow as they are written "
                  "(slower fsyncs); retrying every %u s",
@@ -68,7 +69,7 @@ static void *spare_main(void *arg)
     plog *pl = arg;
     bool warned = false;
     pthread_mutex_lock(&pl->spare_mu);
-    while (!pl->spare_stop) {
+    while (!atomic_load(&pl->spare_stop)) {
         if (atomic_load(&pl->spare_ready)) {
             pthread_cond_wait(&pl->spare_cv, &pl->spare_mu);
             continue;
@@ -78,7 +79,7 @@ static void *spare_main(void *arg)
         pthread_mutex_lock(&pl->spare_mu);
         if (rc == 0) {
             atomic_store(&pl->spare_ready, 1);
-        } else if (!pl->spare_stop) {
+        } else if (!atomic_load(&pl->spare_stop)) {
             spare_wait_retry(pl);
         }
     }
@@ -105,7 +106,7 @@ void plog_spare_stop(plog *pl)
         return;
     }
     pthread_mutex_lock(&pl->spare_mu);
-    pl->spare_stop = true;
+    atomic_store(&pl->spare_stop, 1);
     pthread_cond_broadcast(&pl->spare_cv);
     pthread_mutex_unlock(&pl->spare_mu);
     pthread_join(pl->spare_tid, NULL);

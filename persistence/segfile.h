@@ -54,6 +54,7 @@
 #ifndef QD_SEGFILE_H
 #define QD_SEGFILE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -112,7 +113,8 @@ typedef enum segfile_kind {
     X(SEGFILE_ERR_VERSION, -17, "unknown file format version")               \
     X(SEGFILE_ERR_TOO_BIG, -18, "file larger than SEGFILE_BYTES_MAX")        \
     X(SEGFILE_ERR_NOT_CLEAN, -19, "file does not scan clean (cut the torn "  \
-      "tail first)")
+      "tail first)")                                                         \
+    X(SEGFILE_ERR_CANCELED, -20, "canceled by the caller")
 
 typedef enum segfile_status {
 #define SEGFILE_ENUM_(name, value, desc) name = value,
@@ -206,10 +208,12 @@ SEGFILE_WUR segfile_status segfile_create(const char *dir, const char *name,
 
 /* Write a spare file dir/name (must not exist) of `bytes` zeros
  * (SEGFILE_HEADER_BYTES <= bytes <= SEGFILE_BYTES_MAX) and fdatasync it.
- * Slow (it writes every byte): call it from a background thread. On
- * error no file is left behind. */
+ * Slow (it writes every byte): call it from a background thread. cancel
+ * (may be NULL) is checked between writes: once non-zero the work stops
+ * with SEGFILE_ERR_CANCELED. On error no file is left behind. */
 SEGFILE_WUR segfile_status segfile_prepare(const char *dir, const char *name,
-                                           uint64_t bytes);
+                                           uint64_t bytes,
+                                           const _Atomic int *cancel);
 
 /* Like segfile_create, but from the prepared file dir/spare, which is
  * renamed to dir/name (must not exist). Chunks overwrite its zeros. On

@@ -3,6 +3,8 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,13 +80,19 @@ int segfile_io_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 /* Write `bytes` zeros to fd from offset 0, SEGFILE_ZERO_WRITE_BYTES at a
  * time (bounded memory), then fdatasync: every block is allocated and
  * initialised, so later overwrites change no file metadata. */
-static segfile_status zero_fill(int fd, uint64_t bytes)
+static segfile_status zero_fill(int fd, uint64_t bytes,
+                                const _Atomic int *cancel)
 {
     void *z = calloc(1, SEGFILE_ZERO_WRITE_BYTES);
     if (z == NULL)
         return SEGFILE_ERR_NOMEM;
     int err = 0;
-    for (uint64_t off = 0; off < bytes && err == 0;) {
+    bool canceled = false;
+    for (uint64_t off = 0; off < bytes && err == 0 && !canceled;) {
+        if (cancel != NULL && atomic_load(cancel) != 0) {
+            canceled = true;
+            break;
+        }
         size_t n = bytes - off < SEGFILE_ZERO_WRITE_BYTES
                        ? (size_t)(bytes - off)
                        : SEGFILE_ZERO_WRITE_BYTES;
@@ -92,6 +100,8 @@ static segfile_status zero_fill(int fd, uint64_t bytes)
         off += n;
     }
     free(z);
+    if (canceled)
+        return SEGFILE_ERR_CANCELED;
     if (err != 0) {
         errno = err;
         return SEGFILE_ERR_WRITE;
@@ -100,7 +110,7 @@ static segfile_status zero_fill(int fd, uint64_t bytes)
 }
 
 segfile_status segfile_prepare(const char *dir, const char *name,
-                               uint64_t bytes)
+                               uint64_t bytes, const _Atomic int *cancel)
 {
     char path[SEGFILE_PATH_BYTES_MAX];
     if (bytes < SEGFILE_HEADER_BYTES || bytes > SEGFILE_BYTES_MAX)
@@ -112,7 +122,7 @@ segfile_status segfile_prepare(const char *dir, const char *name,
                   SEGFILE_FILE_MODE);
     if (fd < 0)
         return SEGFILE_ERR_IO;
-    st = zero_fill(fd, bytes);
+    st = zero_fill(fd, bytes, cancel);
     int saved = errno;
     if (close(fd) != 0 && st == SEGFILE_OK) {
         saved = errno;

@@ -7,10 +7,12 @@
  * any non-zero byte is not called zero; after finish it scans CLEAN at
  * exactly the written size; writing past the prepared size just grows
  * the file; encryption and reopen-for-append work the same; the renames
- * never replace a file and failures leave nothing half-made. */
+ * never replace a file, failures leave nothing half-made, and a canceled
+ * preparation stops. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,7 +139,7 @@ static segfile_scan_result scan(const char *name, const uint8_t *key,
 static segfile_writer *make_prepared(uint64_t bytes, const uint8_t *key)
 {
     segfile_writer *w = NULL;
-    if (segfile_prepare(g_dir, SPARE, bytes) != SEGFILE_OK)
+    if (segfile_prepare(g_dir, SPARE, bytes, NULL) != SEGFILE_OK)
         return NULL;
     if (file_size(SPARE) != (int64_t)bytes)
         return NULL;
@@ -236,11 +238,11 @@ static void test_nonzero_tail_is_not_zero(void)
 
 static void test_prepare_errors(void)
 {
-    T_EQ_I64(segfile_prepare(g_dir, SPARE, SEGFILE_HEADER_BYTES - 1u),
+    T_EQ_I64(segfile_prepare(g_dir, SPARE, SEGFILE_HEADER_BYTES - 1u, NULL),
              SEGFILE_ERR_ARG);
-    T_EQ_I64(segfile_prepare(g_dir, "a/b", PREP_BYTES), SEGFILE_ERR_ARG);
-    T_REQUIRE(segfile_prepare(g_dir, SPARE, PREP_BYTES) == SEGFILE_OK);
-    T_EQ_I64(segfile_prepare(g_dir, SPARE, PREP_BYTES), SEGFILE_ERR_IO);
+    T_EQ_I64(segfile_prepare(g_dir, "a/b", PREP_BYTES, NULL), SEGFILE_ERR_ARG);
+    T_REQUIRE(segfile_prepare(g_dir, SPARE, PREP_BYTES, NULL) == SEGFILE_OK);
+    T_EQ_I64(segfile_prepare(g_dir, SPARE, PREP_BYTES, NULL), SEGFILE_ERR_IO);
     T_EQ_I64(file_size(SPARE), PREP_BYTES);   /* the first is untouched */
 
     /* The target exists: no rename over it, the spare stays. */
@@ -263,6 +265,19 @@ static void test_prepare_errors(void)
                                      CREATED_MS, NULL, &w),
              SEGFILE_ERR_IO);
     T_EQ_I64(file_size("log-10.qlog"), -1);
+}
+
+/* A canceled preparation stops and leaves no file; a flag still clear
+ * changes nothing. */
+static void test_prepare_canceled(void)
+{
+    _Atomic int cancel = 1;
+    T_EQ_I64(segfile_prepare(g_dir, SPARE, PREP_BYTES, &cancel),
+             SEGFILE_ERR_CANCELED);
+    T_EQ_I64(file_size(SPARE), -1);
+    atomic_store(&cancel, 0);
+    T_EQ_I64(segfile_prepare(g_dir, SPARE, PREP_BYTES, &cancel), SEGFILE_OK);
+    T_EQ_I64(file_size(SPARE), PREP_BYTES);
 }
 
 /* A crash between the header write and the rename leaves a spare with a
@@ -302,6 +317,7 @@ int main(void)
     RUN(test_prepared_overflow);
     RUN(test_nonzero_tail_is_not_zero);
     RUN(test_prepare_errors);
+    RUN(test_prepare_canceled);
     RUN(test_header_only_prepared);
     return t_done();
 }
