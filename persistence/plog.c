@@ -49,6 +49,7 @@ void plog_counters(const plog *pl, uint64_t out[PLOG_COUNTERS])
     out[2] = atomic_load(&pl->n_bytes);
     out[3] = atomic_load(&pl->n_fsyncs);
     out[4] = atomic_load(&pl->n_fsync_us);
+    out[5] = atomic_load(&pl->n_spares);
 }
 
 bool plog_failed(const plog *pl)

@@ -78,10 +78,11 @@ bool plog_holds_replies(const plog *pl);
 uint64_t plog_durable_seq(const plog *pl);
 bool plog_failed(const plog *pl);
 
-/* Group commits, records, bytes written, fsyncs, and microseconds spent
- * in those fsyncs since start (log_fsync_us / log_fsyncs = the disk's
- * commit latency, which bounds durable throughput: see bench/ANALYSIS.md). */
-#define PLOG_COUNTERS 5
+/* Group commits, records, bytes written, fsyncs, microseconds spent in
+ * those fsyncs since start (log_fsync_us / log_fsyncs = the disk's commit
+ * latency, which bounds durable throughput: see bench/ANALYSIS.md), and
+ * spare segments prepared (plog_spare.c). */
+#define PLOG_COUNTERS 6
 void plog_counters(const plog *pl, uint64_t out[PLOG_COUNTERS]);
 
 /* Take a snapshot now and compact the log; blocks the caller (not the

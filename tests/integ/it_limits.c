@@ -71,38 +71,6 @@ static void test_per_ip_limit(void)
     }
 }
 
-/* Stats by name from one stats op (reset_latency as given): v[i] is
- * names[i]'s value, -1 if absent. Returns 0, or -1 if the call failed. */
-static int stats_get(qc_ctx *c, bool reset_latency, const char *const *names,
-                     int64_t *v, size_t n)
-{
-    Quotad__StatsReq sq = QUOTAD__STATS_REQ__INIT;
-    sq.has_reset_latency = reset_latency;
-    sq.reset_latency = reset_latency;
-    Quotad__Request rq = QUOTAD__REQUEST__INIT;
-    rq.op_case = QUOTAD__REQUEST__OP_STATS;
-    rq.stats = &sq;
-    Quotad__Reply *r = NULL;
-    int rc = qc_call(c, &rq, &r) == QC_OK && r->stats != NULL ? 0 : -1;
-    for (size_t k = 0; k < n; k++) {
-        v[k] = -1;
-        for (size_t i = 0; rc == 0 && i < r->stats->n_stats; i++) {
-            if (strcmp(r->stats->stats[i]->name, names[k]) == 0) {
-                v[k] = r->stats->stats[i]->value;
-            }
-        }
-    }
-    qc_reply_free(r);
-    return rc;
-}
-
-/* A stat by name from the stats op, -1 if absent. */
-static int64_t stat_of(qc_ctx *c, const char *name)
-{
-    int64_t v = -1;
-    (void)stats_get(c, false, &name, &v, 1);
-    return v;
-}
 
 /* Send a frame header announcing 0x7fffffff bytes; the server refuses. */
 static void send_oversized(uint16_t port)
@@ -129,23 +97,23 @@ static void test_stats_count_limits(void)
 {
     qc_ctx *c = connect_retry();
     T_REQUIRE(c != NULL);
-    T_CHECK(stat_of(c, "conns_refused_ip") >= 1);
+    T_CHECK(fx_stat(c, "conns_refused_ip") >= 1);
     /* A refused connection (a slot not yet released) counts nothing:
      * send again until one oversized frame is seen. */
-    int64_t big = stat_of(c, "frames_too_large");
+    int64_t big = fx_stat(c, "frames_too_large");
     for (int tries = 0; tries < RETRY_TRIES &&
-                        stat_of(c, "frames_too_large") == big; tries++) {
+                        fx_stat(c, "frames_too_large") == big; tries++) {
         if (tries > 0) {
             td_sleep_ms(RETRY_MS);
         }
         send_oversized(g_d.port);
     }
-    T_EQ_I64(stat_of(c, "frames_too_large"), big + 1);
+    T_EQ_I64(fx_stat(c, "frames_too_large"), big + 1);
     uint32_t ws = 0;
     T_REQUIRE(fx_workspace(c, 1, 0, 0, &ws) == QC_OK);
-    T_CHECK(stat_of(c, "log_commits") >= 1);
-    T_CHECK(stat_of(c, "log_records") >= 1);
-    T_CHECK(stat_of(c, "requests") > 0);
+    T_CHECK(fx_stat(c, "log_commits") >= 1);
+    T_CHECK(fx_stat(c, "log_records") >= 1);
+    T_CHECK(fx_stat(c, "requests") > 0);
     qc_free(c);
 }
 
@@ -178,19 +146,19 @@ static void test_stats_latency(void)
         T_CHECK(qc_ping(c) == QC_OK);
     }
     int64_t l[LAT_N], old[LAT_N];
-    T_REQUIRE(stats_get(c, false, lat_names, l, LAT_N) == 0);
+    T_REQUIRE(fx_stats_get(c, false, lat_names, l, LAT_N) == 0);
     T_CHECK(l[LAT_COUNT] >= LAT_PINGS);
     check_lat_order(l);
-    T_REQUIRE(stats_get(c, true, lat_names, old, LAT_N) == 0);
+    T_REQUIRE(fx_stats_get(c, true, lat_names, old, LAT_N) == 0);
     T_CHECK(old[LAT_COUNT] > l[LAT_COUNT]);   /* the read above counted */
     check_lat_order(old);
     /* Only the resetting request itself was timed after the reset. */
-    T_REQUIRE(stats_get(c, false, lat_names, l, LAT_N) == 0);
+    T_REQUIRE(fx_stats_get(c, false, lat_names, l, LAT_N) == 0);
     T_EQ_I64(l[LAT_COUNT], 1);
     check_lat_order(l);
     uint32_t ws = 0;
     T_REQUIRE(fx_workspace(c, 1, 0, 0, &ws) == QC_OK);
-    T_REQUIRE(stats_get(c, false, lat_names, l, LAT_N) == 0);
+    T_REQUIRE(fx_stats_get(c, false, lat_names, l, LAT_N) == 0);
     T_EQ_I64(l[LAT_COUNT], 3);   /* reset, the read, the durable write */
     check_lat_order(l);
     qc_free(c);

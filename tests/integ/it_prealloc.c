@@ -138,6 +138,7 @@ static void test_crash_with_zero_tail(void)
     T_REQUIRE(fx_workspace(g_c, WALLET, 0, 0, &g_ws) == QC_OK);
     T_REQUIRE(fx_key_create(g_c, g_ws, NULL, &g_k) == QC_OK);
     T_REQUIRE(debit_into_spare() == 0);
+    T_CHECK(fx_stat(g_c, "log_spares") >= 1);
     T_REQUIRE(td_kill9(&g_d) == 0);
     qc_free(g_c);
     g_c = NULL;
@@ -199,6 +200,7 @@ static void test_prealloc_off(void)
         td_sleep_ms(POLL_MS);
     }
     T_EQ_I64(size_of(SPARE_NAME), -1);
+    T_EQ_I64(fx_stat(g_c, "log_spares"), 0);
     int64_t newest = newest_segment_size();
     T_CHECK(newest > 0 && newest < SPARE_BYTES);
     T_EQ_I64(fx_finish(&g_d, g_c), 0);

@@ -108,6 +108,13 @@ int fx_start(td_daemon *d, const char *const *extra, qc_ctx **c);
 int fx_start_small_quarantine(td_daemon *d, const char *const *extra,
                               qc_ctx **c);
 
+/* Stats by name from one stats op (reset_latency as given): v[i] is
+ * names[i]'s value, -1 if absent. Returns 0, or -1 if the call failed. */
+int fx_stats_get(qc_ctx *c, bool reset_latency, const char *const *names,
+                 int64_t *v, size_t n);
+/* One stat by name, -1 if absent or the call failed. */
+int64_t fx_stat(qc_ctx *c, const char *name);
+
 /* Free the client, stop the daemon (0 = clean exit, no sanitizer report)
  * and remove its directory. Returns td_stop's status. */
 int fx_finish(td_daemon *d, qc_ctx *c);
