@@ -65,9 +65,8 @@ static void writer_free(segfile_writer *w)
     free(w);
 }
 
-/* Write the header of a just-created file and make file and directory
- * entry durable, so a crash after create returns leaves a valid file. */
-static segfile_status create_fill(segfile_writer *w, const char *dir)
+/* Pack w's header and write it at offset 0. */
+static segfile_status header_write(segfile_writer *w)
 {
     uint8_t buf[SEGFILE_HEADER_BYTES];
     segfile_hdr_pack(&w->header, buf);
@@ -76,9 +75,19 @@ static segfile_status create_fill(segfile_writer *w, const char *dir)
         errno = err;
         return SEGFILE_ERR_WRITE;
     }
+    return SEGFILE_OK;
+}
+
+/* Write the header of a just-created file and make file and directory
+ * entry durable, so a crash after create returns leaves a valid file. */
+static segfile_status create_fill(segfile_writer *w, const char *dir)
+{
+    segfile_status st = header_write(w);
+    if (st != SEGFILE_OK)
+        return st;
     if (fsync(w->fd) != 0)
         return SEGFILE_ERR_SYNC;
-    segfile_status st = segfile_fsync_dir(dir);
+    st = segfile_fsync_dir(dir);
     if (st != SEGFILE_OK)
         return st;
     w->offset = SEGFILE_HEADER_BYTES;
@@ -102,45 +111,6 @@ static segfile_status create_header(segfile_writer *w, segfile_kind kind,
     return segfile_crypt_init_push(&w->crypt, key, &w->header);
 }
 
-segfile_status segfile_create(const char *dir, const char *name,
-                              segfile_kind kind, uint64_t segno,
-                              uint64_t created_ms, const uint8_t *key,
-                              segfile_writer **out)
-{
-    char path[SEGFILE_PATH_BYTES_MAX];
-    *out = NULL;
-    if (kind != SEGFILE_KIND_LOG && kind != SEGFILE_KIND_SNAPSHOT)
-        return SEGFILE_ERR_ARG;
-    segfile_status st = segfile_io_join(dir, name, path, sizeof path);
-    if (st != SEGFILE_OK)
-        return st;
-    segfile_writer *w = NULL;
-    st = writer_new(&w);
-    if (st != SEGFILE_OK)
-        return st;
-    st = create_header(w, kind, segno, created_ms, key);
-    if (st == SEGFILE_OK) {
-        w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                     SEGFILE_FILE_MODE);
-        if (w->fd < 0)
-            st = SEGFILE_ERR_IO;
-        else
-            st = create_fill(w, dir);
-    }
-    if (st != SEGFILE_OK) {
-        int saved = errno;
-        if (w->fd >= 0) {
-            close(w->fd);
-            unlink(path); /* a file without a durable header never held data */
-        }
-        writer_free(w);
-        errno = saved;
-        return st;
-    }
-    *out = w;
-    return SEGFILE_OK;
-}
-
 /* Turn the prepared file at spare into the new file at path: header
  * first (durable before the name appears, so a crash leaves either the
  * spare, which startup removes, or a file with a whole header), then the
@@ -154,13 +124,9 @@ static segfile_status prepared_fill(segfile_writer *w, const char *dir,
     if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size < SEGFILE_HEADER_BYTES ||
         (uint64_t)sb.st_size > SEGFILE_BYTES_MAX)
         return SEGFILE_ERR_ARG;
-    uint8_t buf[SEGFILE_HEADER_BYTES];
-    segfile_hdr_pack(&w->header, buf);
-    int err = segfile_io_pwrite_full(w->fd, buf, sizeof buf, 0);
-    if (err != 0) {
-        errno = err;
-        return SEGFILE_ERR_WRITE;
-    }
+    segfile_status st = header_write(w);
+    if (st != SEGFILE_OK)
+        return st;
     if (fdatasync(w->fd) != 0)
         return SEGFILE_ERR_SYNC;
     if (renameat2(AT_FDCWD, spare, AT_FDCWD, path, RENAME_NOREPLACE) != 0)
@@ -171,11 +137,25 @@ static segfile_status prepared_fill(segfile_writer *w, const char *dir,
     return segfile_fsync_dir(dir);
 }
 
-segfile_status segfile_create_prepared(const char *dir, const char *spare,
-                                       const char *name, segfile_kind kind,
-                                       uint64_t segno, uint64_t created_ms,
-                                       const uint8_t *key,
-                                       segfile_writer **out)
+/* Open the new file: created (spare NULL) or the prepared spare. */
+static segfile_status create_open(segfile_writer *w, const char *dir,
+                                  const char *spath, const char *path)
+{
+    if (spath == NULL) {
+        w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                     SEGFILE_FILE_MODE);
+        return w->fd < 0 ? SEGFILE_ERR_IO : create_fill(w, dir);
+    }
+    w->fd = open(spath, O_WRONLY | O_CLOEXEC);
+    return w->fd < 0 ? SEGFILE_ERR_IO : prepared_fill(w, dir, spath, path);
+}
+
+/* segfile_create (spare NULL) and segfile_create_prepared. On error a
+ * created file goes (it never held data); a spare stays for its owner. */
+static segfile_status create_any(const char *dir, const char *spare,
+                                 const char *name, segfile_kind kind,
+                                 uint64_t segno, uint64_t created_ms,
+                                 const uint8_t *key, segfile_writer **out)
 {
     char path[SEGFILE_PATH_BYTES_MAX];
     char spath[SEGFILE_PATH_BYTES_MAX];
@@ -183,7 +163,7 @@ segfile_status segfile_create_prepared(const char *dir, const char *spare,
     if (kind != SEGFILE_KIND_LOG && kind != SEGFILE_KIND_SNAPSHOT)
         return SEGFILE_ERR_ARG;
     segfile_status st = segfile_io_join(dir, name, path, sizeof path);
-    if (st == SEGFILE_OK)
+    if (st == SEGFILE_OK && spare != NULL)
         st = segfile_io_join(dir, spare, spath, sizeof spath);
     if (st != SEGFILE_OK)
         return st;
@@ -192,20 +172,38 @@ segfile_status segfile_create_prepared(const char *dir, const char *spare,
     if (st != SEGFILE_OK)
         return st;
     st = create_header(w, kind, segno, created_ms, key);
-    if (st == SEGFILE_OK) {
-        w->fd = open(spath, O_WRONLY | O_CLOEXEC);
-        st = w->fd < 0 ? SEGFILE_ERR_IO : prepared_fill(w, dir, spath, path);
-    }
+    if (st == SEGFILE_OK)
+        st = create_open(w, dir, spare != NULL ? spath : NULL, path);
     if (st != SEGFILE_OK) {
         int saved = errno;
-        if (w->fd >= 0)
-            close(w->fd); /* the spare (or the renamed file) stays */
+        if (w->fd >= 0) {
+            close(w->fd);
+            if (spare == NULL)
+                unlink(path);
+        }
         writer_free(w);
         errno = saved;
         return st;
     }
     *out = w;
     return SEGFILE_OK;
+}
+
+segfile_status segfile_create(const char *dir, const char *name,
+                              segfile_kind kind, uint64_t segno,
+                              uint64_t created_ms, const uint8_t *key,
+                              segfile_writer **out)
+{
+    return create_any(dir, NULL, name, kind, segno, created_ms, key, out);
+}
+
+segfile_status segfile_create_prepared(const char *dir, const char *spare,
+                                       const char *name, segfile_kind kind,
+                                       uint64_t segno, uint64_t created_ms,
+                                       const uint8_t *key,
+                                       segfile_writer **out)
+{
+    return create_any(dir, spare, name, kind, segno, created_ms, key, out);
 }
 
 /* The scan proved the file clean; the size must not have changed since,

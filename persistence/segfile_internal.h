@@ -66,9 +66,6 @@ void segfile_crypt_sealer(segfile_crypt *k, chunk_sealer *s);
 void segfile_crypt_opener(segfile_crypt *k, chunk_opener *o);
 void segfile_crypt_wipe(segfile_crypt *k);
 
-/* write(2) until all len bytes are written, retrying EINTR and short
- * writes. Returns 0 or the errno of the failure. */
-SEGFILE_WUR int segfile_io_write_full(int fd, const void *buf, size_t len);
 /* pwrite(2) at off until all len bytes are written (EINTR and short
  * writes retried). Returns 0 or the errno of the failure. */
 SEGFILE_WUR int segfile_io_pwrite_full(int fd, const void *buf, size_t len,

@@ -28,32 +28,10 @@
 /* Suffix mkostemp fills in for atomic writes. */
 #define SEGFILE_TMP_SUFFIX ".tmp-XXXXXX"
 
-/* A short write is not an error (signals, pipes, quotas near full): keep
- * going until every byte is out or write(2) reports a real error. */
-int segfile_io_write_full(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    size_t left = len;
-    while (left > 0) {
-        size_t n = left < SEGFILE_WRITE_CALL_BYTES_MAX
-                       ? left
-                       : SEGFILE_WRITE_CALL_BYTES_MAX;
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return errno;
-        if (w == 0)
-            return EIO; /* no progress: would loop forever */
-        assert((size_t)w <= n);
-        p += w;
-        left -= (size_t)w;
-    }
-    return 0;
-}
-
-/* pwrite(2) until all len bytes are at offset off: the writer places
- * chunks itself, so a preallocated file is overwritten in place. */
+/* pwrite(2) until all len bytes are at offset off. A short write is not
+ * an error (signals, quotas near full): keep going until every byte is
+ * out or pwrite(2) reports a real error. The writer places chunks itself,
+ * so a preallocated file is overwritten in place. */
 int segfile_io_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
     const uint8_t *p = buf;
@@ -184,7 +162,7 @@ segfile_status segfile_fsync_dir(const char *dir)
  * unlinks it. */
 static segfile_status tmp_fill(int fd, const void *data, size_t len)
 {
-    int err = segfile_io_write_full(fd, data, len);
+    int err = segfile_io_pwrite_full(fd, data, len, 0);
     if (err != 0) {
         close(fd);
         errno = err;
