@@ -312,11 +312,7 @@ void conn_durable(conn_env *env)
                 continue;
             }
             conn_flush(c);
-            if (c->state == CONN_FLUSHING) {
-                conn_maybe_finish(c);
-            } else if (c->paused && conn_backlog(c) <= CONN_OUT_RESUME_BYTES) {
-                conn_write_cb(c->bev, c);
-            }
+            conn_write_cb(c->bev, c);   /* finish closing, or resume */
         }
         c = next;
     }
@@ -494,9 +490,10 @@ static void conn_schedule_resume(conn *c)
     }
 }
 
-/* Handle up to FRAMES_PER_EVENT_MAX frames, then decide what next.
- * May free c: callers must not touch c afterwards. */
-static void conn_process_frames(conn *c)
+/* One processing pass: up to FRAMES_PER_EVENT_MAX frames, their replies
+ * timed with one clock read and written, then decide what next. May free
+ * c: callers must not touch c afterwards. */
+static void conn_process(conn *c)
 {
     enum conn_step s = STEP_STOP;
     uint32_t ran = 0;
@@ -520,11 +517,8 @@ static void conn_process_frames(conn *c)
             conn_maybe_finish(c);
         }
         return;
-    case STEP_STOP:
-        if (c->state == CONN_FLUSHING)
-            conn_maybe_finish(c);
-        else if (c->paused && conn_backlog(c) <= CONN_OUT_RESUME_BYTES)
-            conn_write_cb(c->bev, c); /* conn_flush drained it all */
+    case STEP_STOP:           /* closing, or paused: conn_flush may have */
+        conn_write_cb(c->bev, c);     /* drained what libevent would have */
         return;
     case STEP_FAIL:
         log_warn("conn: cannot queue a reply (out of memory, or the log "
@@ -532,15 +526,6 @@ static void conn_process_frames(conn *c)
         conn_free(c);
         return;
     }
-}
-
-/* One processing pass; then every reply it queued is timed with one clock
- * read (env outlives c, which the pass may free). */
-static void conn_process(conn *c)
-{
-    conn_env *env = c->env;
-    conn_process_frames(c);
-    lathist_batch_flush(&env->lat, &g_lathist);
 }
 
 /* ---- libevent callbacks ------------------------------------------------ */
@@ -573,7 +558,8 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 }
 
 /* Output drained to the low watermark: resume a paused reader, or finish
- * closing once nothing is left. */
+ * closing once nothing is left. Also called directly after conn_flush,
+ * which may drain the output without libevent. May free c. */
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
