@@ -181,6 +181,16 @@ static int load_snapshot(apply_ctx *a, const char *dir, uint64_t seq,
     return 0;
 }
 
+/* The tail after the last good chunk of the newest segment, for the
+ * report (cut, or left in place when read-only). */
+static void note_tail(apply_ctx *a, const segfile_report *rep)
+{
+    a->rep->tail_cut = true;
+    a->rep->tail_zero = rep->zero_tail != 0;
+    a->rep->tail_offset = rep->valid_end_offset;
+    a->rep->tail_bytes = rep->file_bytes - rep->valid_end_offset;
+}
+
 /* A segment that did not scan clean. Returns 0 if recovery may go on. */
 static int bad_segment(apply_ctx *a, const char *path, bool last,
                        const segfile_report *rep, bool repair, bool read_only)
@@ -196,10 +206,7 @@ static int bad_segment(apply_ctx *a, const char *path, bool last,
                      " (read-only: left in place)", path,
                      rep->valid_end_offset);
         }
-        a->rep->tail_cut = true;
-        a->rep->tail_zero = rep->zero_tail != 0;
-        a->rep->tail_offset = rep->valid_end_offset;
-        a->rep->tail_bytes = rep->file_bytes - rep->valid_end_offset;
+        note_tail(a, rep);
         return 0;
     }
     if (rep->result == SEGFILE_SCAN_TORN_TAIL && last) {
@@ -218,10 +225,7 @@ static int bad_segment(apply_ctx *a, const char *path, bool last,
                      " (%" PRIu64 " bytes of an unfinished write dropped)",
                      path, rep->valid_end_offset, cut);
         }
-        a->rep->tail_cut = true;
-        a->rep->tail_zero = rep->zero_tail != 0;
-        a->rep->tail_offset = rep->valid_end_offset;
-        a->rep->tail_bytes = cut;
+        note_tail(a, rep);
         return 0;
     }
     if (rep->result == SEGFILE_SCAN_BAD_FILE_HEADER &&
