@@ -17,7 +17,7 @@
 #define OFF_N_RECORDS 8u
 #define OFF_RAW_LEN 12u
 #define OFF_STORED_LEN 16u
-#define OFF_RESERVED 20u
+#define OFF_SYNC_FLOOR 20u
 #define OFF_FIRST_SEQ 24u
 #define OFF_LAST_SEQ 32u
 #define OFF_PREV_HASH 40u
@@ -89,7 +89,7 @@ static void header_put_fields(const chunk_header *h, uint8_t *out)
     chunk_le_put32(out + OFF_N_RECORDS, h->n_records);
     chunk_le_put32(out + OFF_RAW_LEN, h->raw_len);
     chunk_le_put32(out + OFF_STORED_LEN, h->stored_len);
-    chunk_le_put32(out + OFF_RESERVED, 0);
+    chunk_le_put32(out + OFF_SYNC_FLOOR, h->sync_floor);
     chunk_le_put64(out + OFF_FIRST_SEQ, h->first_seq);
     chunk_le_put64(out + OFF_LAST_SEQ, h->last_seq);
     chunk_le_put64(out + OFF_PREV_HASH, h->prev_hash);
@@ -113,6 +113,7 @@ void chunk_header_unpack(const uint8_t in[CHUNK_HEADER_BYTES],
     h->n_records = chunk_le_get32(in + OFF_N_RECORDS);
     h->raw_len = chunk_le_get32(in + OFF_RAW_LEN);
     h->stored_len = chunk_le_get32(in + OFF_STORED_LEN);
+    h->sync_floor = chunk_le_get32(in + OFF_SYNC_FLOOR);
     h->first_seq = chunk_le_get64(in + OFF_FIRST_SEQ);
     h->last_seq = chunk_le_get64(in + OFF_LAST_SEQ);
     h->prev_hash = chunk_le_get64(in + OFF_PREV_HASH);
@@ -229,10 +230,10 @@ static chunk_status records_check(const uint8_t *raw, size_t raw_len,
 /* Header values that no correct writer produces, checked once the header
  * hash proved they are what was written: they bound every allocation and
  * loop that follows. */
-static chunk_status fields_check(const chunk_header *h, const uint8_t *buf)
+static chunk_status fields_check(const chunk_header *h)
 {
-    if (chunk_le_get32(buf + OFF_RESERVED) != 0)
-        return CHUNK_BAD_FIELDS;
+    if (h->version < 2u && h->sync_floor != 0)
+        return CHUNK_BAD_FIELDS; /* reserved in version 1 */
     if ((h->flags & ~CHUNK_FLAGS_KNOWN) != 0)
         return CHUNK_BAD_FIELDS;
     if ((h->flags & CHUNK_FLAG_STREAM_RESTART) &&
@@ -264,9 +265,9 @@ chunk_status chunk_probe(const uint8_t *buf, size_t avail,
         chunk_le_get64(buf + OFF_HEADER_HASH))
         return CHUNK_BAD_HEADER;
     chunk_header_unpack(buf, hdr);
-    if (hdr->version != CHUNK_VERSION)
+    if (hdr->version < CHUNK_VERSION_MIN || hdr->version > CHUNK_VERSION)
         return CHUNK_BAD_VERSION;
-    chunk_status st = fields_check(hdr, buf);
+    chunk_status st = fields_check(hdr);
     if (st != CHUNK_OK)
         return st;
     /* Cannot overflow: stored_len <= CHUNK_STORED_BYTES_MAX (checked). */
@@ -372,7 +373,7 @@ static chunk_status body_compress(chunk_codec *c, const chunk_builder *b,
 }
 
 chunk_status chunk_encode(chunk_codec *c, const chunk_builder *b,
-                          uint64_t prev_hash, int level,
+                          uint64_t prev_hash, uint32_t sync_floor, int level,
                           const chunk_sealer *sealer, uint64_t *hash_out)
 {
     assert(c != NULL && c->cctx != NULL && b != NULL);
@@ -399,6 +400,7 @@ chunk_status chunk_encode(chunk_codec *c, const chunk_builder *b,
         .n_records = b->n_records,
         .raw_len = (uint32_t)b->raw.len,
         .stored_len = (uint32_t)(clen + overhead),
+        .sync_floor = sync_floor,
         .first_seq = b->n_records > 0 ? b->first_seq : 0,
         .last_seq = b->n_records > 0 ? b->last_seq : 0,
         .prev_hash = prev_hash,

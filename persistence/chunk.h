@@ -12,17 +12,22 @@
  *     8    4 n_records
  *    12    4 raw_len      bytes of the raw records area
  *    16    4 stored_len   bytes of body that follow the header
- *    20    4 reserved (0)
+ *    20    4 sync_floor   version 2: bytes of this file that a sync had
+ *                        made durable when this chunk was written (0 in
+ *                        version 1, where the field was reserved)
  *    24    8 first_seq
  *    32    8 last_seq
  *    40    8 prev_hash    header_hash of the previous chunk, 0 for the first
  *    48    8 body_hash    XXH3_64bits of the stored body
  *    56    8 header_hash  XXH3_64bits of bytes [0, 56)
  *
- * Why one zstd frame per chunk (DESIGN.md, hard-won lessons): a crash can
- * only tear the chunk being written; every earlier chunk stays decodable on
- * its own. prev_hash chains chunks so a reordered or duplicated chunk is
- * caught even though each chunk verifies by itself.
+ * Why one zstd frame per chunk (../shared/DESIGN.md, hard-won lessons): a
+ * crash can only tear the chunks written since the last sync; every
+ * earlier chunk stays decodable on its own. prev_hash chains chunks so a reordered or
+ * duplicated chunk is caught even though each chunk verifies by itself.
+ * sync_floor tells the scan which chunks were not yet synced when a later
+ * one was written, so it can tell a crash's torn window from damage
+ * (segfile_scan.c).
  *
  * Decoding trusts no length before the bytes holding it are verified:
  * magic, header_hash, version, then limits, then body_hash, then the chain,
@@ -42,7 +47,9 @@
 
 #define CHUNK_MAGIC "QDCK"
 #define CHUNK_MAGIC_BYTES 4u
-#define CHUNK_VERSION 1u
+#define CHUNK_VERSION 2u
+/* Oldest version read: 1 had sync_floor reserved (0). */
+#define CHUNK_VERSION_MIN 1u
 #define CHUNK_HEADER_BYTES 64u
 /* Header bytes the encryption layer authenticates (everything before
  * body_hash: body_hash and header_hash depend on the ciphertext). */
@@ -119,6 +126,7 @@ typedef struct chunk_header {
     uint32_t n_records;
     uint32_t raw_len;
     uint32_t stored_len;
+    uint32_t sync_floor;     /* 0 = not recorded (version 1) */
     uint64_t first_seq;
     uint64_t last_seq;
     uint64_t prev_hash;
@@ -126,7 +134,7 @@ typedef struct chunk_header {
     uint64_t header_hash;
 } chunk_header;
 
-/* Serialise h (magic added, reserved zeroed) and compute header_hash over
+/* Serialise h (magic added) and compute header_hash over
  * bytes [0, 56); h->header_hash is ignored. Returns the hash written. */
 uint64_t chunk_header_pack(const chunk_header *h,
                            uint8_t out[CHUNK_HEADER_BYTES]);
@@ -188,11 +196,13 @@ CHUNK_WUR chunk_status chunk_codec_init(chunk_codec *c);
 void chunk_codec_free(chunk_codec *c);
 
 /* Encode the builder's records into c->out (header + body): append
- * c->out.data[0 .. c->out.len) to the file. level is a zstd level
+ * c->out.data[0 .. c->out.len) to the file. sync_floor: bytes of the file
+ * known durable now (0: not known). level is a zstd level
  * (ZSTD_minCLevel()..ZSTD_maxCLevel()). sealer NULL = plaintext body.
  * *hash_out = this chunk's header_hash (the next chunk's prev_hash). */
 CHUNK_WUR chunk_status chunk_encode(chunk_codec *c, const chunk_builder *b,
-                                    uint64_t prev_hash, int level,
+                                    uint64_t prev_hash, uint32_t sync_floor,
+                                    int level,
                                     const chunk_sealer *sealer,
                                     uint64_t *hash_out);
 

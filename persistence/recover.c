@@ -220,6 +220,12 @@ static int bad_segment(apply_ctx *a, const char *path, bool last,
                      "space cut at offset %" PRIu64 " (the segment was open "
                      "at a crash; only unacknowledged writes can be missing)",
                      path, cut, rep->valid_end_offset);
+        } else if (rep->unsynced_chunks > 0) {
+            log_warn("recover: %s: torn tail cut at offset %" PRIu64
+                     " (%" PRIu64 " bytes dropped: a torn chunk and %" PRIu64
+                     " later ones written before it was synced, so none "
+                     "was acknowledged as durable)",
+                     path, rep->valid_end_offset, cut, rep->unsynced_chunks);
         } else {
             log_warn("recover: %s: torn tail cut at offset %" PRIu64
                      " (%" PRIu64 " bytes of an unfinished write dropped)",

@@ -3,7 +3,8 @@
  * A writer owns one file descriptor, the offset of its next chunk (it
  * pwrites there itself, so a prepared file of zeros is overwritten in
  * place), the hash of the last chunk it wrote (the next chunk's
- * prev_hash) and, when encrypting, the secretstream state. The first
+ * prev_hash), how much of the file its syncs made durable (each chunk
+ * records it as sync_floor) and, when encrypting, the secretstream state. The first
  * write or fsync error is remembered in `failed` and returned by every
  * later call.
  */
@@ -23,6 +24,7 @@ struct segfile_writer {
     segfile_status failed;       /* SEGFILE_OK until a write/sync fails */
     int failed_errno;
     uint64_t offset;             /* where the next chunk goes */
+    uint64_t durable_end;        /* [0, durable_end) synced (sync_floor) */
     uint64_t file_bytes;         /* file size (> offset: zeros follow) */
     int prepared;                /* made from a segfile_prepare'd file */
     uint64_t prev_hash;          /* header_hash of the last chunk */
@@ -93,6 +95,7 @@ static segfile_status create_fill(segfile_writer *w, const char *dir)
     w->offset = SEGFILE_HEADER_BYTES;
     if (w->file_bytes < w->offset)
         w->file_bytes = w->offset;
+    w->durable_end = w->offset;
     return SEGFILE_OK;
 }
 
@@ -134,6 +137,7 @@ static segfile_status prepared_fill(segfile_writer *w, const char *dir,
     w->offset = SEGFILE_HEADER_BYTES;
     w->file_bytes = (uint64_t)sb.st_size;
     w->prepared = 1;
+    w->durable_end = w->offset;
     return segfile_fsync_dir(dir);
 }
 
@@ -222,6 +226,11 @@ static segfile_status reopen_fd(segfile_writer *w, const char *path,
     w->offset = rep->file_bytes;
     w->file_bytes = rep->file_bytes;
     w->prev_hash = rep->last_hash;
+    /* What the scan read may sit only in the page cache (a process crash
+     * leaves it there): sync it before new chunks say it is durable. */
+    if (fdatasync(w->fd) != 0)
+        return SEGFILE_ERR_SYNC;
+    w->durable_end = w->offset;
     return SEGFILE_OK;
 }
 
@@ -310,7 +319,9 @@ segfile_status segfile_append_records(segfile_writer *w,
     if (w->encrypted)
         segfile_crypt_sealer(&w->crypt, &sealer);
     uint64_t hash = 0;
-    chunk_status cs = chunk_encode(&w->codec, b, w->prev_hash, level,
+    assert(w->durable_end <= w->offset && w->offset <= SEGFILE_BYTES_MAX);
+    chunk_status cs = chunk_encode(&w->codec, b, w->prev_hash,
+                                   (uint32_t)w->durable_end, level,
                                    w->encrypted ? &sealer : NULL, &hash);
     if (cs == CHUNK_BAD_SEAL)
         return writer_fail(w, SEGFILE_ERR_CRYPTO); /* stream state unknown */
@@ -328,7 +339,8 @@ segfile_status segfile_append_records(segfile_writer *w,
 }
 
 /* Verify caller-encoded chunks before they reach the file: each must be
- * whole, plaintext, and chained to the one before. */
+ * whole, plaintext, chained to the one before, and claim no more of the
+ * file durable than lies before it. */
 static segfile_status chunks_check(const segfile_writer *w,
                                    const uint8_t *buf, size_t len,
                                    uint64_t *last_hash)
@@ -340,7 +352,8 @@ static segfile_status chunks_check(const segfile_writer *w,
         size_t total = 0;
         if (chunk_probe(buf + off, len - off, &h, &total) != CHUNK_OK)
             return SEGFILE_ERR_ARG;
-        if (h.prev_hash != prev || (h.flags & CHUNK_FLAG_ENCRYPTED))
+        if (h.prev_hash != prev || (h.flags & CHUNK_FLAG_ENCRYPTED) ||
+            h.sync_floor > w->offset + off)
             return SEGFILE_ERR_ARG;
         assert(total >= CHUNK_HEADER_BYTES);
         prev = h.header_hash;
@@ -377,6 +390,7 @@ segfile_status segfile_sync(segfile_writer *w)
         return w->failed;
     if (fdatasync(w->fd) != 0)
         return writer_fail(w, SEGFILE_ERR_SYNC);
+    w->durable_end = w->offset;
     return SEGFILE_OK;
 }
 

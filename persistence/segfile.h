@@ -19,7 +19,7 @@
  * policy, and sends no reply before segfile_sync returned OK. ANY write or
  * fsync error makes the writer permanently failed: after a failed fsync
  * the page cache may have dropped the data, so the only safe course is to
- * stop accepting writes (DESIGN.md). Never retry and carry on.
+ * stop accepting writes (../shared/DESIGN.md). Never retry and carry on.
  *
  * Encryption at rest (optional, 32-byte key): each chunk's stored body is
  * one crypto_secretstream_xchacha20poly1305 message (TAG_MESSAGE) of the
@@ -42,8 +42,10 @@
  *
  * Reading: segfile_scan verifies the whole file and classifies the end:
  *   CLEAN          every byte belongs to a good chunk;
- *   TORN_TAIL      a partial last write (what a crash or power loss
- *                  leaves): safe to cut at valid_end_offset;
+ *   TORN_TAIL      a partial write at the end (what a crash or power
+ *                  loss leaves), possibly followed by whole chunks that
+ *                  were not yet synced when it was torn (unsynced_chunks):
+ *                  safe to cut at valid_end_offset;
  *   CORRUPT_MIDDLE damage no crash can cause (a bad chunk with a good one
  *                  after it, or a chunk whose hashes verify but whose chain,
  *                  version, fields, decryption or records are wrong):
@@ -81,6 +83,8 @@
 
 _Static_assert(SEGFILE_BYTES_MAX >= SEGFILE_HEADER_BYTES + CHUNK_BYTES_MAX,
                "a segment holds at least one chunk of the largest size");
+_Static_assert(SEGFILE_BYTES_MAX <= UINT32_MAX,
+               "offsets fit a chunk's 32-bit sync_floor");
 
 typedef enum segfile_kind {
     SEGFILE_KIND_LOG = 1,
@@ -175,6 +179,9 @@ typedef struct segfile_report {
     int zero_tail;               /* TORN_TAIL: every byte from
                                   * valid_end_offset to the end is zero
                                   * (unused preallocated space) */
+    uint64_t unsynced_chunks;    /* TORN_TAIL: whole chunks after the torn
+                                  * one, all written before it was synced
+                                  * (cut with it) */
 } segfile_report;
 
 /* Called once per good chunk, in file order, as the scan verifies it: raw

@@ -143,7 +143,7 @@ segfile_status segfile_io_parent(const char *path, char *out, size_t cap)
 }
 
 /* Creating, renaming or truncating a file is only durable once the
- * directory entry is: fsync the directory too (DESIGN.md). */
+ * directory entry is: fsync the directory too (../shared/DESIGN.md). */
 segfile_status segfile_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

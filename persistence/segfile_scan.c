@@ -2,13 +2,22 @@
  *
  * The file is mapped read-only (segments are bounded by SEGFILE_BYTES_MAX)
  * and decoded chunk by chunk. At the first chunk that fails, the question
- * is "crash or damage?". A crash (or power loss) can only leave the LAST
- * write partial, so a failure that looks like a partial write (chunk
- * incomplete, or a header/body hash mismatch) with no good chunk anywhere
- * after it is a torn tail, safe to cut. Any good chunk after it means the
+ * is "crash or damage?". A crash (or power loss) can only damage what was
+ * written since the last completed sync, and the kernel may have written
+ * those pages back in any order: a later chunk can be whole on disk while
+ * an earlier one is torn. So a failure that looks like a partial write
+ * (chunk incomplete, or a header/body hash mismatch) is a torn tail, safe
+ * to cut, when every good chunk after it was written before the failed
+ * one was synced: each says so with its sync_floor (the bytes durable
+ * when it was written) <= the failed chunk's offset. No sync covered
+ * those chunks, so nothing in them was acknowledged as durable. With
+ * --fsync always a chunk is written only after the previous one was
+ * synced, so there a good chunk after a bad one is always damage.
+ * A later good chunk with a higher floor (or none: version 1) means the
  * middle was damaged; and a chunk whose hashes verify but which is wrong
- * anyway (chain, version, fields, decryption, zstd, records) was written
- * that way, which no crash does. Both are refused, never skipped.
+ * anyway (chain, version, fields, floor, decryption, zstd, records) was
+ * written that way, which no crash does. Both are refused, never
+ * skipped.
  *
  * The mapping assumes nobody truncates the file while it is scanned.
  */
@@ -82,6 +91,27 @@ static int all_zero(const scanner *s, uint64_t from)
     return p[0] == 0 && memcmp(p, p + 1, n - 1u) == 0;
 }
 
+/* 1 if every good chunk from `first` on was written while the bytes at
+ * `bad` were not yet synced (see the top); *n = how many there are. */
+static int unsynced_window(const scanner *s, uint64_t bad, uint64_t first,
+                           uint64_t *n)
+{
+    *n = 0;
+    for (uint64_t at = first; at != 0;) { /* each pass moves past a chunk */
+        chunk_header h;
+        size_t total = 0;
+        chunk_status cs = chunk_probe(s->map + at, s->size - (size_t)at,
+                                      &h, &total);
+        assert(cs == CHUNK_OK && total >= CHUNK_HEADER_BYTES);
+        (void)cs;
+        if (h.sync_floor == 0 || h.sync_floor > bad)
+            return 0;
+        (*n)++;
+        at = at + total < s->size ? find_later_chunk(s, at + total) : 0;
+    }
+    return 1;
+}
+
 static segfile_scan_result chunk_failed(scanner *s, uint64_t off,
                                         chunk_status cs)
 {
@@ -92,9 +122,14 @@ static segfile_scan_result chunk_failed(scanner *s, uint64_t off,
         return scan_io_fail(rep, SEGFILE_ERR_NOMEM, ENOMEM);
     assert(cs < 0 || cs == CHUNK_NEED_MORE);
     rep->next_valid_offset = find_later_chunk(s, off + 1u);
+    uint64_t n = 0;
     if (looks_torn(cs) && rep->next_valid_offset == 0) {
         rep->result = SEGFILE_SCAN_TORN_TAIL;
         rep->zero_tail = all_zero(s, off);
+    } else if (looks_torn(cs) &&
+               unsynced_window(s, off, rep->next_valid_offset, &n)) {
+        rep->result = SEGFILE_SCAN_TORN_TAIL;
+        rep->unsynced_chunks = n;
     } else
         rep->result = SEGFILE_SCAN_CORRUPT_MIDDLE;
     return rep->result;
@@ -129,9 +164,11 @@ static segfile_scan_result scan_chunks(scanner *s)
                                        s->size - off, prev,
                                        s->encrypted ? &opener : NULL, &h,
                                        &used);
-        /* A plaintext chunk in an encrypted file would be a forgery. */
+        /* A plaintext chunk in an encrypted file would be a forgery; a
+         * floor past the chunk itself was never true. */
         if (cs == CHUNK_OK &&
-            ((h.flags & CHUNK_FLAG_ENCRYPTED) != 0) != (s->encrypted != 0))
+            (((h.flags & CHUNK_FLAG_ENCRYPTED) != 0) != (s->encrypted != 0) ||
+             h.sync_floor > off))
             cs = CHUNK_BAD_FIELDS;
         if (cs != CHUNK_OK)
             return chunk_failed(s, off, cs);

@@ -171,7 +171,7 @@ static void fix_chunks(uint8_t *buf, size_t n, int chain)
 
 /* Mode 2: one chunk around a raw records area. Control byte:
  *   bits 0-1  n_records = records found + (bits - 1): -1, 0, +1, +2
- *   bit 2     raw_len one too big      bit 3  version 2
+ *   bit 2     raw_len one too big      bit 3  version + 1
  *   bit 4     encrypted (tag appended) bit 5  also stream restart
  *   bit 6     first_seq > last_seq */
 static void wrap_records(uint8_t ctl, const uint8_t *raw, size_t raw_len)

@@ -94,7 +94,7 @@ static void roundtrip(chunk_builder *b, uint64_t prev)
     chunk_codec c;
     T_REQUIRE(chunk_codec_init(&c) == CHUNK_OK);
     uint64_t hash = 0;
-    T_EQ_I64(chunk_encode(&c, b, prev, LEVEL, NULL, &hash), CHUNK_OK);
+    T_EQ_I64(chunk_encode(&c, b, prev, 0, LEVEL, NULL, &hash), CHUNK_OK);
     uint8_t *enc = dup_exact(c.out.data, c.out.len);
     size_t enc_len = c.out.len;
     T_REQUIRE(enc != NULL);
@@ -172,7 +172,7 @@ static void test_roundtrip_large(void)
     chunk_codec c;
     T_REQUIRE(chunk_codec_init(&c) == CHUNK_OK);
     uint64_t hash;
-    T_EQ_I64(chunk_encode(&c, &b, 0, LEVEL, NULL, &hash), CHUNK_OK);
+    T_EQ_I64(chunk_encode(&c, &b, 0, 0, LEVEL, NULL, &hash), CHUNK_OK);
     T_CHECK(c.out.len < COMPRESSIBLE_BYTES / 100u); /* really compressed */
     chunk_codec_free(&c);
     roundtrip(&b, 0);
@@ -203,9 +203,9 @@ static void test_builder_limits(void)
     chunk_codec c;
     T_REQUIRE(chunk_codec_init(&c) == CHUNK_OK);
     uint64_t hash;
-    T_EQ_I64(chunk_encode(&c, &b, 0, ZSTD_maxCLevel() + 1, NULL, &hash),
+    T_EQ_I64(chunk_encode(&c, &b, 0, 0, ZSTD_maxCLevel() + 1, NULL, &hash),
              CHUNK_ERR_ARG);
-    T_EQ_I64(chunk_encode(&c, &b, 0, ZSTD_minCLevel() - 1, NULL, &hash),
+    T_EQ_I64(chunk_encode(&c, &b, 0, 0, ZSTD_minCLevel() - 1, NULL, &hash),
              CHUNK_ERR_ARG);
     chunk_codec_free(&c);
     chunk_builder_free(&b);
@@ -225,7 +225,7 @@ static size_t small_chunk(uint8_t **out, uint64_t prev, uint64_t *hash)
     if (chunk_builder_add(&b, 1, "alpha", 5) == CHUNK_OK &&
         chunk_builder_add(&b, 2, "", 0) == CHUNK_OK &&
         chunk_builder_add(&b, 3, "gamma-gamma", 11) == CHUNK_OK &&
-        chunk_encode(&c, &b, prev, LEVEL, NULL, hash) == CHUNK_OK) {
+        chunk_encode(&c, &b, prev, 0, LEVEL, NULL, hash) == CHUNK_OK) {
         *out = dup_exact(c.out.data, c.out.len);
         len = *out != NULL ? c.out.len : 0;
     }
@@ -358,15 +358,27 @@ static void test_hostile_lengths(void)
     h = base;
     h.stored_len = CHUNK_STORED_BYTES_MAX;
     T_EQ_I64(craft_decode(&h, body, sizeof body), CHUNK_NEED_MORE);
-    /* reserved bytes must be zero */
+    h = base;
+    h.version = CHUNK_VERSION_MIN - 1u;
+    T_EQ_I64(craft_decode(&h, body, sizeof body), CHUNK_BAD_VERSION);
+    /* sync_floor: any value in version 2; reserved (0) in version 1 */
+    h = base;
+    h.sync_floor = 4096;
+    T_EQ_I64(craft_decode(&h, body, sizeof body), CHUNK_BAD_RECORDS);
+    h.version = 1;
+    T_EQ_I64(craft_decode(&h, body, sizeof body), CHUNK_BAD_FIELDS);
+    h.sync_floor = 0;
+    T_EQ_I64(craft_decode(&h, body, sizeof body), CHUNK_BAD_RECORDS);
     uint8_t *buf;
     size_t len = craft(&buf, &base, body, sizeof body);
     T_REQUIRE(len > 0);
-    buf[20] = 1;
-    chunk_le_put64(buf + 56, XXH3_64bits(buf, 56));
+    buf[20] = 1; /* the floor is covered by the header hash */
     chunk_header out;
     size_t total;
-    T_EQ_I64(chunk_probe(buf, len, &out, &total), CHUNK_BAD_FIELDS);
+    T_EQ_I64(chunk_probe(buf, len, &out, &total), CHUNK_BAD_HEADER);
+    chunk_le_put64(buf + 56, XXH3_64bits(buf, 56));
+    T_EQ_I64(chunk_probe(buf, len, &out, &total), CHUNK_OK);
+    T_EQ_I64(out.sync_floor, 1);
     free(buf);
 }
 
@@ -533,7 +545,7 @@ static void test_sealed_plumbing(void)
     chunk_sealer s = {CHUNK_FLAG_ENCRYPTED, TOY_TAG_BYTES, toy_seal, NULL};
     chunk_opener o = {toy_open, &pb};
     uint64_t hash;
-    T_EQ_I64(chunk_encode(&c, &b, 0, LEVEL, &s, &hash), CHUNK_OK);
+    T_EQ_I64(chunk_encode(&c, &b, 0, 0, LEVEL, &s, &hash), CHUNK_OK);
     uint8_t *enc = dup_exact(c.out.data, c.out.len);
     size_t len = c.out.len;
     T_REQUIRE(enc != NULL);
@@ -547,10 +559,10 @@ static void test_sealed_plumbing(void)
     chunk_header_pack(&h, enc);
     T_EQ_I64(decode_exact(&c, enc, len, 0, &o, &h), CHUNK_BAD_SEAL);
     s.flags = 0; /* a sealer must mark the chunk encrypted */
-    T_EQ_I64(chunk_encode(&c, &b, 0, LEVEL, &s, &hash), CHUNK_ERR_ARG);
+    T_EQ_I64(chunk_encode(&c, &b, 0, 0, LEVEL, &s, &hash), CHUNK_ERR_ARG);
     s.flags = CHUNK_FLAG_ENCRYPTED;
     s.overhead_bytes = CHUNK_SEAL_OVERHEAD_BYTES_MAX + 1u;
-    T_EQ_I64(chunk_encode(&c, &b, 0, LEVEL, &s, &hash), CHUNK_ERR_ARG);
+    T_EQ_I64(chunk_encode(&c, &b, 0, 0, LEVEL, &s, &hash), CHUNK_ERR_ARG);
     free(enc);
     chunk_buf_free(&pb);
     chunk_codec_free(&c);

@@ -158,8 +158,10 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
     return fclose(f) == 0 && ok;
 }
 
-/* Write N_CHUNKS chunks (one of them empty) to dir/name; remember where
- * each chunk starts; load the file bytes. */
+/* Write N_CHUNKS chunks (one of them empty) to dir/name, each synced
+ * before the next is written (as --fsync always does: damage before a
+ * later chunk is then never a crash's torn window; test_segwindow has
+ * unsynced ones); remember where each chunk starts; load the bytes. */
 static int seg_write(seg *s, const char *name, const uint8_t *key)
 {
     memset(s, 0, sizeof *s);
@@ -172,10 +174,9 @@ static int seg_write(seg *s, const char *name, const uint8_t *key)
     for (unsigned i = 0; i < N_CHUNKS && ok; i++) {
         s->off[i] = segfile_writer_offset(w);
         unsigned n = i == 2 ? 0u : 1u + (unsigned)(rng() % RECS_PER_CHUNK_MAX);
-        ok = append_chunk(w, s, n);
+        ok = append_chunk(w, s, n) && segfile_sync(w) == SEGFILE_OK;
     }
     s->off[N_CHUNKS] = segfile_writer_offset(w);
-    ok = ok && segfile_sync(w) == SEGFILE_OK;
     ok = segfile_close(w) == SEGFILE_OK && ok;
     return ok && read_file(path_of(name), &s->bytes, &s->len) &&
            s->len == s->off[N_CHUNKS];
@@ -486,7 +487,7 @@ static void test_encrypted_forgeries(void)
     chunk_codec cc;
     T_REQUIRE(chunk_codec_init(&cc) == CHUNK_OK);
     uint64_t hash;
-    T_REQUIRE(chunk_encode(&cc, &b, segfile_writer_prev_hash(w), LEVEL, NULL,
+    T_REQUIRE(chunk_encode(&cc, &b, segfile_writer_prev_hash(w), 0, LEVEL, NULL,
                            &hash) == CHUNK_OK);
     T_EQ_I64(segfile_append(w, cc.out.data, cc.out.len), SEGFILE_ERR_ARG);
     T_EQ_I64(segfile_sync(w), SEGFILE_OK);
@@ -591,16 +592,16 @@ static void test_append_encoded(void)
     chunk_codec cc;
     T_REQUIRE(chunk_codec_init(&cc) == CHUNK_OK);
     uint64_t h1, h2;
-    T_REQUIRE(chunk_encode(&cc, &b, 12345, LEVEL, NULL, &h1) == CHUNK_OK);
+    T_REQUIRE(chunk_encode(&cc, &b, 12345, 0, LEVEL, NULL, &h1) == CHUNK_OK);
     T_EQ_I64(segfile_append(w, cc.out.data, cc.out.len), SEGFILE_ERR_ARG);
-    T_REQUIRE(chunk_encode(&cc, &b, segfile_writer_prev_hash(w), LEVEL, NULL,
+    T_REQUIRE(chunk_encode(&cc, &b, segfile_writer_prev_hash(w), 0, LEVEL, NULL,
                            &h1) == CHUNK_OK);
     uint8_t two[1024];
     T_REQUIRE(cc.out.len < sizeof two / 2u);
     size_t l1 = cc.out.len;
     memcpy(two, cc.out.data, l1);
     T_EQ_I64(segfile_append(w, two, l1 - 1u), SEGFILE_ERR_ARG); /* partial */
-    T_REQUIRE(chunk_encode(&cc, &b, h1, LEVEL, NULL, &h2) == CHUNK_OK);
+    T_REQUIRE(chunk_encode(&cc, &b, h1, 0, LEVEL, NULL, &h2) == CHUNK_OK);
     memcpy(two + l1, cc.out.data, cc.out.len);
     T_EQ_I64(segfile_append(w, two, l1 + cc.out.len), SEGFILE_OK);
     T_CHECK(segfile_writer_prev_hash(w) == h2);

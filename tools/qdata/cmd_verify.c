@@ -31,6 +31,7 @@ static void qd_verify_print(qd_emit *e, const char *path, const qd_walk *w,
         rep->result == SEGFILE_SCAN_CORRUPT_MIDDLE) {
         qe_u64(e, "bad_offset", rep->bad_offset);
         qe_u64(e, "next_valid_offset", rep->next_valid_offset);
+        qe_u64(e, "unsynced_chunks", rep->unsynced_chunks);
     }
     qe_u64(e, "undecodable", w->undecodable);
     qe_str(e, "result", segfile_scan_result_str(rep->result));

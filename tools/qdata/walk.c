@@ -191,6 +191,14 @@ const char *qd_walk_why(const qd_walk *w, const segfile_report *rep,
                      rep->valid_end_offset);
             return buf;
         }
+        if (rep->unsynced_chunks > 0) {
+            snprintf(buf, cap, "%s: chunk at offset %" PRIu64 ": %s, then %"
+                     PRIu64 " whole chunks written before it was synced",
+                     segfile_scan_result_str(rep->result), rep->bad_offset,
+                     chunk_status_str(rep->chunk_status),
+                     rep->unsynced_chunks);
+            return buf;
+        }
         /* fall through */
     case SEGFILE_SCAN_CORRUPT_MIDDLE:
         snprintf(buf, cap, "%s: chunk at offset %" PRIu64 ": %s",
