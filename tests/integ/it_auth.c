@@ -34,6 +34,7 @@
 
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
+#include "lib/opreq.h"
 #include "t.h"
 
 #define AU_DIR_TEMPLATE "/tmp/quotad-it-auth-XXXXXX"
@@ -44,9 +45,8 @@
 #define AU_LEAK_WINDOW 12           /* hex chars that count as a leak */
 #define AU_LEAK_STEP 12             /* windows start every this many */
 #define AU_PACK_BYTES 8192
-#define AU_MAX_KEYS 100000u
 #define AU_BALANCE (INT64_C(1000000) * FX_UNIT)
-#define AU_AMOUNT INT64_C(1000)
+#define AU_AMOUNT OPREQ_AMOUNT       /* holds settle half of it */
 #define AU_HOLD_TIMEOUT_MS 86400000u
 #define AU_EXPIRE_IN_MS 1500
 #define AU_EXPIRE_SLACK_MS 300
@@ -75,23 +75,6 @@ static const char *const au_role_names[AR_COUNT] = {
 static const int au_role_wire[AR_COUNT] = {0, 1, 1, 2, 3, 4, 5};
 static const bool au_role_scoped[AR_COUNT] = {false, false, true, true,
                                               true,  true,  false};
-
-/* Every operation of the protocol (create_key three ways). */
-enum au_op {
-    AO_HELLO, AO_PING, AO_CREATE_WS, AO_GET_WS, AO_UPDATE_WS, AO_ADJUST,
-    AO_CK_STD, AO_CK_MEMBER, AO_CK_OWNER, AO_GET_KEY, AO_LIST_KEYS,
-    AO_UPDATE_KEY, AO_ENABLE, AO_DISABLE, AO_REVOKE, AO_ROTATE, AO_DELETE,
-    AO_CHECK, AO_SETTLE, AO_VOID, AO_SNAPSHOT, AO_USAGE, AO_SET_ALERT,
-    AO_WATCH, AO_COUNT
-};
-static const char *const au_op_names[AO_COUNT] = {
-    "hello", "ping", "create_workspace", "get_workspace",
-    "update_workspace", "adjust_wallet", "create_key(standard)",
-    "create_key(admin,member)", "create_key(admin,owner)", "get_key",
-    "list_keys", "update_key", "enable_key", "disable_key", "revoke_key",
-    "rotate_key", "delete_key", "check", "settle", "void_hold", "snapshot",
-    "usage", "set_alert", "watch",
-};
 
 /* The documented matrix: 'A' = allowed (must answer OK), '-' = must answer
  * PERMISSION_DENIED and change nothing. Columns in au_op order:
@@ -289,256 +272,8 @@ static int au_hold(const fx_key *k, uint64_t *hold_id)
     return rc;
 }
 
-/* ------------------------------------------------------------------ */
-/* requests                                                            */
-
-/* Storage for one request of any operation. */
-typedef struct au_msg {
-    Quotad__Request rq;
-    Quotad__Hello hello;
-    Quotad__Ping ping;
-    Quotad__CreateWorkspace cw;
-    Quotad__WorkspaceRef wr;
-    Quotad__UpdateWorkspace uw;
-    Quotad__AdjustWallet aw;
-    Quotad__CreateKey ck;
-    Quotad__KeyRef kr;
-    Quotad__ListKeys lk;
-    Quotad__UpdateKey uk;
-    Quotad__RotateKey rot;
-    Quotad__Check chk;
-    Quotad__Settle st;
-    Quotad__HoldRef hr;
-    Quotad__SnapshotReq snap;
-    Quotad__UsageQuery uq;
-    Quotad__SetAlert sa;
-    Quotad__Watch w;
-} au_msg;
-
-/* What an operation acts on. */
-typedef struct au_target {
-    uint32_t ws;
-    fx_key key;          /* a fresh standard key of ws (id 0 if none) */
-    uint64_t hold;       /* an open hold of ws (0 if none) */
-} au_target;
-
-static void au_msg_init(au_msg *m)
-{
-    memset(m, 0, sizeof *m);
-    m->rq = (Quotad__Request)QUOTAD__REQUEST__INIT;
-    m->hello = (Quotad__Hello)QUOTAD__HELLO__INIT;
-    m->ping = (Quotad__Ping)QUOTAD__PING__INIT;
-    m->cw = (Quotad__CreateWorkspace)QUOTAD__CREATE_WORKSPACE__INIT;
-    m->wr = (Quotad__WorkspaceRef)QUOTAD__WORKSPACE_REF__INIT;
-    m->uw = (Quotad__UpdateWorkspace)QUOTAD__UPDATE_WORKSPACE__INIT;
-    m->aw = (Quotad__AdjustWallet)QUOTAD__ADJUST_WALLET__INIT;
-    m->ck = (Quotad__CreateKey)QUOTAD__CREATE_KEY__INIT;
-    m->kr = (Quotad__KeyRef)QUOTAD__KEY_REF__INIT;
-    m->lk = (Quotad__ListKeys)QUOTAD__LIST_KEYS__INIT;
-    m->uk = (Quotad__UpdateKey)QUOTAD__UPDATE_KEY__INIT;
-    m->rot = (Quotad__RotateKey)QUOTAD__ROTATE_KEY__INIT;
-    m->chk = (Quotad__Check)QUOTAD__CHECK__INIT;
-    m->st = (Quotad__Settle)QUOTAD__SETTLE__INIT;
-    m->hr = (Quotad__HoldRef)QUOTAD__HOLD_REF__INIT;
-    m->snap = (Quotad__SnapshotReq)QUOTAD__SNAPSHOT_REQ__INIT;
-    m->uq = (Quotad__UsageQuery)QUOTAD__USAGE_QUERY__INIT;
-    m->sa = (Quotad__SetAlert)QUOTAD__SET_ALERT__INIT;
-    m->w = (Quotad__Watch)QUOTAD__WATCH__INIT;
-}
-
-/* hello, ping, snapshot, create/get/update workspace, adjust wallet. */
-static bool au_build_ws(enum au_op op, const au_target *t, au_msg *m)
-{
-    Quotad__Request *rq = &m->rq;
-    switch (op) {
-    case AO_HELLO:
-        FX_SET(m->hello, version, 1);
-        rq->op_case = QUOTAD__REQUEST__OP_HELLO;
-        rq->hello = &m->hello;
-        return true;
-    case AO_PING:
-        rq->op_case = QUOTAD__REQUEST__OP_PING;
-        rq->ping = &m->ping;
-        return true;
-    case AO_SNAPSHOT:
-        FX_SET(m->snap, start, 1);
-        rq->op_case = QUOTAD__REQUEST__OP_SNAPSHOT;
-        rq->snapshot = &m->snap;
-        return true;
-    case AO_CREATE_WS:
-        m->cw.name = (char *)"made-by-matrix";
-        FX_SET(m->cw, max_keys, AU_MAX_KEYS);
-        rq->op_case = QUOTAD__REQUEST__OP_CREATE_WORKSPACE;
-        rq->create_workspace = &m->cw;
-        return true;
-    case AO_GET_WS:
-        FX_SET(m->wr, workspace_id, t->ws);
-        rq->op_case = QUOTAD__REQUEST__OP_GET_WORKSPACE;
-        rq->get_workspace = &m->wr;
-        return true;
-    case AO_UPDATE_WS:
-        FX_SET(m->uw, workspace_id, t->ws);
-        m->uw.name = (char *)"renamed-by-matrix";
-        rq->op_case = QUOTAD__REQUEST__OP_UPDATE_WORKSPACE;
-        rq->update_workspace = &m->uw;
-        return true;
-    case AO_ADJUST:
-        FX_SET(m->aw, workspace_id, t->ws);
-        FX_SET(m->aw, delta, FX_UNIT);
-        rq->op_case = QUOTAD__REQUEST__OP_ADJUST_WALLET;
-        rq->adjust_wallet = &m->aw;
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* The three create_key variants. */
-static bool au_build_create(enum au_op op, const au_target *t, au_msg *m)
-{
-    if (op != AO_CK_STD && op != AO_CK_MEMBER && op != AO_CK_OWNER)
-        return false;
-    FX_SET(m->ck, workspace_id, t->ws);
-    m->ck.name = (char *)"made-by-matrix";
-    FX_SET(m->ck, kind, op == AO_CK_STD ? QUOTAD__KEY_KIND__STANDARD
-                                        : QUOTAD__KEY_KIND__ADMIN);
-    if (op != AO_CK_STD)
-        FX_SET(m->ck, role, op == AO_CK_MEMBER ? QUOTAD__ROLE__ROLE_MEMBER
-                                               : QUOTAD__ROLE__ROLE_OWNER);
-    m->rq.op_case = QUOTAD__REQUEST__OP_CREATE_KEY;
-    m->rq.create_key = &m->ck;
-    return true;
-}
-
-/* Operations on one key by id. */
-static bool au_build_keyref(enum au_op op, const au_target *t, au_msg *m)
-{
-    Quotad__Request *rq = &m->rq;
-    FX_SET(m->kr, key_id, t->key.id);
-    switch (op) {
-    case AO_GET_KEY:
-        rq->op_case = QUOTAD__REQUEST__OP_GET_KEY;
-        rq->get_key = &m->kr;
-        return true;
-    case AO_ENABLE:
-        rq->op_case = QUOTAD__REQUEST__OP_ENABLE_KEY;
-        rq->enable_key = &m->kr;
-        return true;
-    case AO_DISABLE:
-        rq->op_case = QUOTAD__REQUEST__OP_DISABLE_KEY;
-        rq->disable_key = &m->kr;
-        return true;
-    case AO_REVOKE:
-        rq->op_case = QUOTAD__REQUEST__OP_REVOKE_KEY;
-        rq->revoke_key = &m->kr;
-        return true;
-    case AO_DELETE:
-        rq->op_case = QUOTAD__REQUEST__OP_DELETE_KEY;
-        rq->delete_key = &m->kr;
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* list, update, rotate. */
-static bool au_build_keyops(enum au_op op, const au_target *t, au_msg *m)
-{
-    Quotad__Request *rq = &m->rq;
-    switch (op) {
-    case AO_LIST_KEYS:
-        FX_SET(m->lk, workspace_id, t->ws);
-        rq->op_case = QUOTAD__REQUEST__OP_LIST_KEYS;
-        rq->list_keys = &m->lk;
-        return true;
-    case AO_UPDATE_KEY:
-        FX_SET(m->uk, key_id, t->key.id);
-        m->uk.name = (char *)"renamed-by-matrix";
-        rq->op_case = QUOTAD__REQUEST__OP_UPDATE_KEY;
-        rq->update_key = &m->uk;
-        return true;
-    case AO_ROTATE:
-        FX_SET(m->rot, key_id, t->key.id);
-        FX_SET(m->rot, grace_ms, 0);
-        rq->op_case = QUOTAD__REQUEST__OP_ROTATE_KEY;
-        rq->rotate_key = &m->rot;
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* check, settle, void. */
-static bool au_build_hot(enum au_op op, const au_target *t, au_msg *m)
-{
-    Quotad__Request *rq = &m->rq;
-    switch (op) {
-    case AO_CHECK:
-        m->chk.secret = (char *)t->key.secret;
-        FX_SET(m->chk, amount, AU_AMOUNT);
-        rq->op_case = QUOTAD__REQUEST__OP_CHECK;
-        rq->check = &m->chk;
-        return true;
-    case AO_SETTLE:
-        FX_SET(m->st, hold_id, t->hold);
-        FX_SET(m->st, amount, AU_AMOUNT / 2);
-        FX_SET(m->st, tokens, 0);
-        rq->op_case = QUOTAD__REQUEST__OP_SETTLE;
-        rq->settle = &m->st;
-        return true;
-    case AO_VOID:
-        FX_SET(m->hr, hold_id, t->hold);
-        rq->op_case = QUOTAD__REQUEST__OP_VOID_HOLD;
-        rq->void_hold = &m->hr;
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* usage, set_alert, watch. */
-static bool au_build_obs(enum au_op op, const au_target *t, au_msg *m)
-{
-    Quotad__Request *rq = &m->rq;
-    switch (op) {
-    case AO_USAGE:
-        FX_SET(m->uq, workspace_id, t->ws);
-        FX_SET(m->uq, key_id, 0);
-        FX_SET(m->uq, from_day, 0);
-        FX_SET(m->uq, to_day, 0);
-        rq->op_case = QUOTAD__REQUEST__OP_USAGE;
-        rq->usage = &m->uq;
-        return true;
-    case AO_SET_ALERT:
-        FX_SET(m->sa, workspace_id, t->ws);
-        FX_SET(m->sa, key_id, t->key.id);
-        FX_SET(m->sa, kind, QUOTAD__ALERT_KIND__ALERT_SPEND_DAY);
-        FX_SET(m->sa, threshold, FX_UNIT);
-        FX_SET(m->sa, clear, 0);
-        rq->op_case = QUOTAD__REQUEST__OP_SET_ALERT;
-        rq->set_alert = &m->sa;
-        return true;
-    case AO_WATCH:
-        FX_SET(m->w, workspace_id, t->ws);
-        rq->op_case = QUOTAD__REQUEST__OP_WATCH;
-        rq->watch = &m->w;
-        return true;
-    default:
-        return false;
-    }
-}
-
-static void au_build(enum au_op op, const au_target *t, au_msg *m)
-{
-    au_msg_init(m);
-    if (!au_build_ws(op, t, m) && !au_build_create(op, t, m) &&
-        !au_build_keyref(op, t, m) && !au_build_keyops(op, t, m) &&
-        !au_build_hot(op, t, m) && !au_build_obs(op, t, m))
-        fprintf(stderr, "  no builder for %s\n", au_op_names[op]);
-}
-
 /* A fresh key (and hold) for operations that consume them. */
-static int au_prepare(enum au_op op, uint32_t ws, au_target *t)
+static int au_prepare(opreq_op op, uint32_t ws, opreq_target *t)
 {
     memset(t, 0, sizeof *t);
     t->ws = ws;
@@ -618,7 +353,7 @@ static int au_state_get(uint32_t ws, uint64_t key_id, au_state *s)
 
 /* Nothing a denied operation could touch may differ. */
 static void au_same_state(const au_state *a, const au_state *b,
-                          enum au_op op)
+                          opreq_op op)
 {
     T_EQ_I64(b->seq, a->seq);
     T_EQ_I64(b->ws_len, a->ws_len);
@@ -636,7 +371,7 @@ static void au_same_state(const au_state *a, const au_state *b,
 /* one cell of the matrix                                              */
 
 /* Remember secrets an allowed create/rotate handed out. */
-static void au_after_allowed(enum au_op op, const Quotad__Reply *r)
+static void au_after_allowed(opreq_op op, const Quotad__Reply *r)
 {
     if (r != NULL && r->result_case == QUOTAD__REPLY__RESULT_KEY_SECRET)
         au_remember(r->key_secret->secret);
@@ -645,24 +380,24 @@ static void au_after_allowed(enum au_op op, const Quotad__Reply *r)
 }
 
 /* Run op as role against workspace ws; want_allowed says the outcome. */
-static void au_cell(enum au_role role, enum au_op op, uint32_t ws,
+static void au_cell(enum au_role role, opreq_op op, uint32_t ws,
                     bool want_allowed)
 {
-    au_target t;
+    opreq_target t;
     au_state before, after;
     T_REQUIRE(au_prepare(op, ws, &t) == QC_OK);
     T_REQUIRE(au_state_get(ws, t.key.id, &before) == QC_OK);
     qc_ctx *c = au_connect(role);
     T_REQUIRE(c != NULL);
-    au_msg m;
-    au_build(op, &t, &m);
+    opreq_msg m;
+    opreq_build(op, &t, &m);
     Quotad__Reply *r = NULL;
     int rc = qc_call(c, &m.rq, &r);
-    au_leak_reply(au_op_names[op], r);
+    au_leak_reply(opreq_names[op], r);
     int want = want_allowed ? QC_OK : QC_CODE_PERMISSION_DENIED;
     if (rc != want)
         fprintf(stderr, "  %s x %s (ws %u): rc %d (%s), want %s\n",
-                au_role_names[role], au_op_names[op], (unsigned)ws, rc,
+                au_role_names[role], opreq_names[op], (unsigned)ws, rc,
                 qc_errstr(c), want_allowed ? "allowed" : "denied");
     T_EQ_I64(rc, want);
     if (rc == QC_OK)
@@ -695,7 +430,7 @@ static void test_matrix(void)
 {
     for (int role = 0; role < AR_COUNT; role++)
         for (int op = 0; op < AO_COUNT; op++)
-            au_cell((enum au_role)role, (enum au_op)op, g_ws_a,
+            au_cell((enum au_role)role, (opreq_op)op, g_ws_a,
                     au_expect[role][op] == 'A');
 }
 
@@ -709,7 +444,7 @@ static void test_cross_workspace(void)
         for (int op = AO_GET_WS; op < AO_COUNT; op++) {
             if (op == AO_SNAPSHOT)
                 continue;
-            au_cell(scoped[i], (enum au_op)op, g_ws_b, false);
+            au_cell(scoped[i], (opreq_op)op, g_ws_b, false);
         }
     }
 }
@@ -1081,8 +816,8 @@ static int au_setup_principals(void)
         [AR_ADMIN] = QUOTAD__ROLE__ROLE_ADMIN,
         [AR_OWNER] = QUOTAD__ROLE__ROLE_OWNER,
     };
-    if (fx_workspace(g_root, AU_BALANCE, 0, AU_MAX_KEYS, &g_ws_a) != 0 ||
-        fx_workspace(g_root, AU_BALANCE, 0, AU_MAX_KEYS, &g_ws_b) != 0)
+    if (fx_workspace(g_root, AU_BALANCE, 0, OPREQ_MAX_KEYS, &g_ws_a) != 0 ||
+        fx_workspace(g_root, AU_BALANCE, 0, OPREQ_MAX_KEYS, &g_ws_b) != 0)
         return -1;
     g_next_ws = g_ws_b + 1;
     for (int r = AR_GW_A; r <= AR_OWNER; r++)
