@@ -377,6 +377,7 @@ static void plog_finish_rotate(plog *pl)
 static void *plog_main(void *arg)
 {
     plog *pl = arg;
+    (void)pthread_setname_np(pthread_self(), "qd-log");
     for (;;) {
         bool stop = false, rotate = false;
         plog_wait(pl, &stop, &rotate);

@@ -314,6 +314,7 @@ int plog_snapshot(plog *pl, char *err, size_t err_cap)
 static void *snap_thread(void *arg)
 {
     plog *pl = arg;
+    (void)pthread_setname_np(pthread_self(), "qd-snapshot");
     char err[256];
     if (plog_snapshot(pl, err, sizeof(err)) != 0) {
         log_error("automatic snapshot failed: %s", err);

@@ -67,6 +67,7 @@ static int spare_make(plog *pl, bool *warned)
 static void *spare_main(void *arg)
 {
     plog *pl = arg;
+    (void)pthread_setname_np(pthread_self(), "qd-log-spare");
     bool warned = false;
     pthread_mutex_lock(&pl->spare_mu);
     while (!atomic_load(&pl->spare_stop)) {

@@ -312,6 +312,9 @@ static void net_sweep_cb(evutil_socket_t fd, short what, void *arg)
 static void *net_worker_main(void *arg)
 {
     net_worker *w = arg;
+    char name[16]; /* the kernel's limit, NUL included (top -H, perf) */
+    snprintf(name, sizeof name, "qd-worker-%u", w->idx);
+    (void)pthread_setname_np(pthread_self(), name);
     if (event_base_dispatch(w->base) < 0)
         log_error("worker %u: event loop failed", w->idx);
     conn_close_all(&w->env);
