@@ -34,7 +34,6 @@
 #define FIRST_DAMAGED 2           /* damage chunks from here to the end */
 #define WALLET (INT64_C(1000000) * FX_UNIT)
 #define AMOUNT (3 * FX_UNIT)
-#define OFF_SYNC_FLOOR 20u        /* persistence/chunk.h layout */
 #define STDERR_MAX (1024u * 1024u)
 #define TMP_TEMPLATE "/tmp/quotad-it-XXXXXX"
 #define CUT_TEXT "torn tail cut at offset "
@@ -71,41 +70,17 @@ static int build_workload(qc_ctx *c)
     return 0;
 }
 
-/* The chunk's sync_floor, read from the file the daemon wrote. */
-static uint32_t floor_at(const char *path, uint64_t off)
-{
-    char *s = pu_read_file(path, (size_t)g_seg.file_bytes + 1u);
-    uint32_t v = UINT32_MAX;
-    if (s != NULL) {
-        const uint8_t *p = (const uint8_t *)s + off + OFF_SYNC_FLOOR;
-        v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-            (uint32_t)p[3] << 24;
-    }
-    free(s);
-    return v;
-}
-
 static void test_build_base(void)
 {
     const char *args[] = {"--fsync", "no", "--log-prealloc", "0", NULL};
-    qc_ctx *c = NULL;
-    T_REQUIRE(fx_start(&g_base, args, &c) == 0);
-    int rc = build_workload(c);
-    qc_free(c);
-    T_EQ_I64(td_stop(&g_base), 0);
-    T_REQUIRE(rc == 0);
-    snprintf(g_base_data, sizeof g_base_data, "%s/data", g_base.dir);
-    T_REQUIRE(pu_last_file(g_base_data, "log-", ".qlog", g_seg_name,
-                           sizeof g_seg_name) == 0);
-    T_EQ_I64(pu_count_files(g_base_data, "log-", ".qlog"), 1);
-    char path[PU_PATH_BYTES * 2];
-    snprintf(path, sizeof path, "%s/%s", g_base_data, g_seg_name);
-    T_REQUIRE(pu_segment_read(path, &g_seg) == 0);
+    T_REQUIRE(pu_base_build(&g_base, args, build_workload, g_base_data,
+                            sizeof g_base_data, g_seg_name,
+                            sizeof g_seg_name, &g_seg) == 0);
     T_CHECK(g_seg.clean);
     T_REQUIRE(g_seg.n_chunks >= CHUNKS_MIN);
     /* Nothing was synced while it ran: every chunk says so. */
     for (size_t i = 0; i < g_seg.n_chunks; i++)
-        T_EQ_I64(floor_at(path, g_seg.chunks[i].off), PU_SEG_HEADER_BYTES);
+        T_EQ_I64(g_seg.chunks[i].sync_floor, PU_SEG_HEADER_BYTES);
     printf("# base: %zu chunks, %" PRIu64 " bytes\n", g_seg.n_chunks,
            g_seg.file_bytes);
 }
@@ -114,10 +89,7 @@ static void test_build_base(void)
  * all lie before it. */
 static const hist *expected_at(uint64_t off)
 {
-    uint64_t s = 0;
-    for (size_t i = 0; i < g_seg.n_chunks; i++)
-        if (g_seg.chunks[i].end <= off && g_seg.chunks[i].n_records)
-            s = g_seg.chunks[i].last_seq;
+    uint64_t s = pu_segment_last_seq_before(&g_seg, off);
     const hist *h = NULL;
     for (size_t i = 0; i < g_n_hist; i++)
         if (g_hist[i].seq <= s)

@@ -1,6 +1,7 @@
 /* persist_util.c -- helpers of the persistence integration tests
  * (persist_util.h). */
 #include "lib/persist_util.h"
+#include "lib/fixtures.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +39,7 @@
 #define PU_CH_OFF_N_RECORDS 8u
 #define PU_CH_OFF_RAW_LEN 12u
 #define PU_CH_OFF_STORED_LEN 16u
+#define PU_CH_OFF_SYNC_FLOOR 20u
 #define PU_CH_OFF_FIRST_SEQ 24u
 #define PU_CH_OFF_LAST_SEQ 32u
 
@@ -447,6 +449,7 @@ int pu_segment_read(const char *path, pu_segment *out)
                        .n_records = pu_le32(h + PU_CH_OFF_N_RECORDS),
                        .raw_len = pu_le32(h + PU_CH_OFF_RAW_LEN),
                        .stored_len = pu_le32(h + PU_CH_OFF_STORED_LEN),
+                       .sync_floor = pu_le32(h + PU_CH_OFF_SYNC_FLOOR),
                        .first_seq = pu_le64(h + PU_CH_OFF_FIRST_SEQ),
                        .last_seq = pu_le64(h + PU_CH_OFF_LAST_SEQ)};
         ch.end = off + PU_CHUNK_HEADER_BYTES + ch.stored_len;
@@ -464,6 +467,42 @@ void pu_segment_free(pu_segment *s)
 {
     free(s->chunks);
     memset(s, 0, sizeof *s);
+}
+
+uint64_t pu_segment_last_seq_before(const pu_segment *s, uint64_t off)
+{
+    uint64_t seq = 0;
+    for (size_t i = 0; i < s->n_chunks; i++)
+        if (s->chunks[i].end <= off && s->chunks[i].n_records)
+            seq = s->chunks[i].last_seq;
+    return seq;
+}
+
+int pu_base_build(td_daemon *d, const char *const *args,
+                  int (*fn)(qc_ctx *c), char *data, size_t data_cap,
+                  char *name, size_t name_cap, pu_segment *seg)
+{
+    qc_ctx *c = NULL;
+    if (fx_start(d, args, &c) != 0) {
+        fprintf(stderr, "  base: daemon did not start\n");
+        return -1;
+    }
+    int rc = fn(c);
+    qc_free(c);
+    if (td_stop(d) != 0 || rc != 0) {
+        fprintf(stderr, "  base: workload %d, or unclean stop\n", rc);
+        return -1;
+    }
+    snprintf(data, data_cap, "%s/data", d->dir);
+    if (pu_last_file(data, "log-", ".qlog", name, name_cap) != 0 ||
+        pu_count_files(data, "log-", ".qlog") != 1) {
+        fprintf(stderr, "  base: want exactly one log segment in %s\n",
+                data);
+        return -1;
+    }
+    char path[PU_PATH_BYTES * 2];
+    snprintf(path, sizeof path, "%s/%s", data, name);
+    return pu_segment_read(path, seg);
 }
 
 /* ---- files ------------------------------------------------------------ */

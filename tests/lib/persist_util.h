@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/daemon.h"
 #include "qc_admin.h"
 #include "quotad.h"
 
@@ -69,6 +70,7 @@ typedef struct pu_chunk {
     uint64_t off;         /* of the chunk header */
     uint64_t end;         /* just after its body */
     uint32_t n_records, raw_len, stored_len;
+    uint32_t sync_floor;  /* bytes synced when it was written (0: v1) */
     uint64_t first_seq, last_seq;
 } pu_chunk;
 
@@ -83,6 +85,17 @@ typedef struct pu_segment {
  * hashes: it is the map of where chunks start and end. */
 int pu_segment_read(const char *path, pu_segment *out);
 void pu_segment_free(pu_segment *s);
+/* The last seq of the records in chunks that end at or before off (what
+ * a log cut at off still holds); 0 if none. */
+uint64_t pu_segment_last_seq_before(const pu_segment *s, uint64_t off);
+
+/* A base data dir for the damage tests (it_torn, it_window): start a
+ * daemon with args (fx_start), run fn on one connection, stop it cleanly,
+ * then map its one log segment. Fills data (the data dir, to copy from),
+ * name (the segment's file name) and seg. td_cleanup(d) removes it. */
+int pu_base_build(td_daemon *d, const char *const *args,
+                  int (*fn)(qc_ctx *c), char *data, size_t data_cap,
+                  char *name, size_t name_cap, pu_segment *seg);
 
 /* ---- files ------------------------------------------------------------ */
 
