@@ -4,9 +4,9 @@
  * pwrites there itself, so a prepared file of zeros is overwritten in
  * place), the hash of the last chunk it wrote (the next chunk's
  * prev_hash), how much of the file its syncs made durable (each chunk
- * records it as sync_floor) and, when encrypting, the secretstream state. The first
- * write or fsync error is remembered in `failed` and returned by every
- * later call.
+ * records it as sync_floor) and, when encrypting, the secretstream
+ * state. The first write or fsync error is remembered in `failed` and
+ * returned by every later call.
  */
 #include <assert.h>
 #include <errno.h>
