@@ -16,6 +16,11 @@
  *           ...): the harness compresses it into one valid chunk (with
  *           a record count, raw_len, version and flags bent as the control
  *           byte says), so mutations reach record decoding and rec_apply.
+ *   mode 3  a control byte, then a file body fixed as in mode 1 (chained;
+ *           control bit 0: every sync_floor clamped into [80, its own
+ *           offset]) with one chunk then damaged (control bits 4-7: which),
+ *           written after a real file header and read by segfile_scan
+ *           itself: torn tails, unsynced windows and corrupt middles.
  * Encrypted chunks go through a stand-in opener (the real one is
  * segfile's): the body's last 16 bytes play the tag, 24 more the stream
  * header on a restart; a body too short for them fails to open.
@@ -23,14 +28,21 @@
  * Invariants: probe and decode agree (status, total, header); on OK the
  * header re-packs to the same bytes, raw.len == raw_len and the area walks
  * to exactly n_records records then END; the scratch store can be served
- * (fz_store_exercise) and then passes fz_store_check.
+ * (fz_store_exercise) and then passes fz_store_check. Mode 3: the scan
+ * ends CLEAN (valid end = file size), TORN_TAIL (cut at the bad chunk,
+ * an unsynced window only before a later good chunk) or CORRUPT_MIDDLE,
+ * and delivers exactly the chunks before valid_end, in order.
  */
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chunk_le.h"
 #include "fuzz_common.h"
+#include "segfile.h"
 
 #define FZ_CHUNKS_MAX 16u
 #define FZ_SCRATCH_SHARDS 2u
@@ -41,7 +53,11 @@
 #define FZ_OFF_PREV_HASH 40u
 #define FZ_OFF_BODY_HASH 48u
 #define FZ_OFF_HEADER_HASH 56u
-#define FZ_MODES 3u
+#define FZ_OFF_VERSION 4u
+#define FZ_OFF_SYNC_FLOOR 20u
+#define FZ_MODES 4u
+#define FZ_SCAN_DIR_TEMPLATE "/tmp/fuzz_chunk.XXXXXX"
+#define FZ_PATH_BYTES 256u
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -67,12 +83,48 @@ static chunk_status fake_open(void *ctx, uint16_t flags, const uint8_t *in,
 
 static const chunk_opener g_opener = {fake_open, NULL};
 
+/* Mode 3: a real plaintext log file header, and where scans happen. */
+static uint8_t g_file_hdr[SEGFILE_HEADER_BYTES];
+static char g_scan_dir[FZ_PATH_BYTES];
+static char g_scan_path[FZ_PATH_BYTES];
+
+static void scan_cleanup(void)
+{
+    char p[FZ_PATH_BYTES + 8];
+    snprintf(p, sizeof p, "%s/hdr", g_scan_dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/seg", g_scan_dir);
+    unlink(p);
+    rmdir(g_scan_dir);
+}
+
+static void scan_setup(void)
+{
+    snprintf(g_scan_dir, sizeof g_scan_dir, "%s", FZ_SCAN_DIR_TEMPLATE);
+    if (mkdtemp(g_scan_dir) == NULL)
+        fz_die("mkdtemp failed");
+    segfile_writer *w = NULL;
+    if (segfile_create(g_scan_dir, "hdr", SEGFILE_KIND_LOG, 1, 0, NULL,
+                       &w) != SEGFILE_OK ||
+        segfile_close(w) != SEGFILE_OK)
+        fz_die("segfile_create failed");
+    snprintf(g_scan_path, sizeof g_scan_path, "%s/hdr", g_scan_dir);
+    FILE *f = fopen(g_scan_path, "rb");
+    if (f == NULL || fread(g_file_hdr, 1, sizeof g_file_hdr, f) !=
+                         sizeof g_file_hdr)
+        fz_die("reading the file header failed");
+    fclose(f);
+    snprintf(g_scan_path, sizeof g_scan_path, "%s/seg", g_scan_dir);
+    atexit(scan_cleanup);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     if (chunk_codec_init(&g_codec) != CHUNK_OK)
         fz_die("chunk_codec_init failed");
+    scan_setup();
     return 0;
 }
 
@@ -217,6 +269,113 @@ static void wrap_records(uint8_t ctl, const uint8_t *raw, size_t raw_len)
     free(buf);
 }
 
+/* Mode 3 fixing: version 2 and (ctl bit 0) floors clamped into
+ * [header, own offset], before mode 1's fix makes the hashes right. */
+static void clamp_floors(uint8_t *buf, size_t n)
+{
+    size_t off = 0;
+    for (unsigned i = 0; i < FZ_CHUNKS_MAX; i++) {
+        if (n - off < CHUNK_HEADER_BYTES)
+            return;
+        uint8_t *h = buf + off;
+        uint64_t at = SEGFILE_HEADER_BYTES + off;
+        uint32_t f = chunk_le_get32(h + FZ_OFF_SYNC_FLOOR);
+        f = (uint32_t)(SEGFILE_HEADER_BYTES +
+                       f % (at - SEGFILE_HEADER_BYTES + 1u));
+        chunk_le_put16(h + FZ_OFF_VERSION, CHUNK_VERSION);
+        chunk_le_put32(h + FZ_OFF_SYNC_FLOOR, f);
+        size_t room = n - off - CHUNK_HEADER_BYTES;
+        uint32_t stored = chunk_le_get32(h + FZ_OFF_STORED_LEN);
+        off += CHUNK_HEADER_BYTES + (stored > room ? room : stored);
+    }
+}
+
+/* Flip a byte in chunk number k (counted as fix_chunks lays them out). */
+static void damage_chunk(uint8_t *buf, size_t n, unsigned k)
+{
+    size_t off = 0;
+    for (unsigned i = 0; n - off >= CHUNK_HEADER_BYTES; i++) {
+        uint32_t stored = chunk_le_get32(buf + off + FZ_OFF_STORED_LEN);
+        if (i == k) {
+            buf[off + CHUNK_HEADER_BYTES / 2u + stored % 7u] ^= 0x5au;
+            return;
+        }
+        off += CHUNK_HEADER_BYTES + stored;
+    }
+}
+
+typedef struct scan_seen {
+    uint64_t chunks, next_off;
+} scan_seen;
+
+static int scan_chunk(void *ctx, const chunk_header *h, const uint8_t *raw,
+                      size_t raw_len, uint64_t off)
+{
+    scan_seen *s = ctx;
+    (void)raw, (void)raw_len;
+    if (off != s->next_off || h->sync_floor > off)
+        fz_die("scan delivered a chunk at %llu, expected %llu (floor %u)",
+               (unsigned long long)off, (unsigned long long)s->next_off,
+               h->sync_floor);
+    s->chunks++;
+    s->next_off = off + CHUNK_HEADER_BYTES + h->stored_len;
+    return 0;
+}
+
+static void scan_check(const segfile_report *r, const scan_seen *s)
+{
+    if (s->chunks != r->chunks || s->next_off != r->valid_end_offset)
+        fz_die("scan delivered %llu chunks to %llu, report %llu to %llu",
+               (unsigned long long)s->chunks,
+               (unsigned long long)s->next_off,
+               (unsigned long long)r->chunks,
+               (unsigned long long)r->valid_end_offset);
+    switch (r->result) {
+    case SEGFILE_SCAN_CLEAN:
+        if (r->valid_end_offset != r->file_bytes)
+            fz_die("clean scan ends before the file");
+        return;
+    case SEGFILE_SCAN_TORN_TAIL:
+        if (r->bad_offset != r->valid_end_offset ||
+            r->bad_offset > r->file_bytes ||
+            (r->unsynced_chunks > 0) != (r->next_valid_offset != 0) ||
+            (r->unsynced_chunks > 0 && r->zero_tail))
+            fz_die("torn tail report inconsistent");
+        return;
+    case SEGFILE_SCAN_CORRUPT_MIDDLE:
+        if (r->bad_offset < r->valid_end_offset)
+            fz_die("corruption reported before the valid end");
+        return;
+    default:
+        fz_die("scan of a file with a good header: %s",
+               segfile_scan_result_str(r->result));
+    }
+}
+
+/* Mode 3: the body behind a real header, through segfile_scan. */
+static void scan_file(uint8_t ctl, const uint8_t *data, size_t size)
+{
+    uint8_t *copy = malloc(size ? size : 1);
+    if (copy == NULL)
+        fz_die("out of memory");
+    memcpy(copy, data, size);
+    if (ctl & 1u)
+        clamp_floors(copy, size);
+    fix_chunks(copy, size, 1);
+    damage_chunk(copy, size, ctl >> 4);
+    int fd = open(g_scan_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                  0600);
+    if (fd < 0 || write(fd, g_file_hdr, sizeof g_file_hdr) !=
+                      (ssize_t)sizeof g_file_hdr ||
+        (size > 0 && write(fd, copy, size) != (ssize_t)size) || close(fd))
+        fz_die("writing the scan file failed");
+    free(copy);
+    segfile_report rep;
+    scan_seen seen = {0, SEGFILE_HEADER_BYTES};
+    (void)segfile_scan(g_scan_path, NULL, scan_chunk, &seen, &rep);
+    scan_check(&rep, &seen);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -238,9 +397,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(copy);
         break;
     }
-    default:
+    case 2:
         if (size >= 1)
             wrap_records(data[0], data + 1, size - 1);
+        break;
+    default:
+        if (size >= 1)
+            scan_file(data[0], data + 1, size - 1);
         break;
     }
     return 0;

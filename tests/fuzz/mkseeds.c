@@ -916,6 +916,10 @@ static void seeds_from_file(const char *path, const char *tag)
     mk_write("fuzz_chunk", nm, &m0, 1, chunks, clen);
     snprintf(nm, sizeof nm, "%s-file-fixup", tag);
     mk_write("fuzz_chunk", nm, &m1chain, 1, chunks, clen);
+    /* mode 3 (segfile_scan): floors clamped, the second chunk damaged */
+    const uint8_t m3[2] = {0x03, 0x11};
+    snprintf(nm, sizeof nm, "%s-file-scan", tag);
+    mk_write("fuzz_chunk", nm, m3, sizeof m3, chunks, clen);
     chunk_header h;
     size_t first = 0;
     if (chunk_probe(chunks, clen, &h, &first) != CHUNK_OK)
