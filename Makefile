@@ -235,7 +235,8 @@ $(FUZZ_DIR)/gen/quotad.pb-c.o: $(PB_C)
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_CORE)
 	@echo "  LD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
-$(FUZZ_DIR)/mkseeds: $(FUZZ_DIR)/tests/fuzz/mkseeds.o $(FUZZ_CORE)
+$(FUZZ_DIR)/mkseeds: $(FUZZ_DIR)/tests/fuzz/mkseeds.o \
+                  $(FUZZ_DIR)/tests/fuzz/mkseeds_rq.o $(FUZZ_CORE)
 	@echo "  LD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) $^ -o $@ $(LIBS)
 $(FUZZ_DIR)/mkcrashes: $(FUZZ_DIR)/tests/fuzz/mkcrashes.o $(FUZZ_CORE)

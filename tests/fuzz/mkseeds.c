@@ -26,11 +26,11 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
+#include "mkseeds_rq.h"
 #include "plog.h"
 #include "segfile.h"
 
 #define MK_PATH_BYTES 1024
-#define MK_POOL_MAX 4096
 #define MK_FILE_BYTES_MAX (1024u * 1024u)
 #define MK_FLUSH_WAIT_MS 250
 #define MK_NFTW_FDS 16
@@ -72,420 +72,6 @@ static void mk_write(const char *target, const char *name, const uint8_t *pre,
         (len && fwrite(data, 1, len, f) != len) || fclose(f) != 0)
         mk_die(p);
     g_files++;
-}
-
-/* ---- building requests (every allocation pooled, freed per frame) ----- */
-
-static void *g_pool[MK_POOL_MAX];
-static size_t g_pool_n;
-
-static void *nw(size_t n)
-{
-    if (g_pool_n == MK_POOL_MAX)
-        fz_die("mkseeds: pool full");
-    void *p = calloc(1, n);
-    if (p == NULL)
-        fz_die("mkseeds: out of memory");
-    g_pool[g_pool_n++] = p;
-    return p;
-}
-
-static void pool_free(void)
-{
-    while (g_pool_n > 0)
-        free(g_pool[--g_pool_n]);
-}
-
-static char *sdup(const char *s)
-{
-    char *p = nw(strlen(s) + 1);
-    memcpy(p, s, strlen(s) + 1);
-    return p;
-}
-
-static Quotad__Request *rq_new(uint64_t id)
-{
-    Quotad__Request *r = nw(sizeof *r);
-    quotad__request__init(r);
-    r->has_id = 1;
-    r->id = id;
-    return r;
-}
-
-static Quotad__Request *rq_ping(uint64_t id, const char *payload)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__Ping *p = nw(sizeof *p);
-    quotad__ping__init(p);
-    if (payload != NULL) {
-        p->has_payload = 1;
-        p->payload.data = (uint8_t *)sdup(payload);
-        p->payload.len = strlen(payload);
-    }
-    r->op_case = QUOTAD__REQUEST__OP_PING;
-    r->ping = p;
-    return r;
-}
-
-static Quotad__Request *rq_hello(uint64_t id, uint32_t version)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__Hello *h = nw(sizeof *h);
-    quotad__hello__init(h);
-    h->has_version = 1;
-    h->version = version;
-    h->client_name = sdup("mkseeds");
-    r->op_case = QUOTAD__REQUEST__OP_HELLO;
-    r->hello = h;
-    return r;
-}
-
-typedef struct ck_args {
-    const char *secret, *model, *ip, *idem;
-    int64_t amount, amount_min, tokens;
-    int hold;
-    uint32_t hold_timeout_ms;
-} ck_args;
-
-static Quotad__Request *rq_check(uint64_t id, const ck_args *a)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__Check *c = nw(sizeof *c);
-    quotad__check__init(c);
-    c->secret = a->secret ? sdup(a->secret) : NULL;
-    c->model = a->model ? sdup(a->model) : NULL;
-    c->client_ip = a->ip ? sdup(a->ip) : NULL;
-    c->idempotency_id = a->idem ? sdup(a->idem) : NULL;
-    c->has_amount = 1;
-    c->amount = a->amount;
-    c->has_tokens = a->tokens != 0;
-    c->tokens = a->tokens;
-    c->has_hold = a->hold != 0;
-    c->hold = a->hold != 0;
-    c->has_amount_min = a->amount_min != 0;
-    c->amount_min = a->amount_min;
-    c->has_hold_timeout_ms = a->hold_timeout_ms != 0;
-    c->hold_timeout_ms = a->hold_timeout_ms;
-    r->op_case = QUOTAD__REQUEST__OP_CHECK;
-    r->check = c;
-    return r;
-}
-
-static Quotad__Request *rq_settle(uint64_t id, uint64_t hold, int64_t amount,
-                                  int64_t tokens, const char *idem)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__Settle *s = nw(sizeof *s);
-    quotad__settle__init(s);
-    s->has_hold_id = s->has_amount = s->has_tokens = 1;
-    s->hold_id = hold;
-    s->amount = amount;
-    s->tokens = tokens;
-    s->idempotency_id = idem ? sdup(idem) : NULL;
-    r->op_case = QUOTAD__REQUEST__OP_SETTLE;
-    r->settle = s;
-    return r;
-}
-
-static Quotad__Request *rq_void(uint64_t id, uint64_t hold)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__HoldRef *h = nw(sizeof *h);
-    quotad__hold_ref__init(h);
-    h->has_hold_id = 1;
-    h->hold_id = hold;
-    r->op_case = QUOTAD__REQUEST__OP_VOID_HOLD;
-    r->void_hold = h;
-    return r;
-}
-
-static Quotad__Request *rq_create_ws(uint64_t id, const char *name,
-                                     uint32_t max_keys, int64_t overdraft,
-                                     int64_t balance)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__CreateWorkspace *w = nw(sizeof *w);
-    quotad__create_workspace__init(w);
-    w->name = sdup(name);
-    w->has_max_keys = w->has_overdraft_limit = w->has_initial_balance = 1;
-    w->max_keys = max_keys;
-    w->overdraft_limit = overdraft;
-    w->initial_balance = balance;
-    r->op_case = QUOTAD__REQUEST__OP_CREATE_WORKSPACE;
-    r->create_workspace = w;
-    return r;
-}
-
-static Quotad__Request *rq_get_ws(uint64_t id, uint32_t ws)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__WorkspaceRef *w = nw(sizeof *w);
-    quotad__workspace_ref__init(w);
-    w->has_workspace_id = 1;
-    w->workspace_id = ws;
-    r->op_case = QUOTAD__REQUEST__OP_GET_WORKSPACE;
-    r->get_workspace = w;
-    return r;
-}
-
-static Quotad__Request *rq_update_ws(uint64_t id, uint32_t ws,
-                                     const char *name, uint32_t max_keys,
-                                     int64_t overdraft)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__UpdateWorkspace *u = nw(sizeof *u);
-    quotad__update_workspace__init(u);
-    u->has_workspace_id = u->has_max_keys = u->has_overdraft_limit = 1;
-    u->workspace_id = ws;
-    u->name = name ? sdup(name) : NULL;
-    u->max_keys = max_keys;
-    u->overdraft_limit = overdraft;
-    r->op_case = QUOTAD__REQUEST__OP_UPDATE_WORKSPACE;
-    r->update_workspace = u;
-    return r;
-}
-
-static Quotad__Request *rq_wallet(uint64_t id, uint32_t ws, int64_t delta,
-                                  const char *idem)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__AdjustWallet *w = nw(sizeof *w);
-    quotad__adjust_wallet__init(w);
-    w->has_workspace_id = w->has_delta = 1;
-    w->workspace_id = ws;
-    w->delta = delta;
-    w->reason = sdup("seed");
-    w->idempotency_id = idem ? sdup(idem) : NULL;
-    r->op_case = QUOTAD__REQUEST__OP_ADJUST_WALLET;
-    r->adjust_wallet = w;
-    return r;
-}
-
-/* Limits with every field set (values as given; lists fixed). */
-static Quotad__KeyLimits *limits_full(int64_t quota, int64_t rpm)
-{
-    Quotad__KeyLimits *l = nw(sizeof *l);
-    quotad__key_limits__init(l);
-    l->has_quota_total = l->has_spend_cap_day = l->has_spend_cap_week = 1;
-    l->has_spend_cap_month = l->has_rpm = l->has_tpm = 1;
-    l->quota_total = quota;
-    l->spend_cap_day = 2000000;
-    l->spend_cap_week = 5000000;
-    l->spend_cap_month = 9000000;
-    l->rpm = rpm;
-    l->tpm = 200000;
-    l->n_models = 2;
-    l->models = nw(2 * sizeof(char *));
-    l->models[0] = sdup("gpt-4o");
-    l->models[1] = sdup("claude-x");
-    l->n_ips = 2;
-    l->ips = nw(2 * sizeof(char *));
-    l->ips[0] = sdup("10.0.0.0/8");
-    l->ips[1] = sdup("2001:db8::1");
-    l->has_expires_at_ms = 1;
-    l->expires_at_ms = FZ_T0_MS + INT64_C(86400000) * 30;
-    return l;
-}
-
-static Quotad__KeyValue **meta_one(const char *k, const char *v)
-{
-    Quotad__KeyValue **m = nw(sizeof *m);
-    m[0] = nw(sizeof **m);
-    quotad__key_value__init(m[0]);
-    m[0]->key = sdup(k);
-    m[0]->value = sdup(v);
-    return m;
-}
-
-static Quotad__Request *rq_create_key(uint64_t id, uint32_t ws,
-                                      const char *name, int admin,
-                                      Quotad__KeyLimits *lim)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__CreateKey *k = nw(sizeof *k);
-    quotad__create_key__init(k);
-    k->has_workspace_id = 1;
-    k->workspace_id = ws;
-    k->name = sdup(name);
-    k->group = sdup("prod");
-    k->creator = sdup("mkseeds");
-    k->has_kind = admin;
-    k->kind = admin ? QUOTAD__KEY_KIND__ADMIN : QUOTAD__KEY_KIND__STANDARD;
-    k->limits = lim;
-    if (lim != NULL) {
-        k->n_metadata = 1;
-        k->metadata = meta_one("team", "search");
-    }
-    r->op_case = QUOTAD__REQUEST__OP_CREATE_KEY;
-    r->create_key = k;
-    return r;
-}
-
-/* get/enable/disable/revoke/delete: every KeyRef member of the oneof
- * shares one pointer slot. */
-static Quotad__Request *rq_keyref(uint64_t id, Quotad__Request__OpCase op,
-                                  uint64_t key_id)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__KeyRef *k = nw(sizeof *k);
-    quotad__key_ref__init(k);
-    k->has_key_id = 1;
-    k->key_id = key_id;
-    r->op_case = op;
-    r->get_key = k;
-    return r;
-}
-
-static Quotad__Request *rq_list(uint64_t id, uint32_t ws, const char *group,
-                                const char *prefix, uint64_t after,
-                                uint32_t limit)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__ListKeys *l = nw(sizeof *l);
-    quotad__list_keys__init(l);
-    l->has_workspace_id = 1;
-    l->workspace_id = ws;
-    l->group = group ? sdup(group) : NULL;
-    l->name_prefix = prefix ? sdup(prefix) : NULL;
-    l->has_after_key_id = after != 0;
-    l->after_key_id = after;
-    l->has_limit = limit != 0;
-    l->limit = limit;
-    l->has_status = 1;
-    l->status = QUOTAD__KEY_STATUS__KEY_STATUS_ANY;
-    r->op_case = QUOTAD__REQUEST__OP_LIST_KEYS;
-    r->list_keys = l;
-    return r;
-}
-
-static Quotad__Request *rq_update_key(uint64_t id, uint64_t key_id,
-                                      int clear_lists)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__UpdateKey *u = nw(sizeof *u);
-    quotad__update_key__init(u);
-    u->has_key_id = 1;
-    u->key_id = key_id;
-    u->name = sdup("renamed");
-    u->group = sdup("staging");
-    Quotad__KeyLimits *l = nw(sizeof *l);
-    quotad__key_limits__init(l);
-    l->has_rpm = l->has_quota_total = l->has_quota_remaining = 1;
-    l->rpm = 200;
-    l->quota_total = 8000000;
-    l->quota_remaining = 7000000;
-    l->has_spend_cap_day = 1;
-    l->spend_cap_day = -1;
-    if (clear_lists) {
-        l->has_clear_models = l->has_clear_ips = 1;
-        l->clear_models = l->clear_ips = 1;
-    } else {
-        l->n_models = 1;
-        l->models = nw(sizeof(char *));
-        l->models[0] = sdup("gpt-4o-mini");
-        l->n_ips = 1;
-        l->ips = nw(sizeof(char *));
-        l->ips[0] = sdup("192.168.0.0/16");
-    }
-    u->limits = l;
-    u->has_replace_metadata = 1;
-    u->replace_metadata = 1;
-    u->n_metadata = 1;
-    u->metadata = meta_one("owner", "ops");
-    r->op_case = QUOTAD__REQUEST__OP_UPDATE_KEY;
-    r->update_key = u;
-    return r;
-}
-
-static Quotad__Request *rq_rotate(uint64_t id, uint64_t key_id, int64_t grace)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__RotateKey *k = nw(sizeof *k);
-    quotad__rotate_key__init(k);
-    k->has_key_id = k->has_grace_ms = 1;
-    k->key_id = key_id;
-    k->grace_ms = grace;
-    r->op_case = QUOTAD__REQUEST__OP_ROTATE_KEY;
-    r->rotate_key = k;
-    return r;
-}
-
-static Quotad__Request *rq_snapshot(uint64_t id)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__SnapshotReq *s = nw(sizeof *s);
-    quotad__snapshot_req__init(s);
-    s->has_start = 1;
-    s->start = 0;
-    r->op_case = QUOTAD__REQUEST__OP_SNAPSHOT;
-    r->snapshot = s;
-    return r;
-}
-
-static Quotad__Request *rq_usage(uint64_t id, uint64_t key_id, uint32_t ws,
-                                 int64_t from_day, int64_t to_day)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__UsageQuery *u = nw(sizeof *u);
-    quotad__usage_query__init(u);
-    u->has_key_id = key_id != 0;
-    u->key_id = key_id;
-    u->has_workspace_id = ws != 0;
-    u->workspace_id = ws;
-    u->has_from_day = u->has_to_day = 1;
-    u->from_day = from_day;
-    u->to_day = to_day;
-    r->op_case = QUOTAD__REQUEST__OP_USAGE;
-    r->usage = u;
-    return r;
-}
-
-static Quotad__Request *rq_alert(uint64_t id, uint32_t ws, uint64_t key_id,
-                                 Quotad__AlertKind kind, int64_t threshold,
-                                 int clear)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__SetAlert *a = nw(sizeof *a);
-    quotad__set_alert__init(a);
-    a->has_workspace_id = a->has_key_id = a->has_kind = 1;
-    a->has_threshold = a->has_clear = 1;
-    a->workspace_id = ws;
-    a->key_id = key_id;
-    a->kind = kind;
-    a->threshold = threshold;
-    a->clear = clear != 0;
-    r->op_case = QUOTAD__REQUEST__OP_SET_ALERT;
-    r->set_alert = a;
-    return r;
-}
-
-static Quotad__Request *rq_watch(uint64_t id, uint32_t ws)
-{
-    Quotad__Request *r = rq_new(id);
-    Quotad__Watch *w = nw(sizeof *w);
-    quotad__watch__init(w);
-    w->has_workspace_id = 1;
-    w->workspace_id = ws;
-    r->op_case = QUOTAD__REQUEST__OP_WATCH;
-    r->watch = w;
-    return r;
-}
-
-/* Pack a ClientFrame body (malloc'd). */
-static uint8_t *body_of(Quotad__Request **rq, size_t n, uint32_t version,
-                        size_t *len)
-{
-    Quotad__ClientFrame f = QUOTAD__CLIENT_FRAME__INIT;
-    f.has_version = 1;
-    f.version = version;
-    f.n_requests = n;
-    f.requests = rq;
-    *len = quotad__client_frame__get_packed_size(&f);
-    uint8_t *b = malloc(*len ? *len : 1);
-    if (b == NULL)
-        fz_die("mkseeds: out of memory");
-    quotad__client_frame__pack(&f, b);
-    return b;
 }
 
 /* ---- fuzz_request and fuzz_frame seeds ------------------------------- */
@@ -572,7 +158,7 @@ static void seeds_admin(seed_set *s)
     add(s, rq_create_ws(1, "acme", 20, 100000, 25000000));
     add(s, rq_get_ws(2, 1));
     add(s, rq_update_ws(3, 2, "beta", 40, 2000));
-    add(s, rq_create_key(4, 1, "new-key", 0, limits_full(3000000, 60)));
+    add(s, rq_create_key(4, 1, "new-key", 0, rq_limits_full(3000000, 60)));
     add(s, rq_create_key(5, 2, "new-admin", 1, NULL));
     add(s, rq_keyref(6, QUOTAD__REQUEST__OP_GET_KEY, K_LIMITED));
     add(s, rq_list(7, 1, "prod", "fuzz", 0, 2));
@@ -647,12 +233,12 @@ static void write_request_seeds(uint8_t **frames, size_t *frames_len)
         seed_set s = {.name = names[i], .version = PROTO_VERSION};
         fill[i](&s);
         size_t len = 0;
-        uint8_t *b = body_of(s.rq, s.n, s.version, &len);
+        uint8_t *b = rq_body(s.rq, s.n, s.version, &len);
         mk_write("fuzz_request", names[i], NULL, 0, b, len);
         /* each request alone too: short seeds mutate faster */
         for (size_t j = 0; j < s.n && i < 2; j++) {
             size_t l1 = 0;
-            uint8_t *b1 = body_of(&s.rq[j], 1, PROTO_VERSION, &l1);
+            uint8_t *b1 = rq_body(&s.rq[j], 1, PROTO_VERSION, &l1);
             char nm[64];
             snprintf(nm, sizeof nm, "%s-%zu", names[i], j + 1);
             mk_write("fuzz_request", nm, NULL, 0, b1, l1);
@@ -666,20 +252,20 @@ static void write_request_seeds(uint8_t **frames, size_t *frames_len)
         memcpy(all + total + FRAME_HEADER_BYTES, b, len);
         total += FRAME_HEADER_BYTES + len;
         free(b);
-        pool_free();
+        rq_pool_free();
     }
     /* 256 pings, 257 pings, a frame version 2 */
     seed_set big = {.version = PROTO_VERSION};
     for (uint64_t i = 0; i < BATCH_OPS_MAX; i++)
         add(&big, rq_ping(i + 1, NULL));
     size_t len = 0;
-    uint8_t *b = body_of(big.rq, big.n, PROTO_VERSION, &len);
+    uint8_t *b = rq_body(big.rq, big.n, PROTO_VERSION, &len);
     mk_write("fuzz_request", "batch-256-pings", NULL, 0, b, len);
     free(b);
-    b = body_of(big.rq, 2, PROTO_VERSION + 1, &len);
+    b = rq_body(big.rq, 2, PROTO_VERSION + 1, &len);
     mk_write("fuzz_request", "version-2", NULL, 0, b, len);
     free(b);
-    pool_free();
+    rq_pool_free();
     *frames = all;
     *frames_len = total;
 }
@@ -757,7 +343,7 @@ static void sleep_ms(long ms)
 static Quotad__ServerFrame *run(store *st, Quotad__Request **rq, size_t n)
 {
     size_t len = 0;
-    uint8_t *b = body_of(rq, n, PROTO_VERSION, &len);
+    uint8_t *b = rq_body(rq, n, PROTO_VERSION, &len);
     ops_reply r;
     if (ops_handle_frame(st, b, len, &r) != 0)
         fz_die("mkseeds: ops_handle_frame failed");
@@ -790,7 +376,7 @@ static uint64_t run1(store *st, Quotad__Request *rq, char *secret)
         id = r->check->hold_id;
     }
     quotad__server_frame__free_unpacked(sf, NULL);
-    pool_free();
+    rq_pool_free();
     return id;
 }
 
@@ -813,7 +399,7 @@ static void scenario(store *st, plog *pl)
                                 NULL);
     uint64_t k1 = run1(st, rq_create_key(1, a, "k1", 0, NULL), s1);
     uint64_t k2 = run1(st, rq_create_key(1, a, "k2", 0,
-                                         limits_full(50000000, 100)), s2);
+                                         rq_limits_full(50000000, 100)), s2);
     uint64_t k3 = run1(st, rq_create_key(1, b, "k3", 0, NULL), s3);
     (void)run1(st, rq_create_key(1, b, "adm", 1, NULL), NULL);
     flush_chunk(pl);
