@@ -312,3 +312,31 @@ int qc_watch_next(qc_ctx *c, Quotad__Reply **event, uint32_t timeout_ms)
     *event = r;
     return QC_OK;
 }
+
+int qc_stats(qc_ctx *c, bool reset_latency, Quotad__Reply **out)
+{
+    int rc = admin_begin(c, out);
+    if (rc != QC_OK)
+        return rc;
+    Quotad__StatsReq sq = QUOTAD__STATS_REQ__INIT;
+    sq.has_reset_latency = 1;
+    sq.reset_latency = reset_latency;
+    Quotad__Request req = QUOTAD__REQUEST__INIT;
+    req.op_case = QUOTAD__REQUEST__OP_STATS;
+    req.stats = &sq;
+    return admin_call(c, &req, QUOTAD__REPLY__RESULT_STATS, out);
+}
+
+int qc_snapshot(qc_ctx *c, bool start, Quotad__Reply **out)
+{
+    int rc = admin_begin(c, out);
+    if (rc != QC_OK)
+        return rc;
+    Quotad__SnapshotReq sr = QUOTAD__SNAPSHOT_REQ__INIT;
+    sr.has_start = 1;
+    sr.start = start;
+    Quotad__Request req = QUOTAD__REQUEST__INIT;
+    req.op_case = QUOTAD__REQUEST__OP_SNAPSHOT;
+    req.snapshot = &sr;
+    return admin_call(c, &req, QUOTAD__REPLY__RESULT_SNAPSHOT, out);
+}

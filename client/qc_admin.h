@@ -67,6 +67,16 @@ int qc_set_alert(qc_ctx *c, uint32_t ws_id, uint64_t key_id,
                  Quotad__AlertKind kind, int64_t threshold, bool clear,
                  Quotad__Reply **out);
 
+/* The server's counters (result `stats`: name/value pairs, docs/
+ * protocol.md); reset_latency also clears the latency histogram the
+ * latency_* entries read. */
+int qc_stats(qc_ctx *c, bool reset_latency, Quotad__Reply **out);
+
+/* Start a snapshot (start true; it runs in the background) or only ask
+ * (start false): result `snapshot` says started, running and the seq of
+ * the last one completed. */
+int qc_snapshot(qc_ctx *c, bool start, Quotad__Reply **out);
+
 /* Watching alert events.
  *
  *   qc_watch_start(c, ws_id, &r)   subscribe (ws_id 0 = all in scope);

@@ -312,13 +312,8 @@ static int au_pack(const ProtobufCMessage *m, uint8_t *buf, size_t *len)
 
 static int au_snapshot_state(au_state *s)
 {
-    Quotad__SnapshotReq sr = QUOTAD__SNAPSHOT_REQ__INIT;
-    FX_SET(sr, start, 0);
-    Quotad__Request rq = QUOTAD__REQUEST__INIT;
-    rq.op_case = QUOTAD__REQUEST__OP_SNAPSHOT;
-    rq.snapshot = &sr;
     Quotad__Reply *r = NULL;
-    int rc = qc_call(g_root, &rq, &r);
+    int rc = qc_snapshot(g_root, false, &r);
     if (rc == QC_OK && r->snapshot != NULL) {
         s->snap_seq = r->snapshot->last_seq;
         s->snap_running = r->snapshot->running;

@@ -294,14 +294,9 @@ int fx_start_small_quarantine(td_daemon *d, const char *const *extra,
 int fx_stats_get(qc_ctx *c, bool reset_latency, const char *const *names,
                      int64_t *v, size_t n)
 {
-    Quotad__StatsReq sq = QUOTAD__STATS_REQ__INIT;
-    sq.has_reset_latency = reset_latency;
-    sq.reset_latency = reset_latency;
-    Quotad__Request rq = QUOTAD__REQUEST__INIT;
-    rq.op_case = QUOTAD__REQUEST__OP_STATS;
-    rq.stats = &sq;
     Quotad__Reply *r = NULL;
-    int rc = qc_call(c, &rq, &r) == QC_OK && r->stats != NULL ? 0 : -1;
+    int rc = qc_stats(c, reset_latency, &r) == QC_OK && r->stats != NULL
+                 ? 0 : -1;
     for (size_t k = 0; k < n; k++) {
         v[k] = -1;
         for (size_t i = 0; rc == 0 && i < r->stats->n_stats; i++) {

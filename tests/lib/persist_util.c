@@ -791,16 +791,9 @@ bool pu_soak(void)
 int pu_snapshot(qc_ctx *c, bool start, bool *started, bool *running,
                 uint64_t *last_seq)
 {
-    Quotad__SnapshotReq sr = QUOTAD__SNAPSHOT_REQ__INIT;
-    sr.has_start = 1;
-    sr.start = start;
-    Quotad__Request rq = QUOTAD__REQUEST__INIT;
-    rq.op_case = QUOTAD__REQUEST__OP_SNAPSHOT;
-    rq.snapshot = &sr;
     Quotad__Reply *r = NULL;
-    int rc = qc_call(c, &rq, &r);
-    if (rc != QC_OK || r == NULL ||
-        r->result_case != QUOTAD__REPLY__RESULT_SNAPSHOT) {
+    int rc = qc_snapshot(c, start, &r);
+    if (rc != QC_OK || r == NULL) {
         fprintf(stderr, "  pu: snapshot op: rc %d %s\n", rc, qc_errstr(c));
         qc_reply_free(r);
         return rc != QC_OK ? rc : -1;

@@ -515,6 +515,14 @@ static void test_generic_calls(void)
     T_EQ_I64(qc_get_key(c, 42, &r), QC_CODE_UNKNOWN_OP);
     T_CHECK(r != NULL && r->code == QUOTAD__CODE__UNKNOWN_OP);
     qc_reply_free(r);
+    T_EQ_I64(qc_stats(c, true, &r), QC_CODE_UNKNOWN_OP);
+    T_CHECK(r != NULL && r->code == QUOTAD__CODE__UNKNOWN_OP);
+    qc_reply_free(r);
+    T_EQ_I64(qc_snapshot(c, false, &r), QC_CODE_UNKNOWN_OP);
+    T_CHECK(r != NULL && r->code == QUOTAD__CODE__UNKNOWN_OP);
+    qc_reply_free(r);
+    T_EQ_I64(qc_stats(c, false, NULL), QC_ERR_ARG);
+    T_EQ_I64(qc_snapshot(c, true, NULL), QC_ERR_ARG);
     qc_free(c);
     fake_join(&s);
 }

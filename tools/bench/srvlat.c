@@ -70,14 +70,8 @@ int srvlat_stats(void *ctl, bool reset, bench_srv *out)
     qc_ctx *c = ctl;
     if (c == NULL)
         return -1;
-    Quotad__StatsReq sq = QUOTAD__STATS_REQ__INIT;
-    sq.has_reset_latency = reset;
-    sq.reset_latency = reset;
-    Quotad__Request rq = QUOTAD__REQUEST__INIT;
-    rq.op_case = QUOTAD__REQUEST__OP_STATS;
-    rq.stats = &sq;
     Quotad__Reply *r = NULL;
-    int rc = qc_call(c, &rq, &r);
+    int rc = qc_stats(c, reset, &r);
     if (rc != QC_OK || r == NULL || r->stats == NULL) {
         fprintf(stderr, "quotad-bench: no server latency (stats: %s %s)\n",
                 qc_strerror(rc), qc_errstr(c));

@@ -134,14 +134,8 @@ static int64_t take_snapshot(const pb_daemon *d)
     int64_t t0 = pb_mono_ms(), ms = -1;
     for (int start = 1; c != NULL && pb_mono_ms() - t0 < PB_SNAP_WAIT_MS;
          start = 0) {
-        Quotad__SnapshotReq sr = QUOTAD__SNAPSHOT_REQ__INIT;
-        sr.has_start = 1;
-        sr.start = start;
-        Quotad__Request rq = QUOTAD__REQUEST__INIT;
-        rq.op_case = QUOTAD__REQUEST__OP_SNAPSHOT;
-        rq.snapshot = &sr;
         Quotad__Reply *r = NULL;
-        int rc = qc_call(c, &rq, &r);
+        int rc = qc_snapshot(c, start != 0, &r);
         const Quotad__SnapshotReply *s = rc == QC_OK ? r->snapshot : NULL;
         bool bad = s == NULL || (start && !s->started);
         bool done = !bad && !start && !s->running;

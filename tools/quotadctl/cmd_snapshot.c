@@ -79,14 +79,8 @@ static int ctl_snap_scan(ctl_args *a, ctl_snap_opts *so)
 static int ctl_snap_call(ctl_env *e, bool start, ctl_snap_state *st,
                          uint64_t *reply_seq)
 {
-    Quotad__SnapshotReq sr = QUOTAD__SNAPSHOT_REQ__INIT;
-    sr.has_start = true;
-    sr.start = start;
-    Quotad__Request rq = QUOTAD__REQUEST__INIT;
-    rq.op_case = QUOTAD__REQUEST__OP_SNAPSHOT;
-    rq.snapshot = &sr;
     Quotad__Reply *r = NULL;
-    int rc = qc_call(e->conn, &rq, &r);
+    int rc = qc_snapshot(e->conn, start, &r);
     int code = ctl_result(e, rc, r);
     if (code == CTL_EXIT_OK)
         code = ctl_expect(e, r, QUOTAD__REPLY__RESULT_SNAPSHOT);

@@ -23,14 +23,8 @@ int ctl_cmd_stats(ctl_env *e, ctl_args *a)
     int code = ctl_conn(e);
     if (code != CTL_EXIT_OK)
         return code;
-    Quotad__StatsReq sq = QUOTAD__STATS_REQ__INIT;
-    sq.has_reset_latency = reset;
-    sq.reset_latency = reset;
-    Quotad__Request rq = QUOTAD__REQUEST__INIT;
-    rq.op_case = QUOTAD__REQUEST__OP_STATS;
-    rq.stats = &sq;
     Quotad__Reply *r = NULL;
-    code = ctl_result(e, qc_call(e->conn, &rq, &r), r);
+    code = ctl_result(e, qc_stats(e->conn, reset, &r), r);
     if (code == CTL_EXIT_OK)
         code = ctl_expect(e, r, QUOTAD__REPLY__RESULT_STATS);
     if (code != CTL_EXIT_OK)
