@@ -115,11 +115,12 @@ $(B)/asan/quotad-data: $(call obj,asan,$(DATA_SRC)) $(TEST_CORE)
 	@echo "  LD  $@"
 	@$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
 # quotad-bench (issue 4): a multi-file tool like quotadctl, linked with
-# libquotad only; built by `make bench`, not by `make build`.
+# libquotad only; part of `make build`.
 BENCH_SRC := $(wildcard tools/bench/*.c)
 $(B)/rel/quotad-bench: $(call obj,rel,$(BENCH_SRC)) $(REL_CLI) $(B)/rel/proto/qd_frame.o $(B)/rel/gen/quotad.pb-c.o
 	@echo "  LD  $@"
 	@$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+build: $(B)/rel/quotad-bench
 $(B)/rel/%: $(B)/rel/tools/%.o $(REL_CORE) $(REL_CLI)
 	@echo "  LD  $@"
 	@$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
@@ -139,7 +140,9 @@ $(B)/asan/tests/%: $(B)/asan/tests/integ/%.o $(TEST_CORE) $(TEST_CLI) $(TEST_HEL
 	@echo "  LD  $@"
 	@$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
 
-test-build: deps $(TEST_BINS) $(B)/asan/quotad $(if $(CTL_SRC),$(B)/asan/quotadctl) \
+# The release build too: every tool compiles (-Werror) in `make test`.
+test-build: deps build $(TEST_BINS) $(B)/asan/quotad \
+            $(if $(CTL_SRC),$(B)/asan/quotadctl) \
             $(if $(DATA_SRC),$(B)/asan/quotad-data)
 
 # Integration tests find the daemon and CLI through these variables.
