@@ -102,11 +102,14 @@ static int damage(const char *seg, const pu_chunk *ch, bool zero)
 {
     if (!zero)
         return pu_flip_byte(seg, ch->off + (ch->end - ch->off) / 2u, 0x5a);
-    char *s = pu_read_file(seg, (size_t)g_seg.file_bytes + 1u);
-    if (s == NULL)
+    size_t len = 0;
+    uint8_t *s = pu_read_bin(seg, (size_t)g_seg.file_bytes, &len);
+    if (s == NULL || len != g_seg.file_bytes) {
+        free(s);
         return -1;
+    }
     memset(s + ch->off, 0, (size_t)(ch->end - ch->off));
-    int rc = pu_write_file(seg, s, (size_t)g_seg.file_bytes);
+    int rc = pu_write_file(seg, s, len);
     free(s);
     return rc;
 }

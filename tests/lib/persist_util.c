@@ -391,8 +391,7 @@ static uint64_t pu_le64(const uint8_t *p)
     return (uint64_t)pu_le32(p) | (uint64_t)pu_le32(p + 4) << 32;
 }
 
-/* Read a whole binary file (bounded); *len its size. */
-static uint8_t *pu_read_bin(const char *path, size_t cap, size_t *len)
+uint8_t *pu_read_bin(const char *path, size_t cap, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)

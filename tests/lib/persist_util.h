@@ -111,6 +111,9 @@ int pu_last_file(const char *dir, const char *prefix, const char *suffix,
 int pu_truncate(const char *path, uint64_t len);
 /* XOR the byte at off with mask (mask != 0). */
 int pu_flip_byte(const char *path, uint64_t off, uint8_t mask);
+/* Whole binary file, malloc'd, if at most cap bytes; *len its size.
+ * NULL on error. */
+uint8_t *pu_read_bin(const char *path, size_t cap, size_t *len);
 /* Whole file into a malloc'd NUL-terminated string (at most cap bytes);
  * NULL on error. */
 char *pu_read_file(const char *path, size_t cap);

@@ -16,6 +16,7 @@
 
 #include "chunk.h"
 #include "chunk_le.h"
+#include "lib/persist_util.h"
 #include "segfile.h"
 #include "t.h"
 
@@ -136,26 +137,13 @@ static int append_chunk(segfile_writer *w, seg *s, unsigned n_recs)
 
 static int read_file(const char *path, uint8_t **out, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return 0;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = malloc(n > 0 ? (size_t)n : 1u);
-    *len = (size_t)n;
-    int ok = *out != NULL && fread(*out, 1, (size_t)n, f) == (size_t)n;
-    fclose(f);
-    return ok;
+    *out = pu_read_bin(path, SEGFILE_BYTES_MAX, len);
+    return *out != NULL;
 }
 
 static int write_file(const char *path, const uint8_t *p, size_t n)
 {
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return 0;
-    int ok = fwrite(p, 1, n, f) == n;
-    return fclose(f) == 0 && ok;
+    return pu_write_file(path, p, n) == 0;
 }
 
 /* Write N_CHUNKS chunks (one of them empty) to dir/name, each synced

@@ -19,6 +19,7 @@
 
 #include "chunk.h"
 #include "chunk_le.h"
+#include "lib/persist_util.h"
 #include "segfile.h"
 #include "t.h"
 
@@ -66,17 +67,8 @@ static int append_chunk(segfile_writer *w, uint64_t *seq)
 
 static int read_all(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return 0;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    g_bytes = malloc(n > 0 ? (size_t)n : 1u);
-    g_len = (size_t)n;
-    int ok = g_bytes != NULL && fread(g_bytes, 1, g_len, f) == g_len;
-    fclose(f);
-    return ok;
+    g_bytes = pu_read_bin(path, SEGFILE_BYTES_MAX, &g_len);
+    return g_bytes != NULL;
 }
 
 /* The shared segment: N_SYNCED chunks synced one by one, then the rest
@@ -113,11 +105,7 @@ static int count_chunk(void *ctx, const chunk_header *h, const uint8_t *raw,
 static segfile_scan_result scan_copy(const uint8_t *buf, size_t len)
 {
     const char *path = path_of("probe");
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return SEGFILE_SCAN_IO_ERROR;
-    int ok = fwrite(buf, 1, len, f) == len;
-    if (fclose(f) != 0 || !ok)
+    if (pu_write_file(path, buf, len) != 0)
         return SEGFILE_SCAN_IO_ERROR;
     g_seen = 0;
     return segfile_scan(path, NULL, count_chunk, NULL, &g_rep);
