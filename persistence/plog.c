@@ -146,12 +146,6 @@ int plog_rotate(plog *pl)
 
 /* ---- collecting records from the shards ---- */
 
-static int ref_cmp(const void *a, const void *b)
-{
-    const plog_ref *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 /* Swap every shard's log buffer with our spare; returns records taken. */
 static size_t plog_swap_buffers(plog *pl)
 {
@@ -189,7 +183,7 @@ static int plog_refs_reserve(plog *pl, size_t n)
     return 0;
 }
 
-/* Index the swapped buffers and sort the records by seq. */
+/* Index the swapped buffers and put the records in seq order. */
 static int plog_gather(plog *pl, size_t n)
 {
     if (plog_refs_reserve(pl, n) != 0) {
@@ -211,7 +205,7 @@ static int plog_gather(plog *pl, size_t n)
         assert(pos == sp->len);
     }
     assert(k == n);
-    qsort(pl->refs, n, sizeof(*pl->refs), ref_cmp);
+    plog_order(pl->refs, n, &pl->order);
     return 0;
 }
 
@@ -440,6 +434,7 @@ static void plog_free(plog *pl)
     }
     free(pl->spare);
     free(pl->refs);
+    plog_order_free(&pl->order);
     chunk_builder_free(&pl->b);
     sodium_memzero(pl->key, sizeof(pl->key));
     pthread_cond_destroy(&pl->cv);

@@ -10,6 +10,7 @@
 
 #include "chunk.h"
 #include "plog.h"
+#include "plog_order.h"
 #include "segfile.h"
 #include "store.h"
 
@@ -28,12 +29,6 @@
 #define PLOG_DIR_BYTES 512u
 /* Snapshot chunk size before it is written out (bounded memory). */
 #define PLOG_SNAP_CHUNK_BYTES (4u * 1024u * 1024u)
-
-typedef struct plog_ref {
-    uint64_t seq;
-    const uint8_t *p;
-    uint32_t len;
-} plog_ref;
 
 struct plog {
     store *st;
@@ -65,6 +60,7 @@ struct plog {
     shard_log *spare;              /* per shard: swapped-out buffers */
     plog_ref *refs;
     size_t refs_cap;
+    plog_order_buf order;          /* scratch for plog_order */
     chunk_builder b;
     _Atomic uint64_t log_bytes_since_snap;
 
