@@ -55,7 +55,8 @@ void plog_order(plog_ref *refs, size_t n, plog_order_buf *b)
     if (n < 2) {
         return;
     }
-    uint64_t lo = refs[0].seq, hi = refs[0].seq;
+    uint64_t lo = refs[0].seq;
+    uint64_t hi = lo;
     for (size_t i = 1; i < n; i++) {
         assert(refs[i].p != NULL);
         lo = refs[i].seq < lo ? refs[i].seq : lo;
