@@ -4,10 +4,10 @@
 #   make test    install, build with ASan+UBSan, run every test
 #   make bench   benchmarks (long; not part of make test)
 #
-# Layout: every .c under server/ (except main.c), proto/, persistence/ and
-# the generated protobuf-c code form the core; client/ is libquotad; each
-# tests/unit/test_*.c and tests/integ/it_*.c is one test binary; each
-# tools/*.c is one tool. New modules need no Makefile edit.
+# Layout: every .c under server/ (except main.c), proto/, persistence/,
+# common/ and the generated protobuf-c code form the core; client/ is
+# libquotad; each tests/unit/test_*.c and tests/integ/it_*.c is one test
+# binary; each tools/*.c is one tool. New modules need no Makefile edit.
 
 CC      ?= cc
 B       := build
@@ -19,7 +19,7 @@ LIBS    := -levent_core -levent_pthreads -lsodium -lprotobuf-c -lxxhash \
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-missing-field-initializers
 INC     := -iquote $(GEN) -iquote proto -iquote server -iquote client \
-           -iquote persistence -iquote tests -iquote tests/lib
+           -iquote persistence -iquote common -iquote tests -iquote tests/lib
 BASE    := -std=c11 -D_GNU_SOURCE -pthread $(INC) -MMD -MP
 REL_CFLAGS  := $(BASE) $(WARN) -O2 -g
 TEST_CFLAGS := $(BASE) $(WARN) -O1 -g -fno-omit-frame-pointer \
@@ -27,7 +27,8 @@ TEST_CFLAGS := $(BASE) $(WARN) -O1 -g -fno-omit-frame-pointer \
 GEN_WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 
 CORE_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) \
-            $(wildcard proto/*.c) $(wildcard persistence/*.c)
+            $(wildcard proto/*.c) $(wildcard persistence/*.c) \
+            $(wildcard common/*.c)
 CLIENT_SRC := $(wildcard client/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 CTL_SRC  := $(wildcard tools/quotadctl/*.c)
@@ -166,7 +167,7 @@ bench-quick: deps $(B)/rel/quotad $(B)/rel/quotad-bench $(B)/rel/quotadctl
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance \
-	  --suppress=missingIncludeSystem $(INC) server client proto persistence tools
+	  --suppress=missingIncludeSystem $(INC) server client proto persistence common tools
 
 clean:
 	rm -rf $(B)
@@ -254,10 +255,10 @@ $(FUZZ_DIR)/mkcrashes: $(FUZZ_DIR)/tests/fuzz/mkcrashes.o $(FUZZ_CORE)
 GW_SRC  := $(wildcard tools/gateway/*.c)
 GW_LIBS := -levent_extra
 GW_DEB_PKGS := nginx curl
-$(B)/rel/quotad-gateway: $(call obj,rel,$(GW_SRC)) $(REL_CLI) $(B)/rel/proto/qd_frame.o $(B)/rel/gen/quotad.pb-c.o
+$(B)/rel/quotad-gateway: $(call obj,rel,$(GW_SRC) common/cfgfile.c) $(REL_CLI) $(B)/rel/proto/qd_frame.o $(B)/rel/gen/quotad.pb-c.o
 	@echo "  LD  $@"
 	@$(CC) $(REL_CFLAGS) $^ -o $@ $(GW_LIBS) $(LIBS)
-$(B)/asan/quotad-gateway: $(call obj,asan,$(GW_SRC)) $(TEST_CLI) $(B)/asan/proto/qd_frame.o $(B)/asan/gen/quotad.pb-c.o
+$(B)/asan/quotad-gateway: $(call obj,asan,$(GW_SRC) common/cfgfile.c) $(TEST_CLI) $(B)/asan/proto/qd_frame.o $(B)/asan/gen/quotad.pb-c.o
 	@echo "  LD  $@"
 	@$(CC) $(TEST_CFLAGS) $^ -o $@ $(GW_LIBS) $(LIBS)
 build: $(B)/rel/quotad-gateway

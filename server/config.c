@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfgfile.h"
 #include "limits.h"
 #include "log.h"
 #include "plog.h"
@@ -332,49 +333,10 @@ int config_validate(const qd_config *c, char *err, size_t err_cap)
 
 /* ---- config file ------------------------------------------------------- */
 
-static char *cfg_trim(char *s)
+/* cfgfile's setter: one "name = value" line of the file. */
+static int cfg_file_set(void *arg, const char *name, const char *value,
+                        char *why, size_t why_cap)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
-                     s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* '#' starts a comment at the line start or after a blank, so a value
- * such as a path may still contain '#'. */
-static void cfg_strip_comment(char *s)
-{
-    for (char *p = s; *p != '\0'; p++) {
-        if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
-            *p = '\0';
-            return;
-        }
-    }
-}
-
-/* Parse one line ("name = value", blank or comment). */
-static int cfg_file_line(qd_config *c, char *line, char *why, size_t why_cap)
-{
-    cfg_strip_comment(line);
-    char *s = cfg_trim(line);
-    if (*s == '\0')
-        return 0;
-    char *eq = strchr(s, '=');
-    if (eq == NULL) {
-        cfg_err(why, why_cap, "expected 'name = value'");
-        return -1;
-    }
-    *eq = '\0';
-    char *name = cfg_trim(s);
-    char *value = cfg_trim(eq + 1);
-    size_t vlen = strlen(value);
-    if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
-        value[vlen - 1] = '\0';
-        value++;
-    }
     const cfg_opt *o = cfg_find(name, strlen(name));
     if (o == NULL) {
         cfg_err(why, why_cap, "unknown option '%.*s'", CFG_ECHO_CHARS_MAX,
@@ -382,7 +344,7 @@ static int cfg_file_line(qd_config *c, char *line, char *why, size_t why_cap)
         return -1;
     }
     char sub[160];
-    if (cfg_set(c, o, value, sub, sizeof sub) != 0) {
+    if (cfg_set(arg, o, value, sub, sizeof sub) != 0) {
         cfg_err(why, why_cap, "%s: %s", o->name, sub);
         return -1;
     }
@@ -393,34 +355,7 @@ int config_load_file(qd_config *c, const char *path, char *err,
                      size_t err_cap)
 {
     assert(c != NULL && path != NULL);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        cfg_err(err, err_cap, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[CONFIG_LINE_BYTES_MAX + 2];
-    char why[256];
-    unsigned lineno = 0;
-    int rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
-        lineno++;
-        size_t n = strlen(line);
-        if (n > CONFIG_LINE_BYTES_MAX ||
-            (n == sizeof line - 1 && line[n - 1] != '\n')) {
-            cfg_err(err, err_cap, "%s:%u: line longer than %u bytes", path,
-                    lineno, CONFIG_LINE_BYTES_MAX);
-            rc = -1;
-        } else if (cfg_file_line(c, line, why, sizeof why) != 0) {
-            cfg_err(err, err_cap, "%s:%u: %s", path, lineno, why);
-            rc = -1;
-        }
-    }
-    if (rc == 0 && ferror(f)) {
-        cfg_err(err, err_cap, "%s: read error", path);
-        rc = -1;
-    }
-    fclose(f);
-    return rc;
+    return cfgfile_read(path, cfg_file_set, c, err, err_cap);
 }
 
 /* ---- command line ------------------------------------------------------ */

@@ -15,7 +15,6 @@
 #include <stdint.h>
 
 #define CONFIG_PATH_BYTES_MAX 512u
-#define CONFIG_LINE_BYTES_MAX 1024u
 
 typedef struct qd_config {
     char host[256];                 /* listen address; default 127.0.0.1 */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int t_failed_checks;   /* in the current test */
 static int t_tests_failed;
@@ -82,6 +83,20 @@ static inline int t_done(void)
 {
     printf("# %d passed, %d failed\n", t_tests_passed, t_tests_failed);
     return t_tests_failed == 0 ? 0 : 1;
+}
+
+/* Write text to a new file /tmp/NAME.XXXXXX; its path goes to path
+ * (T_TMP_PATH_BYTES). 0 or -1. The caller unlinks it. */
+#define T_TMP_PATH_BYTES 64u
+static inline int t_write_tmp(char *path, const char *name, const char *text)
+{
+    snprintf(path, T_TMP_PATH_BYTES, "/tmp/%.40s.XXXXXX", name);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(text);
+    ssize_t w = write(fd, text, len);
+    return close(fd) == 0 && w == (ssize_t)len ? 0 : -1;
 }
 
 #endif

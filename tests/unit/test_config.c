@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfgfile.h"
 #include "config.h"
 #include "limits.h"
 #include "t.h"
@@ -12,18 +13,6 @@
 #define ERR_BYTES 512
 
 /* Write text to a fresh temp file; path receives its name. */
-static int write_tmp(char path[64], const char *text)
-{
-    snprintf(path, 64, "/tmp/qd_test_config.XXXXXX");
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return -1;
-    size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
-    close(fd);
-    return w == (ssize_t)len ? 0 : -1;
-}
-
 /* argv from a NULL-terminated list; argv[0] is "quotad". */
 static int parse(qd_config *c, const char *const *args, char *err)
 {
@@ -65,17 +54,17 @@ static void test_defaults(void)
 
 static void test_file(void)
 {
-    char path[64], err[ERR_BYTES];
-    T_REQUIRE(write_tmp(path,
-                        "# a comment\n"
-                        "\n"
-                        "   \t\n"
-                        "port = 9000\n"
-                        "data-dir=/var/lib/quotad   # trailing comment\n"
-                        "  key_prefix =  \"qk_\"  \n"
-                        "pid_file = /run/q#1.pid\n"
-                        "settle-overrun-micro = 250\n"
-                        "fsync = everysec\r\n") == 0);
+    char path[T_TMP_PATH_BYTES], err[ERR_BYTES];
+    T_REQUIRE(t_write_tmp(path, "qd_test_config",
+                          "# a comment\n"
+                          "\n"
+                          "   \t\n"
+                          "port = 9000\n"
+                          "data-dir=/var/lib/quotad   # trailing comment\n"
+                          "  key_prefix =  \"qk_\"  \n"
+                          "pid_file = /run/q#1.pid\n"
+                          "settle-overrun-micro = 250\n"
+                          "fsync = everysec\r\n") == 0);
     qd_config c;
     config_defaults(&c);
     int rc = config_load_file(&c, path, err, sizeof err);
@@ -107,8 +96,8 @@ static void test_file_errors(void)
         {"key_prefix = abcdefghijklmnopq\n", ":1: key_prefix: value too long"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char path[64], err[ERR_BYTES] = "";
-        T_REQUIRE(write_tmp(path, cases[i].text) == 0);
+        char path[T_TMP_PATH_BYTES], err[ERR_BYTES] = "";
+        T_REQUIRE(t_write_tmp(path, "qd_test_config", cases[i].text) == 0);
         qd_config c;
         config_defaults(&c);
         int rc = config_load_file(&c, path, err, sizeof err);
@@ -130,12 +119,12 @@ static void test_file_errors(void)
 
 static void test_long_line(void)
 {
-    char *text = malloc(CONFIG_LINE_BYTES_MAX + 64);
+    char *text = malloc(CFGFILE_LINE_BYTES_MAX + 64);
     T_REQUIRE(text != NULL);
-    memset(text, '#', CONFIG_LINE_BYTES_MAX + 10);
-    strcpy(text + CONFIG_LINE_BYTES_MAX + 10, "\nport = 1\n");
-    char path[64], err[ERR_BYTES] = "";
-    int w = write_tmp(path, text);
+    memset(text, '#', CFGFILE_LINE_BYTES_MAX + 10);
+    strcpy(text + CFGFILE_LINE_BYTES_MAX + 10, "\nport = 1\n");
+    char path[T_TMP_PATH_BYTES], err[ERR_BYTES] = "";
+    int w = t_write_tmp(path, "qd_test_config", text);
     free(text);
     T_REQUIRE(w == 0);
     qd_config c;
@@ -148,8 +137,9 @@ static void test_long_line(void)
 /* --config is read first wherever it appears; flags then win. */
 static void test_flags_override_file(void)
 {
-    char path[64], err[ERR_BYTES];
-    T_REQUIRE(write_tmp(path, "port = 2\nshards = 8\nworkers = 3\n") == 0);
+    char path[T_TMP_PATH_BYTES], err[ERR_BYTES];
+    T_REQUIRE(t_write_tmp(path, "qd_test_config",
+                          "port = 2\nshards = 8\nworkers = 3\n") == 0);
     qd_config c;
     config_defaults(&c);
     const char *args[] = {"--port", "1", "--workers=5", "--config", path,
@@ -282,6 +272,21 @@ static void test_validate(void)
     T_EQ_I64(config_validate(&c, err, sizeof err), -1);
 }
 
+/* The shipped example lists every option at its built-in default: it
+ * loads, and loading it changes nothing (so it cannot drift from the
+ * table). Tests run from the repository root. */
+static void test_example_is_defaults(void)
+{
+    qd_config want, got;
+    char err[ERR_BYTES] = "";
+    config_defaults(&want);
+    config_defaults(&got);
+    T_EQ_I64(config_load_file(&got, "quotad.conf.example", err, sizeof err),
+             0);
+    T_EQ_STR(err, "");
+    T_CHECK(memcmp(&want, &got, sizeof want) == 0);
+}
+
 int main(void)
 {
     T_RUN(test_defaults);
@@ -293,5 +298,6 @@ int main(void)
     T_RUN(test_flag_errors);
     T_RUN(test_help);
     T_RUN(test_validate);
+    T_RUN(test_example_is_defaults);
     return t_done();
 }

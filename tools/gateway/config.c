@@ -6,6 +6,7 @@
 #include "gw.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +20,8 @@
 
 #include <event2/http.h>
 
-#define CFG_LINE_BYTES 1024u
+#include "cfgfile.h"
+
 #define CFG_NAME_BYTES 64u
 #define CFG_HTTP_DEFAULT_PORT 80u
 #define CFG_PORT_MAX 65535
@@ -151,16 +153,16 @@ static int cfg_parse_num(const char *v, int64_t min, int64_t max,
     return 0;
 }
 
-/* Store one value into its field; prints why on failure. */
+/* Store one value into its field; why says what is wrong with it. */
 static int cfg_set(gw_config *cfg, const cfg_opt *o, const char *v,
-                   const char *where)
+                   char *why, size_t why_cap)
 {
     char *field = (char *)cfg + o->off;
     if (o->type == CFG_STR) {
         size_t n = strlen(v);
         if ((int64_t)n < o->min || (int64_t)n > o->max) {
-            fprintf(stderr, "%s: %s: length %zu not in [%" PRId64 ", %" PRId64
-                    "]\n", where, o->name, n, o->min, o->max);
+            snprintf(why, why_cap, "%s: length %zu not in [%" PRId64
+                     ", %" PRId64 "]", o->name, n, o->min, o->max);
             return -1;
         }
         memcpy(field, v, n + 1);
@@ -168,8 +170,8 @@ static int cfg_set(gw_config *cfg, const cfg_opt *o, const char *v,
     }
     int64_t x = 0;
     if (cfg_parse_num(v, o->min, o->max, &x) != 0) {
-        fprintf(stderr, "%s: %s: '%.32s' is not an integer in [%" PRId64
-                ", %" PRId64 "]\n", where, o->name, v, o->min, o->max);
+        snprintf(why, why_cap, "%s: '%.32s' is not an integer in [%" PRId64
+                 ", %" PRId64 "]", o->name, v, o->min, o->max);
         return -1;
     }
     if (o->type == CFG_U32) {
@@ -186,89 +188,35 @@ static void cfg_defaults(gw_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < CFG_N; i++) {
         const cfg_opt *o = &cfg_opts[i];
-        char num[32];
+        char num[32], why[CFGFILE_WHY_BYTES];
         snprintf(num, sizeof num, "%" PRId64, o->def_num);
-        (void)cfg_set(cfg, o, o->type == CFG_STR ? o->def_str : num,
-                      "default");
+        int rc = cfg_set(cfg, o, o->type == CFG_STR ? o->def_str : num, why,
+                         sizeof why);
+        assert(rc == 0);   /* the table's defaults are in range */
+        (void)rc;
     }
 }
 
-/* Trim blanks at both ends in place; returns the new start. */
-static char *cfg_trim(char *s)
+/* cfgfile's setter: one "name = value" line of a --config file. */
+static int cfg_file_set(void *arg, const char *name, const char *value,
+                        char *why, size_t why_cap)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
-                     s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* Drop a comment ('#' at the start or after a blank, outside quotes). */
-static void cfg_strip_comment(char *s)
-{
-    bool quoted = false;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        if (s[i] == '"')
-            quoted = !quoted;
-        else if (s[i] == '#' && !quoted &&
-                 (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\t')) {
-            s[i] = '\0';
-            return;
-        }
-    }
-}
-
-/* One "name = value" line; blank and comment lines are fine. */
-static int cfg_file_line(gw_config *cfg, char *line, const char *where)
-{
-    cfg_strip_comment(line);
-    char *s = cfg_trim(line);
-    if (*s == '\0')
-        return 0;
-    char *eq = strchr(s, '=');
-    if (eq == NULL) {
-        fprintf(stderr, "%s: expected name = value\n", where);
-        return -1;
-    }
-    *eq = '\0';
-    char *name = cfg_trim(s), *val = cfg_trim(eq + 1);
-    size_t vn = strlen(val);
-    if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
-        val[vn - 1] = '\0';
-        val++;
-    }
     const cfg_opt *o = cfg_find(name);
     if (o == NULL) {
-        fprintf(stderr, "%s: unknown option '%.64s'\n", where, name);
+        snprintf(why, why_cap, "unknown option '%.64s'", name);
         return -1;
     }
-    return cfg_set(cfg, o, val, where);
+    return cfg_set(arg, o, value, why, why_cap);
 }
 
 static int cfg_file(gw_config *cfg, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+    char err[GW_PATH_BYTES + CFGFILE_WHY_BYTES];
+    if (cfgfile_read(path, cfg_file_set, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
         return -1;
     }
-    char line[CFG_LINE_BYTES], where[GW_PATH_BYTES + 32];
-    int rc = 0;
-    for (unsigned no = 1; rc == 0 && fgets(line, sizeof line, f); no++) {
-        snprintf(where, sizeof where, "%s:%u", path, no);
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            fprintf(stderr, "%s: line too long\n", where);
-            rc = -1;
-        } else {
-            rc = cfg_file_line(cfg, line, where);
-        }
-    }
-    if (ferror(f))
-        rc = -1;
-    fclose(f);
-    return rc;
+    return 0;
 }
 
 static void cfg_help(void)
@@ -440,8 +388,11 @@ static int cfg_flags(gw_config *cfg, int argc, char **argv)
             fprintf(stderr, "unknown option --%s (see --help)\n", name);
             return -1;
         }
-        if (cfg_set(cfg, o, v, "command line") != 0)
+        char why[CFGFILE_WHY_BYTES];
+        if (cfg_set(cfg, o, v, why, sizeof why) != 0) {
+            fprintf(stderr, "command line: %s\n", why);
             return -1;
+        }
     }
     return 0;
 }
