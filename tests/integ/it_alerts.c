@@ -23,10 +23,7 @@
  *                        (human and --json) and exits 0; with no event it
  *                        exits 0 at --timeout; `alert set|clear`
  */
-#include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +34,7 @@
 
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
+#include "lib/toolrun.h"
 #include "t.h"
 
 #define AL_DIR_TEMPLATE "/tmp/quotad-it-alerts-XXXXXX"
@@ -61,13 +59,9 @@
 #define AL_PCT_BAD 101
 #define AL_MAX_KEYS 100u
 #define AL_CLI_DEFAULT "build/asan/quotadctl"
-#define AL_CLI_ARGV_MAX 32
 #define AL_CLI_OUT_MAX (64 * 1024)
 #define AL_CLI_WAIT_MS 30000
 #define AL_CLI_POLL_MS 10
-#define AL_EXIT_SIGNAL_BASE 128
-
-extern char **environ;
 
 static td_daemon g_d;
 static qc_ctx *g_root;
@@ -411,62 +405,16 @@ static int al_path(const char *name, char *out, size_t cap)
 static int al_cli_start(al_proc *p, const char *tag, const char *const *args)
 {
     char port[AL_TEXT], name[AL_TEXT];
-    const char *bin = getenv("QUOTADCTL_BIN");
-    const char *argv[AL_CLI_ARGV_MAX];
-    size_t n = 0;
     snprintf(port, sizeof port, "%u", (unsigned)g_d.port);
     snprintf(name, sizeof name, "%s.out", tag);
     int bad = al_path(name, p->out, sizeof p->out);
     snprintf(name, sizeof name, "%s.err", tag);
     bad |= al_path(name, p->err, sizeof p->err);
-    argv[n++] = bin && *bin ? bin : AL_CLI_DEFAULT;
-    argv[n++] = "--port";
-    argv[n++] = port;
-    argv[n++] = "--credential-file";
-    argv[n++] = g_cred_path;
-    for (size_t i = 0; args[i] != NULL && n + 1 < AL_CLI_ARGV_MAX; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    int fl = O_WRONLY | O_CREAT | O_TRUNC;
-    if (bad || posix_spawn_file_actions_init(&fa) != 0)
-        return -1;
-    int rc = posix_spawn_file_actions_addopen(&fa, 1, p->out, fl, 0600);
-    if (rc == 0)
-        rc = posix_spawn_file_actions_addopen(&fa, 2, p->err, fl, 0600);
-    if (rc == 0)
-        rc = posix_spawn(&p->pid, argv[0], &fa, NULL, (char *const *)argv,
-                         environ);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc == 0 ? 0 : -1;
-}
-
-static int al_cli_wait(al_proc *p)
-{
-    int st = 0;
-    for (int64_t w = 0; w < AL_CLI_WAIT_MS; w += AL_CLI_POLL_MS) {
-        pid_t r = waitpid(p->pid, &st, WNOHANG);
-        if (r == p->pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st)
-                                 : AL_EXIT_SIGNAL_BASE + WTERMSIG(st);
-        if (r < 0 && errno != EINTR)
-            return -1;
-        td_sleep_ms(AL_CLI_POLL_MS);
-    }
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, &st, 0);
-    return AL_EXIT_SIGNAL_BASE + SIGKILL;
-}
-
-static void al_read(const char *path, char *buf, size_t cap)
-{
-    buf[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return;
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    const char *pre[] = {"--port", port, "--credential-file", g_cred_path,
+                         NULL};
+    return bad ? -1
+               : tr_spawn(tr_bin("QUOTADCTL_BIN", AL_CLI_DEFAULT), pre, args,
+                          NULL, p->out, p->err, &p->pid);
 }
 
 /* Wait (bounded) until the watcher says it is subscribed. */
@@ -474,7 +422,7 @@ static bool al_cli_subscribed(const al_proc *p)
 {
     char buf[AL_TEXT * 4];
     for (int64_t w = 0; w < AL_CLI_WAIT_MS; w += AL_CLI_POLL_MS) {
-        al_read(p->err, buf, sizeof buf);
+        tr_read(p->err, buf, sizeof buf);
         if (strstr(buf, "watching") != NULL)
             return true;
         if (waitpid(p->pid, NULL, WNOHANG) != 0)
@@ -503,8 +451,8 @@ static void al_cli_watch_one(bool json)
                            json ? js : human) == 0);
     T_CHECK(al_cli_subscribed(&p));
     al_debit(&k, 2 * FX_UNIT);
-    T_EQ_I64(al_cli_wait(&p), 0);
-    al_read(p.out, out, sizeof out);
+    T_EQ_I64(tr_wait(p.pid, AL_CLI_WAIT_MS), 0);
+    tr_read(p.out, out, sizeof out);
     const char *want = json ? "\"kind\":\"spend-day\"" : "kind=spend-day";
     if (strstr(out, want) == NULL)
         fprintf(stderr, "  watch printed: %s\n", out);
@@ -525,8 +473,8 @@ static void test_cli_watch_timeout(void)
     char out[AL_CLI_OUT_MAX];
     const char *args[] = {"watch", "--count", "1", "--timeout", "1", NULL};
     T_REQUIRE(al_cli_start(&p, "watch-idle", args) == 0);
-    T_EQ_I64(al_cli_wait(&p), 0);
-    al_read(p.out, out, sizeof out);
+    T_EQ_I64(tr_wait(p.pid, AL_CLI_WAIT_MS), 0);
+    tr_read(p.out, out, sizeof out);
     T_EQ_STR(out, "");
 }
 
@@ -540,20 +488,20 @@ static void test_cli_alert_set_clear(void)
                          "--kind", "spend-week", "--threshold", "12.5",
                          NULL};
     T_REQUIRE(al_cli_start(&p, "alert-set", set) == 0);
-    T_EQ_I64(al_cli_wait(&p), 0);
-    al_read(p.out, out, sizeof out);
+    T_EQ_I64(tr_wait(p.pid, AL_CLI_WAIT_MS), 0);
+    tr_read(p.out, out, sizeof out);
     T_CHECK(strstr(out, "{\"kind\":\"spend-week\",\"threshold\":12500000}")
             != NULL);
     const char *clr[] = {"--json", "alert", "clear", "--key", key, "--kind",
                          "spend-week", NULL};
     T_REQUIRE(al_cli_start(&p, "alert-clear", clr) == 0);
-    T_EQ_I64(al_cli_wait(&p), 0);
-    al_read(p.out, out, sizeof out);
+    T_EQ_I64(tr_wait(p.pid, AL_CLI_WAIT_MS), 0);
+    tr_read(p.out, out, sizeof out);
     T_CHECK(strstr(out, "spend-week") == NULL);
     const char *bad[] = {"alert", "set", "--ws", ws, "--key", key, "--kind",
                          "quota-below-pct", "--threshold", "101", NULL};
     T_REQUIRE(al_cli_start(&p, "alert-bad", bad) == 0);
-    T_EQ_I64(al_cli_wait(&p), 2);
+    T_EQ_I64(tr_wait(p.pid, AL_CLI_WAIT_MS), 2);
 }
 
 /* ------------------------------------------------------------------ */

@@ -20,21 +20,20 @@
  *                the create/rotate answer), the daemon's stderr, or any
  *                CLI output
  */
-#include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
 #include "lib/opreq.h"
+#include "lib/toolrun.h"
 #include "t.h"
 
 #define AU_DIR_TEMPLATE "/tmp/quotad-it-auth-XXXXXX"
@@ -52,15 +51,10 @@
 #define AU_EXPIRE_SLACK_MS 300
 #define AU_FAILURES_MAX 3
 #define AU_CLI_DEFAULT "build/asan/quotadctl"
-#define AU_CLI_ARGV_MAX 32
 #define AU_CLI_OUT_MAX (256 * 1024)
 #define AU_CLI_WAIT_MS 60000
-#define AU_CLI_POLL_MS 5
-#define AU_EXIT_SIGNAL_BASE 128
 #define AU_PORT_TEXT 16
 #define AU_ID_TEXT 24
-
-extern char **environ;
 
 /* Principals, in the order the matrix runs them. */
 enum au_role {
@@ -136,15 +130,10 @@ static int au_write_file(const char *name, const char *text, mode_t mode,
 static int au_random_cred(char out[AU_CRED_BYTES])
 {
     unsigned char b[AU_CRED_RANDOM_BYTES];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (sodium_init() < 0)
         return -1;
-    ssize_t n = read(fd, b, sizeof b);
-    close(fd);
-    if (n != (ssize_t)sizeof b)
-        return -1;
-    for (size_t i = 0; i < sizeof b; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    randombytes_buf(b, sizeof b);
+    sodium_bin2hex(out, AU_CRED_BYTES, b, sizeof b);
     return 0;
 }
 
@@ -597,65 +586,6 @@ typedef struct au_cli {
 
 static au_cli g_cli;
 
-static void au_slurp(const char *path, char *buf)
-{
-    buf[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return;
-    size_t n = fread(buf, 1, AU_CLI_OUT_MAX, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static int au_cli_wait(pid_t pid)
-{
-    int st = 0;
-    for (int64_t waited = 0; waited < AU_CLI_WAIT_MS;
-         waited += AU_CLI_POLL_MS) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st)
-                                 : AU_EXIT_SIGNAL_BASE + WTERMSIG(st);
-        if (w < 0 && errno != EINTR)
-            return -1;
-        td_sleep_ms(AU_CLI_POLL_MS);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return AU_EXIT_SIGNAL_BASE + SIGKILL;
-}
-
-/* Spawn quotadctl --port P args... with stdout/stderr in files. */
-static int au_cli_spawn(const char *const *args, const char *out,
-                        const char *err)
-{
-    char port[AU_PORT_TEXT];
-    const char *bin = getenv("QUOTADCTL_BIN");
-    const char *argv[AU_CLI_ARGV_MAX];
-    size_t n = 0;
-    snprintf(port, sizeof port, "%u", (unsigned)g_d.port);
-    argv[n++] = bin && *bin ? bin : AU_CLI_DEFAULT;
-    argv[n++] = "--port";
-    argv[n++] = port;
-    for (size_t i = 0; args[i] != NULL && n + 1 < AU_CLI_ARGV_MAX; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    int flags = O_WRONLY | O_CREAT | O_TRUNC;
-    if (posix_spawn_file_actions_init(&fa) != 0)
-        return -1;
-    pid_t pid = 0;
-    int rc = posix_spawn_file_actions_addopen(&fa, 1, out, flags, 0600);
-    if (rc == 0)
-        rc = posix_spawn_file_actions_addopen(&fa, 2, err, flags, 0600);
-    if (rc == 0)
-        rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv,
-                         environ);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc == 0 ? au_cli_wait(pid) : -1;
-}
-
 /* Run the CLI; every output is checked for leaks unless it is the one
  * that legitimately prints a new secret (may_show_secret). */
 static int au_cli_run(bool may_show_secret, const char *const *args)
@@ -664,9 +594,13 @@ static int au_cli_run(bool may_show_secret, const char *const *args)
     if (au_path("cli.out", out, sizeof out) != 0 ||
         au_path("cli.err", err, sizeof err) != 0)
         return -1;
-    g_cli.rc = au_cli_spawn(args, out, err);
-    au_slurp(out, g_cli.out);
-    au_slurp(err, g_cli.err);
+    char port[AU_PORT_TEXT];
+    snprintf(port, sizeof port, "%u", (unsigned)g_d.port);
+    g_cli.rc = tr_run(tr_bin("QUOTADCTL_BIN", AU_CLI_DEFAULT),
+                      (const char *const[]){"--port", port, NULL}, args, NULL,
+                      out, err, AU_CLI_WAIT_MS);
+    tr_read(out, g_cli.out, sizeof g_cli.out);
+    tr_read(err, g_cli.err, sizeof g_cli.err);
     if (!may_show_secret)
         au_leak_text("quotadctl stdout", g_cli.out);
     au_leak_text("quotadctl stderr", g_cli.err);
@@ -753,13 +687,8 @@ static void au_check_daemon_log(void)
 {
     char path[AU_PATH_BYTES];
     snprintf(path, sizeof path, "%s/stderr", g_d.dir);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return;
     static char buf[AU_CLI_OUT_MAX + 1];
-    size_t n = fread(buf, 1, AU_CLI_OUT_MAX, f);
-    fclose(f);
-    buf[n] = '\0';
+    tr_read(path, buf, sizeof buf);
     au_leak_text("daemon stderr", buf);
 }
 

@@ -10,29 +10,23 @@
  * read with plain string searches.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
 #include "lib/daemon.h"
+#include "lib/toolrun.h"
 #include "t.h"
 
 #define CLI_DEFAULT_BIN "build/asan/quotadctl"
-#define CLI_ARGV_MAX 64
 #define CLI_OUT_MAX (512 * 1024)
 #define CLI_WAIT_MS 60000
-#define CLI_POLL_MS 5
 #define CLI_PATH_BYTES 512
-#define CLI_EXIT_SIGNAL_BASE 128
 #define CLI_PORT_TEXT 16
 #define SECRET_BYTES 96
 #define LEAK_WINDOW 12        /* no 12 hex chars of a secret in output */
@@ -71,91 +65,30 @@ static void cli_free(cli_res *r)
     r->out = r->err = NULL;
 }
 
-/* Read a captured output file; a missing file reads as "". Out of memory
- * ends the test binary (run.sh counts that as a failure). */
+/* A captured output, read back; out of memory ends the test binary
+ * (run.sh counts that as a failure). */
 static char *slurp(const char *path)
 {
-    char *buf = calloc(1, CLI_OUT_MAX + 1);
+    char *buf = malloc(CLI_OUT_MAX + 1);
     if (buf == NULL) {
         fprintf(stderr, "  out of memory\n");
         exit(1);
     }
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        size_t n = fread(buf, 1, CLI_OUT_MAX, f);
-        buf[n] = '\0';
-        fclose(f);
-    }
+    tr_read(path, buf, CLI_OUT_MAX + 1);
     return buf;
-}
-
-/* Wait for pid with a deadline; a hung CLI is killed (exit 128+9). */
-static int cli_wait(pid_t pid)
-{
-    int st = 0;
-    for (int64_t waited = 0; waited < CLI_WAIT_MS; waited += CLI_POLL_MS) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st)
-                                 : CLI_EXIT_SIGNAL_BASE + WTERMSIG(st);
-        if (w < 0 && errno != EINTR)
-            return -1;
-        td_sleep_ms(CLI_POLL_MS);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    fprintf(stderr, "  quotadctl timed out\n");
-    return CLI_EXIT_SIGNAL_BASE + SIGKILL;
-}
-
-/* Redirect the child's stdout / stderr into DIR/cli.out and cli.err. */
-static int cli_actions(posix_spawn_file_actions_t *fa, const char *out,
-                       const char *err)
-{
-    if (posix_spawn_file_actions_init(fa) != 0)
-        return -1;
-    int flags = O_WRONLY | O_CREAT | O_TRUNC;
-    if (posix_spawn_file_actions_addopen(fa, STDOUT_FILENO, out, flags,
-                                         0600) != 0 ||
-        posix_spawn_file_actions_addopen(fa, STDERR_FILENO, err, flags,
-                                         0600) != 0) {
-        posix_spawn_file_actions_destroy(fa);
-        return -1;
-    }
-    return 0;
 }
 
 /* Run quotadctl [--port P] args...; fills r (free with cli_free). */
 static int cli_run(cli_res *r, bool with_port, const char *const *args)
 {
-    const char *bin = getenv("QUOTADCTL_BIN");
-    const char *argv[CLI_ARGV_MAX];
     char out[CLI_PATH_BYTES], err[CLI_PATH_BYTES];
-    size_t n = 0;
     cli_free(r);
-    r->rc = -1;
-    argv[n++] = (bin && *bin) ? bin : CLI_DEFAULT_BIN;
-    if (with_port) {
-        argv[n++] = "--port";
-        argv[n++] = g_port;
-    }
-    for (size_t i = 0; args[i] && n + 1 < CLI_ARGV_MAX; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
     snprintf(out, sizeof out, "%s/cli.out", g_d.dir);
     snprintf(err, sizeof err, "%s/cli.err", g_d.dir);
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    if (cli_actions(&fa, out, err) != 0)
-        return -1;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv,
-                         environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "  cannot run %s: %s\n", argv[0], strerror(rc));
-        return -1;
-    }
-    r->rc = cli_wait(pid);
+    r->rc = tr_run(tr_bin("QUOTADCTL_BIN", CLI_DEFAULT_BIN),
+                   with_port ? (const char *const[]){"--port", g_port, NULL}
+                             : NULL,
+                   args, NULL, out, err, CLI_WAIT_MS);
     r->out = slurp(out);
     r->err = slurp(err);
     return r->rc;
@@ -262,13 +195,13 @@ static const char *id_text(uint64_t id, char buf[ID_TEXT])
 static int create_key(const char *name, uint64_t *id, char *secret,
                       const char *const *extra)
 {
-    const char *argv[CLI_ARGV_MAX] = {"--json", "key", "create", "--ws"};
+    const char *argv[TR_ARGV_MAX] = {"--json", "key", "create", "--ws"};
     char ws[ID_TEXT];
     size_t n = 4;
     argv[n++] = id_text(g_ws, ws);
     argv[n++] = "--name";
     argv[n++] = name;
-    for (size_t i = 0; extra && extra[i] && n + 1 < CLI_ARGV_MAX; i++)
+    for (size_t i = 0; extra && extra[i] && n + 1 < TR_ARGV_MAX; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
     if (cli_run(&g_r, true, argv) != CX_OK)

@@ -19,30 +19,24 @@
  * output captured to files and read with plain string searches.
  */
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "chunk.h"
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
+#include "lib/toolrun.h"
 #include "segfile.h"
 #include "t.h"
 
 #define DATA_DEFAULT_BIN "build/asan/quotad-data"
 #define CTL_DEFAULT_BIN "build/asan/quotadctl"
-#define RUN_ARGV_MAX 32
 #define RUN_WAIT_MS 120000
-#define RUN_POLL_MS 5
-#define EXIT_SIGNAL_BASE 128
 #define PATH_BYTES 512
 #define PORT_TEXT 16
 #define SECRETS_MAX 8
@@ -102,53 +96,18 @@ static char *slurp(const char *path, size_t *len_out)
     return buf;
 }
 
-/* Wait with a deadline; a hung tool is killed (128 + 9). */
-static int run_wait(pid_t pid)
-{
-    int st = 0;
-    for (int64_t waited = 0; waited < RUN_WAIT_MS; waited += RUN_POLL_MS) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st)
-                                 : EXIT_SIGNAL_BASE + WTERMSIG(st);
-        if (w < 0 && errno != EINTR)
-            return -1;
-        td_sleep_ms(RUN_POLL_MS);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    fprintf(stderr, "  tool timed out\n");
-    return EXIT_SIGNAL_BASE + SIGKILL;
-}
-
-/* Run bin (from env var, else dflt) with args; stdout/stderr captured in
- * the daemon's temp dir. */
+/* Run bin (from env var, else dflt) with args, in an empty environment;
+ * stdout/stderr captured in the daemon's temp dir. */
 static void run(run_res *r, const char *env, const char *dflt,
                 const char *const *args)
 {
-    const char *bin = getenv(env);
-    const char *argv[RUN_ARGV_MAX];
     char out[PATH_BYTES], err[PATH_BYTES];
-    size_t n = 0;
+    char *const no_env[] = {NULL};
     run_free(r);
-    r->rc = -1;
-    argv[n++] = (bin && *bin) ? bin : dflt;
-    for (size_t i = 0; args[i] != NULL && n + 1 < RUN_ARGV_MAX; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
     snprintf(out, sizeof out, "%s/tool.out", g_d.dir);
     snprintf(err, sizeof err, "%s/tool.err", g_d.dir);
-    posix_spawn_file_actions_t fa;
-    int flags = O_WRONLY | O_CREAT | O_TRUNC;
-    pid_t pid = -1;
-    if (posix_spawn_file_actions_init(&fa) == 0) {
-        if (posix_spawn_file_actions_addopen(&fa, 1, out, flags, 0600) == 0 &&
-            posix_spawn_file_actions_addopen(&fa, 2, err, flags, 0600) == 0 &&
-            posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv,
-                        NULL) == 0)
-            r->rc = run_wait(pid);
-        posix_spawn_file_actions_destroy(&fa);
-    }
+    r->rc = tr_run(tr_bin(env, dflt), NULL, args, no_env, out, err,
+                   RUN_WAIT_MS);
     r->out = slurp(out, NULL);
     r->err = slurp(err, NULL);
     if (r->out == NULL || r->err == NULL) {

@@ -13,20 +13,16 @@
  * credits. Each call updates the expected numbers of its key and of W
  * from what the test sent and what the server charged.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
+#include "lib/toolrun.h"
 #include "t.h"
 
 #define US_DECISIONS 12             /* quotad.Decision 0..11 */
@@ -43,15 +39,10 @@
 #define US_EXPIRED_AT_MS 1          /* long past: the key is expired */
 #define US_FORGE_SEED 0x5eedu
 #define US_CLI_DEFAULT "build/asan/quotadctl"
-#define US_CLI_ARGV_MAX 32
 #define US_CLI_OUT_MAX (256 * 1024)
 #define US_CLI_WAIT_MS 60000
-#define US_CLI_POLL_MS 5
-#define US_EXIT_SIGNAL_BASE 128
 #define US_TEXT 64
 #define US_PATH_BYTES 512
-
-extern char **environ;
 
 /* What usage must report for one key or the workspace, for today. */
 typedef struct us_expect {
@@ -380,65 +371,18 @@ static void test_kill9_restart(void)
 
 static char g_out[US_CLI_OUT_MAX + 1], g_err[US_CLI_OUT_MAX + 1];
 
-static void us_slurp(const char *path, char *buf)
-{
-    buf[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return;
-    size_t n = fread(buf, 1, US_CLI_OUT_MAX, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static int us_cli_wait(pid_t pid)
-{
-    int st = 0;
-    for (int64_t w = 0; w < US_CLI_WAIT_MS; w += US_CLI_POLL_MS) {
-        pid_t p = waitpid(pid, &st, WNOHANG);
-        if (p == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st)
-                                 : US_EXIT_SIGNAL_BASE + WTERMSIG(st);
-        if (p < 0 && errno != EINTR)
-            return -1;
-        td_sleep_ms(US_CLI_POLL_MS);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return US_EXIT_SIGNAL_BASE + SIGKILL;
-}
-
 /* quotadctl --port P args...; stdout/stderr into g_out/g_err. */
 static int us_cli(const char *const *args)
 {
     char port[US_TEXT], out[US_PATH_BYTES], err[US_PATH_BYTES];
-    const char *bin = getenv("QUOTADCTL_BIN");
-    const char *argv[US_CLI_ARGV_MAX];
-    size_t n = 0;
     snprintf(port, sizeof port, "%u", (unsigned)g_d.port);
     snprintf(out, sizeof out, "%s/cli.out", g_d.dir);
     snprintf(err, sizeof err, "%s/cli.err", g_d.dir);
-    argv[n++] = bin && *bin ? bin : US_CLI_DEFAULT;
-    argv[n++] = "--port";
-    argv[n++] = port;
-    for (size_t i = 0; args[i] != NULL && n + 1 < US_CLI_ARGV_MAX; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    int fl = O_WRONLY | O_CREAT | O_TRUNC;
-    if (posix_spawn_file_actions_init(&fa) != 0)
-        return -1;
-    pid_t pid = 0;
-    int rc = posix_spawn_file_actions_addopen(&fa, 1, out, fl, 0600);
-    if (rc == 0)
-        rc = posix_spawn_file_actions_addopen(&fa, 2, err, fl, 0600);
-    if (rc == 0)
-        rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv,
-                         environ);
-    posix_spawn_file_actions_destroy(&fa);
-    int code = rc == 0 ? us_cli_wait(pid) : -1;
-    us_slurp(out, g_out);
-    us_slurp(err, g_err);
+    int code = tr_run(tr_bin("QUOTADCTL_BIN", US_CLI_DEFAULT),
+                      (const char *const[]){"--port", port, NULL}, args, NULL,
+                      out, err, US_CLI_WAIT_MS);
+    tr_read(out, g_out, sizeof g_out);
+    tr_read(err, g_err, sizeof g_err);
     if (code != 0)
         fprintf(stderr, "  quotadctl exit %d\n  %s\n  %s\n", code, g_out,
                 g_err);
