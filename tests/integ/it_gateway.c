@@ -26,13 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/daemon.h"
+#include "lib/toolrun.h"
 #include "t.h"
 
 /* The gateway's pure modules, compiled in to test them directly. */
@@ -62,8 +62,6 @@
 #define GWT_POLL_MS 20
 #define GWT_LOG_MAX (4 * 1024 * 1024)
 #define GWT_LEAK_HEX 8                   /* "sk-" + this many hex = leak */
-#define GWT_EXIT_SIGNAL_BASE 128
-#define GWT_EXIT_EXEC_FAILED 127
 
 typedef struct gwt_proc {
     const char *name;
@@ -133,56 +131,12 @@ static int gwt_cred(const char *name, char *path, char *text, size_t cap)
     return close(fd) == 0 ? rc : -1;
 }
 
-/* fork + exec with stdout/stderr to log (NULL = ours); the child dies
- * with us (PDEATHSIG) so a killed test leaves nothing running. */
+/* Start argv with stdout/stderr to log (NULL = ours); 0 if it could not
+ * be started. */
 static pid_t gwt_spawn(const char *const argv[], const char *log)
 {
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(GWT_EXIT_EXEC_FAILED);
-    int in = open("/dev/null", O_RDONLY);
-    if (in < 0 || dup2(in, STDIN_FILENO) < 0)
-        _exit(GWT_EXIT_EXEC_FAILED);
-    if (log != NULL) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
-            dup2(fd, STDERR_FILENO) < 0)
-            _exit(GWT_EXIT_EXEC_FAILED);
-    }
-    execvp(argv[0], (char *const *)argv);
-    dprintf(STDERR_FILENO, "exec %s: %s\n", argv[0], strerror(errno));
-    _exit(GWT_EXIT_EXEC_FAILED);
-}
-
-static int gwt_status(int ws)
-{
-    if (WIFEXITED(ws))
-        return WEXITSTATUS(ws);
-    return WIFSIGNALED(ws) ? GWT_EXIT_SIGNAL_BASE + WTERMSIG(ws) : -1;
-}
-
-/* Wait for pid until deadline; SIGKILL after it. Returns the status. */
-static int gwt_wait(pid_t pid, int64_t wait_ms)
-{
-    int ws = 0;
-    for (int64_t t = 0; t < wait_ms; t += GWT_POLL_MS) {
-        pid_t r = waitpid(pid, &ws, WNOHANG);
-        if (r == pid)
-            return gwt_status(ws);
-        if (r < 0 && errno != EINTR)
-            return -1;
-        td_sleep_ms(GWT_POLL_MS);
-    }
-    fprintf(stderr, "  pid %d did not finish in %lld ms: killed\n", (int)pid,
-            (long long)wait_ms);
-    kill(pid, SIGKILL);
-    waitpid(pid, &ws, 0);
-    return GWT_EXIT_SIGNAL_BASE + SIGKILL;
+    pid_t pid = 0;
+    return tr_start(argv, NULL, log, NULL, &pid) == 0 ? pid : 0;
 }
 
 static uint16_t gwt_read_port(const char *path)
@@ -211,7 +165,7 @@ static int gwt_ready(gwt_proc *p, const char *port_file)
         int ws = 0;
         if (waitpid(p->pid, &ws, WNOHANG) == p->pid) {
             fprintf(stderr, "  %s exited during start (%d); see %s\n",
-                    p->name, gwt_status(ws), p->log);
+                    p->name, tr_code(ws), p->log);
             p->pid = 0;
             return -1;
         }
@@ -339,7 +293,7 @@ static int gwt_stop(gwt_proc *p)
     if (p->pid <= 0)
         return -1;
     kill(p->pid, SIGTERM);
-    int st = gwt_wait(p->pid, GWT_STOP_WAIT_MS);
+    int st = tr_wait(p->pid, GWT_STOP_WAIT_MS);
     p->pid = 0;
     return st;
 }
@@ -395,7 +349,7 @@ static int gwt_script(const char *const argv[])
 {
     gwt_script_env();
     pid_t pid = gwt_spawn(argv, NULL);
-    return pid > 0 ? gwt_wait(pid, GWT_SCRIPT_WAIT_MS) : -1;
+    return pid > 0 ? tr_wait(pid, GWT_SCRIPT_WAIT_MS) : -1;
 }
 
 static void test_openai_sdk(void)

@@ -14,12 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "lib/toolrun.h"
 
 #define TD_DIR_TEMPLATE "/tmp/quotad-it-XXXXXX"
 #define TD_DIR_PREFIX "/tmp/quotad-it-"
@@ -30,8 +31,6 @@
 #define TD_ARGS_MAX 64            /* extra args kept for a restart */
 #define TD_ARGS_FILE_BYTES 8192
 #define TD_ARGV_FIXED 12          /* binary + fixed flags + NULL */
-#define TD_EXIT_EXEC_FAILED 127
-#define TD_EXIT_SIGNAL_BASE 128
 #define TD_NFTW_FDS 16
 #define TD_STDERR_ECHO_MAX (256 * 1024)
 #define TD_PORT_TEXT_BYTES 32
@@ -116,24 +115,6 @@ static int td_load_args(const td_daemon *d, char **store, const char **args,
     return 0;
 }
 
-/* In the child: wire stdio to files, set the death signal, exec. Never
- * returns. */
-static void td_child_exec(const char *stderr_path, char *const argv[],
-                          pid_t parent)
-{
-    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(TD_EXIT_EXEC_FAILED);
-    int in = open("/dev/null", O_RDONLY);
-    int err = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || err < 0 || dup2(in, STDIN_FILENO) < 0 ||
-        dup2(err, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
-        _exit(TD_EXIT_EXEC_FAILED);
-    execv(argv[0], argv);
-    dprintf(STDERR_FILENO, "td: execv %s: %s\n", argv[0], strerror(errno));
-    _exit(TD_EXIT_EXEC_FAILED);
-}
-
 /* Is a TCP listener accepting on 127.0.0.1:port? */
 static int td_port_accepts(uint16_t port)
 {
@@ -191,23 +172,13 @@ static int td_report_stderr(const td_daemon *d, int status)
     return san;
 }
 
-/* Exit status of a reaped child in shell convention. */
-static int td_status_code(int wstatus)
-{
-    if (WIFEXITED(wstatus))
-        return WEXITSTATUS(wstatus);
-    if (WIFSIGNALED(wstatus))
-        return TD_EXIT_SIGNAL_BASE + WTERMSIG(wstatus);
-    return -1;
-}
-
 /* Reap the child if it has exited; returns 1 and sets *code if so. */
 static int td_reaped(pid_t pid, int *code)
 {
     int ws = 0;
     pid_t r = waitpid(pid, &ws, WNOHANG);
     if (r == pid) {
-        *code = td_status_code(ws);
+        *code = tr_code(ws);
         return 1;
     }
     if (r < 0) {
@@ -241,15 +212,7 @@ static int td_spawn(td_daemon *d, const char *const *extra)
     }
     argv[n] = NULL;
     (void)unlink(port_f);
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0)
-        td_child_exec(err_f, (char *const *)argv, parent);
-    d->pid = pid;
-    return 0;
+    return tr_start(argv, NULL, err_f, NULL, &d->pid);
 }
 
 /* Wait (bounded) for the port file and a listening socket. */

@@ -2,6 +2,7 @@
  * (persist_util.h). */
 #include "lib/persist_util.h"
 #include "lib/fixtures.h"
+#include "lib/toolrun.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,9 +23,6 @@
 #define PU_LIST_PAGES_MAX 100000u
 #define PU_COPY_BYTES 65536u
 #define PU_SEG_FILE_MAX (1024u * 1024u * 1024u)
-#define PU_RUN_POLL_MS 5
-#define PU_EXIT_EXEC_FAILED 127
-#define PU_EXIT_SIGNAL_BASE 128
 #define PU_DATA_OUT_MAX (64u * 1024u * 1024u)
 #define PU_DATA_TIMEOUT_MS 60000
 #define PU_EXIT_USAGE 3 /* quotad-data: usage; 2 = corruption (a failure) */
@@ -639,75 +636,13 @@ int pu_write_file(const char *path, const void *data, size_t len)
 
 /* ---- processes -------------------------------------------------------- */
 
-/* Monotonic ms for timeouts. */
-static int64_t pu_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sleep, resuming after signals. */
-static void pu_sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000,
-                          .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* In the child: stdio to out_path, die with the parent, exec. */
-static void pu_child(const char *const *argv, const char *out_path,
-                     pid_t parent)
-{
-    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(PU_EXIT_EXEC_FAILED);
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || dup2(in, STDIN_FILENO) < 0 ||
-        dup2(out, STDOUT_FILENO) < 0 || dup2(out, STDERR_FILENO) < 0)
-        _exit(PU_EXIT_EXEC_FAILED);
-    execv(argv[0], (char *const *)argv);
-    _exit(PU_EXIT_EXEC_FAILED);
-}
-
-/* Exit status in shell convention. */
-static int pu_code(int ws)
-{
-    if (WIFEXITED(ws))
-        return WEXITSTATUS(ws);
-    return WIFSIGNALED(ws) ? PU_EXIT_SIGNAL_BASE + WTERMSIG(ws) : -1;
-}
-
 int pu_run(const char *const *argv, const char *out_path, int64_t timeout_ms,
            int *status)
 {
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
+    pid_t pid;
+    if (tr_start(argv, NULL, out_path, NULL, &pid) != 0)
         return -1;
-    if (pid == 0)
-        pu_child(argv, out_path, parent);
-    int64_t deadline = pu_mono_ms() + timeout_ms;
-    int ws = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &ws, WNOHANG);
-        if (r == pid) {
-            *status = pu_code(ws);
-            return 0;
-        }
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (pu_mono_ms() > deadline)
-            break;
-        pu_sleep_ms(PU_RUN_POLL_MS);
-    }
-    (void)kill(pid, SIGKILL);
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-        ;
-    *status = -1;
+    *status = tr_wait(pid, timeout_ms);
     return 0;
 }
 

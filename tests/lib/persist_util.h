@@ -123,8 +123,9 @@ int pu_write_file(const char *path, const void *data, size_t len);
 /* ---- processes -------------------------------------------------------- */
 
 /* Run argv[0] with argv (NULL-terminated), stdout+stderr into out_path,
- * stdin from /dev/null. Waits at most timeout_ms, then SIGKILLs it (by
- * its pid). *status: exit code, 128+signal, or -1 on timeout. */
+ * stdin from /dev/null (lib/toolrun). Waits at most timeout_ms, then
+ * SIGKILLs it (by its pid). *status: exit code, 128+signal (137 after a
+ * timeout), or -1. 0, or -1 if it could not be started. */
 int pu_run(const char *const *argv, const char *out_path, int64_t timeout_ms,
            int *status);
 
