@@ -331,7 +331,12 @@ log_delta() {
 
 DURABLE_NOTE="quotad has no --fsync option: durable row skipped"
 DURABLE_LOG=""
+DISK_PROBE=""
 if [ -n "$FSYNC_OPT" ]; then
+    # What one durable acknowledgement costs on this disk, measured with
+    # nothing else running (same filesystem as the data dirs).
+    DISK_PROBE=$("$BENCH" --disk-probe "$WORK" --json 2>/dev/null) || DISK_PROBE=""
+    [ -n "$DISK_PROBE" ] && log "disk probe: $DISK_PROBE"
     start_quotad quotad-durable --fsync always
     QDUR_PID=$QD_PID QDUR_PORT=$QD_PORT QDUR_SECRETS=$OUT/population-quotad-durable.secrets
     # one write (a workspace and a key) to see whether anything persists
@@ -441,9 +446,33 @@ targets() {
     echo "- ≤ 150 bytes per key at $KEYS keys: $QD_BPK — $(verdict "$((QD_BPK <= 150))")"
     if [ -n "$(jget durable-check quotad ops_per_s)" ]; then
         echo "- durable within 20% of in-memory (same connections and requests in flight): at $PIPE in flight per connection $(durable_vs durable-check check-uniform)${DURABLE_LOG:+ ($DURABLE_LOG)}; at $DEEP: $(durable_vs durable-deep check-deep); at $DEEPER: $(durable_vs durable-deeper check-deeper). Each commit waits for one fsync, so at a fixed number of requests in flight durable throughput is at most in-flight / commit time: group commit needs enough requests in flight to fill its groups"
+        disk_bound
     else
         echo "- durable within 20% of in-memory: not measured ($DURABLE_NOTE)"
     fi
+}
+
+# probe_get FIELD -> a number from the disk probe's JSON (empty if none)
+probe_get() {
+    echo "$DISK_PROBE" | tr ',{}' '\n\n\n' |
+        awk -F: -v k="\"$1\"" '$1 == k {print $2}'
+}
+
+# ceiling_at PER_CONN MEMORY_LABEL -> "N ops/s (P% of in-memory)": the
+# most CONNS x PER_CONN requests in flight could give if each waited for
+# exactly one write + fdatasync of the probe and nothing else
+ceiling_at() {
+    awk -v c="$CONNS" -v p="$1" -v s="$(probe_get fdatasync_us_mean)" \
+        -v f="$(jget "$2" quotad ops_per_s)" 'BEGIN {
+            x = c * p * 1e6 / s
+            printf "%.0f ops/s", x
+            if (f > 0) printf " (%.0f%% of in-memory)", 100 * x / f }'
+}
+
+# The disk's share of the durable verdict, from the probe.
+disk_bound() {
+    [ -n "$(probe_get fdatasync_us_mean)" ] || return 0
+    echo "- what bounds the durable rows: on this disk one write + fdatasync of $(probe_get write_bytes) bytes into a synced, zero-filled file (quotad's commit) took $(num "$(probe_get fdatasync_us_mean)" %.0f) µs on average with nothing else running (p99 $(num "$(probe_get fdatasync_us_p99)" %.0f) µs): the data write $(num "$(probe_get data_write_us_mean)" %.0f) µs, then the cache flush $(num "$(probe_get flush_us_mean)" %.0f) µs (\`quotad-bench --disk-probe DIR\`). Were every request to wait for exactly one such commit and nothing else (no client, no network, no wait for the commit already in progress), $CONNS connections could reach at most: at $PIPE in flight each $(ceiling_at "$PIPE" check-uniform); at $DEEP $(ceiling_at "$DEEP" check-deep); at $DEEPER $(ceiling_at "$DEEPER" check-deeper). A ceiling under 80% of in-memory means that row cannot meet the target on this disk, whatever the server does"
 }
 
 # durable_vs DURABLE_LABEL MEMORY_LABEL -> "N% of in-memory — verdict"

@@ -11,6 +11,7 @@
  *   run.c        threads (one per connection), phases, pacing, progress
  *   srvlat.c     quotad's own latency histogram around the measured phase
  *   report.c     percentiles, text and JSON output
+ *   diskprobe.c  --disk-probe: write + fdatasync cost of a directory's disk
  *
  * Model: each connection has its own thread and runs "windows": it sends
  * P requests (or one batch frame of B), then reads the P replies, timing
@@ -92,6 +93,7 @@ typedef struct bench_cfg {
     char secrets[BENCH_PATH_BYTES];
     char lua_dir[BENCH_PATH_BYTES];
     char label[BENCH_LABEL_BYTES]; /* free text echoed in the report */
+    char disk_probe[BENCH_PATH_BYTES]; /* --disk-probe DIR; "" = none */
     uint64_t seed;
     uint32_t server_pid;          /* 0, or sample its CPU while measuring */
 } bench_cfg;
@@ -249,5 +251,8 @@ int srvlat_stats(void *ctl, bool reset, bench_srv *out);
 
 /* report.c */
 void report_print(const bench_cfg *cfg, const bench_result *r);
+
+/* diskprobe.c: time quotad's commit pattern in DIR; exit status. */
+int diskprobe_main(const char *dir, bool json);
 
 #endif

@@ -120,5 +120,7 @@ int main(int argc, char **argv)
         return rc > 0 ? EXIT_SUCCESS : 2;
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         return EXIT_FAILURE;
+    if (cfg.disk_probe[0] != '\0')
+        return diskprobe_main(cfg.disk_probe, cfg.json);
     return cfg.load ? do_load(&cfg) : do_run(&cfg);
 }

@@ -59,6 +59,9 @@ static const char usage_text[] =
     "  --server-pid PID        also report that process's CPU per op\n"
     "  --label TEXT            echoed in the report\n"
     "  --json                  one JSON object on stdout\n"
+    "  --disk-probe DIR        no load: time write + fdatasync of 8 KiB in\n"
+    "                          a scratch file in DIR (quotad's group commit\n"
+    "                          pattern), report it and exit\n"
     "  --quiet                 no progress line\n";
 
 static void cfg_defaults(bench_cfg *c)
@@ -207,6 +210,8 @@ static int parse_value_flag(const char *f, const char *v, bench_cfg *c)
         return parse_str(f, v, c->lua_dir, sizeof c->lua_dir);
     if (strcmp(f, "--label") == 0)
         return parse_str(f, v, c->label, sizeof c->label);
+    if (strcmp(f, "--disk-probe") == 0)
+        return parse_str(f, v, c->disk_probe, sizeof c->disk_probe);
     return parse_num_flag(f, v, c);
 }
 
