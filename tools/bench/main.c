@@ -1,6 +1,6 @@
 /* main.c -- quotad-bench: load a population (--load) or run a workload
  * against quotad or the Redis + Lua peer and report it. See bench.h for
- * the model and bench/README.md for the full benchmark (make bench).
+ * the model, and README.md "Benchmarks" for the full benchmark (make bench).
  */
 #include "bench.h"
 
