@@ -55,7 +55,6 @@
 #define PCT_BURST 70                 /* 60..69: burst, the rest: holds */
 #define PCT_SETTLE 85                /* of holds: settled, else left open */
 #define IDEM_BYTES 40
-#define STDERR_MAX (4u * 1024u * 1024u)
 #define AUTO_SNAP_BYTES "65536"     /* odd lives: automatic snapshots */
 #define REPLAY_PIPELINE 64          /* replays in flight at once */
 
@@ -527,12 +526,7 @@ static void stop_workers(int started)
 /* Did this start load a snapshot? (DIR/stderr is rewritten per start.) */
 static int recovered_from_snapshot(const td_daemon *d)
 {
-    char path[PU_PATH_BYTES];
-    snprintf(path, sizeof path, "%s/stderr", d->dir);
-    char *s = pu_read_file(path, STDERR_MAX);
-    int yes = s != NULL && strstr(s, "recover: loaded ") != NULL;
-    free(s);
-    return yes;
+    return td_stderr_has(d, "recover: loaded ");
 }
 
 /* Load, kill -9 at a random moment, restart, verify. -1: stop the life. */

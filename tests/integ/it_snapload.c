@@ -50,7 +50,6 @@
 #define AUTO_QLOG_MAX 4
 #define AUTO_SAMPLE_MS 50
 #define PCT_HOLD 15
-#define STDERR_MAX (1024u * 1024u)
 
 /* One load client; the totals are read after it is joined. */
 typedef struct loader {
@@ -324,11 +323,7 @@ static void snapshots_under_load(td_daemon *d, qc_ctx *c, uint64_t seed)
 /* The daemon's stderr says recovery loaded a snapshot. */
 static void expect_loaded_snapshot(const td_daemon *d)
 {
-    char path[PU_PATH_BYTES];
-    snprintf(path, sizeof path, "%s/stderr", d->dir);
-    char *s = pu_read_file(path, STDERR_MAX);
-    T_CHECK(s != NULL && strstr(s, "recover: loaded ") != NULL);
-    free(s);
+    T_CHECK(td_stderr_has(d, "recover: loaded "));
 }
 
 /* ---- tests ------------------------------------------------------------------ */

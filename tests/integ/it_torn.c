@@ -212,18 +212,6 @@ static void expect_state(const td_daemon *d, const hist *h)
     qc_free(c);
 }
 
-/* The number after `text` in the daemon's stderr; -1 if absent. */
-static int64_t logged_offset(const td_daemon *d, const char *text)
-{
-    char path[PU_PATH_BYTES];
-    snprintf(path, sizeof path, "%s/stderr", d->dir);
-    char *s = pu_read_file(path, STDERR_MAX);
-    const char *p = s != NULL ? strstr(s, text) : NULL;
-    int64_t v = p != NULL ? strtoll(p + strlen(text), NULL, 10) : -1;
-    free(s);
-    return v;
-}
-
 /* Size of a file, -1 if missing. */
 static int64_t file_size(const char *path)
 {
@@ -242,7 +230,7 @@ static void run_tail_trial(trial *t, uint64_t cut_at, uint64_t valid_end)
         td_cleanup(&d);
         return;
     }
-    T_EQ_I64(logged_offset(&d, CUT_TEXT), cut_at ? (int64_t)cut_at : -1);
+    T_EQ_I64(td_stderr_number(&d, CUT_TEXT), cut_at ? (int64_t)cut_at : -1);
     T_EQ_I64(file_size(t->seg), (int64_t)valid_end);
     const hist *h = expected_at(valid_end);
     T_CHECK(h != NULL);
@@ -352,7 +340,7 @@ static void middle_trial(const pu_chunk *ch)
     int rc = trial_start(&t, &d, true);
     T_CHECK(rc == 0);
     if (rc == 0) {
-        T_EQ_I64(logged_offset(&d, REPAIR_TEXT), (int64_t)ch->off);
+        T_EQ_I64(td_stderr_number(&d, REPAIR_TEXT), (int64_t)ch->off);
         T_EQ_I64(file_size(t.seg), (int64_t)ch->off);
         expect_state(&d, expected_at(ch->off));
         T_EQ_I64(td_stop(&d), 0);

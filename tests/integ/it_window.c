@@ -34,7 +34,6 @@
 #define FIRST_DAMAGED 2           /* damage chunks from here to the end */
 #define WALLET (INT64_C(1000000) * FX_UNIT)
 #define AMOUNT (3 * FX_UNIT)
-#define STDERR_MAX (1024u * 1024u)
 #define TMP_TEMPLATE "/tmp/quotad-it-XXXXXX"
 #define CUT_TEXT "torn tail cut at offset "
 #define WINDOW_TEXT "written before it was synced"
@@ -114,16 +113,9 @@ static int damage(const char *seg, const pu_chunk *ch, bool zero)
     return rc;
 }
 
-static char *daemon_stderr(const td_daemon *d)
-{
-    char path[PU_PATH_BYTES];
-    snprintf(path, sizeof path, "%s/stderr", d->dir);
-    return pu_read_file(path, STDERR_MAX);
-}
-
 static void check_started(td_daemon *d, const pu_chunk *ch, const char *seg)
 {
-    char *err = daemon_stderr(d);
+    char *err = td_stderr(d);
     const char *p = err != NULL ? strstr(err, CUT_TEXT) : NULL;
     T_CHECK(p != NULL);
     if (p != NULL)

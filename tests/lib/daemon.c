@@ -145,6 +145,31 @@ static uint16_t td_read_port(const td_daemon *d)
     return bad ? 0 : (uint16_t)v;
 }
 
+char *td_stderr(const td_daemon *d)
+{
+    char path[TD_PATH_BYTES];
+    if (td_path(d, "stderr", path, sizeof path) != 0)
+        return NULL;
+    return td_read_file(path, TD_STDERR_BYTES_MAX, NULL);
+}
+
+bool td_stderr_has(const td_daemon *d, const char *text)
+{
+    char *s = td_stderr(d);
+    bool yes = s != NULL && strstr(s, text) != NULL;
+    free(s);
+    return yes;
+}
+
+int64_t td_stderr_number(const td_daemon *d, const char *text)
+{
+    char *s = td_stderr(d);
+    const char *p = s != NULL ? strstr(s, text) : NULL;
+    int64_t v = p != NULL ? strtoll(p + strlen(text), NULL, 10) : -1;
+    free(s);
+    return v;
+}
+
 /* Does the daemon's stderr contain a sanitizer report? */
 static int td_stderr_has_sanitizer(const char *text)
 {

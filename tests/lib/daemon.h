@@ -11,6 +11,7 @@
 #ifndef TD_DAEMON_H
 #define TD_DAEMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -35,6 +36,15 @@ int td_stop(td_daemon *d);
 int td_kill9(td_daemon *d);
 /* Remove the temp dir (after stop). */
 void td_cleanup(td_daemon *d);
+
+/* The daemon's stderr so far (DIR/stderr, rewritten at each start), at
+ * most TD_STDERR_BYTES_MAX bytes, or NULL; free() it. */
+#define TD_STDERR_BYTES_MAX (1024u * 1024u)
+char *td_stderr(const td_daemon *d);
+/* Does the daemon's stderr contain text? */
+bool td_stderr_has(const td_daemon *d, const char *text);
+/* The integer right after text in the daemon's stderr; -1 if absent. */
+int64_t td_stderr_number(const td_daemon *d, const char *text);
 
 /* Connect with default options to the daemon; NULL on failure. */
 qc_ctx *td_connect(const td_daemon *d);
