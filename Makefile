@@ -150,6 +150,7 @@ test-build: deps build $(TEST_BINS) $(B)/asan/quotad \
 test: test-build
 	@QUOTAD_BIN=$(abspath $(B)/asan/quotad) QUOTADCTL_BIN=$(abspath $(B)/asan/quotadctl) \
 	  QUOTAD_DATA_BIN=$(abspath $(B)/asan/quotad-data) \
+	  QUOTAD_BENCH_BIN=$(abspath $(B)/rel/quotad-bench) \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run.sh $(TEST_BINS)
 
@@ -313,5 +314,6 @@ soak: test-build
 	  QUOTAD_BIN=$(abspath $(B)/asan/quotad) \
 	  QUOTADCTL_BIN=$(abspath $(B)/asan/quotadctl) \
 	  QUOTAD_DATA_BIN=$(abspath $(B)/asan/quotad-data) \
+	  QUOTAD_BENCH_BIN=$(abspath $(B)/rel/quotad-bench) \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run.sh $(PERSIST_SOAK_TESTS)

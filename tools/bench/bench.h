@@ -181,6 +181,8 @@ typedef struct bench_result {
     hdr_hist late;                /* paced: how late the client sent */
     uint64_t cls[CLS_COUNT];
     uint64_t ops;                 /* replies in the measured phase */
+    uint64_t replies_total;       /* replies in every phase (warm-up,
+                                   * measured, the windows finishing) */
     double seconds;               /* measured phase, wall clock */
     double client_cpu_s;          /* user + system of this process */
     double server_cpu_s;          /* of --server-pid, -1 when unknown */

@@ -74,7 +74,8 @@ static void report_json(const bench_cfg *cfg, const bench_result *r,
            "\"allowed\":%llu,\"denied\":%llu,\"ok\":%llu,"
            "\"errors\":%llu,\"client_cpu_s\":%.3f,"
            "\"client_us_per_op\":%.3f,\"server_cpu_s\":%.3f,"
-           "\"server_us_per_op\":%.3f,\"failed_workers\":%d",
+           "\"server_us_per_op\":%.3f,\"failed_workers\":%d,"
+           "\"replies_total\":%llu",
            cfg->target == TARGET_QUOTAD ? "quotad" : "redis", cfg->label,
            mix_names[cfg->mix], dist_names[cfg->dist], cfg->conns,
            cfg->pipeline, cfg->batch, cfg->rate, cfg->keys,
@@ -83,7 +84,8 @@ static void report_json(const bench_cfg *cfg, const bench_result *r,
            n->late_p99, (unsigned long long)n->allowed, (unsigned long long)n->denied,
            (unsigned long long)n->ok, (unsigned long long)n->errors,
            r->client_cpu_s, n->client_us_per_op, r->server_cpu_s,
-           n->server_us_per_op, r->failed_workers);
+           n->server_us_per_op, r->failed_workers,
+           (unsigned long long)r->replies_total);
     report_json_srv(&r->srv);
     printf("}\n");
 }

@@ -485,6 +485,7 @@ static int run_threads(run_ctx *run, bench_result *r)
     atomic_store(&run->phase, PHASE_STOP);
     for (uint32_t i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    r->replies_total = done_total(run);
     free(tids);
     free(args);
     return rc;
