@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fastenc.h"
+#include "lib/persist_util.h"
 #include "limits.h"
 #include "qd_frame.h"
 #include "quotad.pb-c.h"
@@ -16,10 +17,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return pu_rand(&rng_state);
 }
 
 /* Values around every varint length boundary, and negatives. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/persist_util.h"
 #include "plog_order.h"
 #include "t.h"
 
@@ -14,14 +15,11 @@
 #define ROUNDS 200u
 
 static uint8_t g_bytes[REFS_MAX];
-static uint64_t g_rng = 0x9e3779b97f4a7c15u;
+static uint64_t g_rng = 42;
 
 static uint64_t rnd(void)
 {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
+    return pu_rand(&g_rng);
 }
 
 static int by_seq(const void *a, const void *b)
