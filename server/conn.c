@@ -104,6 +104,8 @@ static void conn_free(conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     env->n_live--;
+    if (c->park.n > 0)
+        atomic_fetch_sub(&env->parked_conns, 1u);
     parkq_free(&c->park);
     event_free(c->resume);
     bufferevent_free(c->bev);
@@ -199,16 +201,36 @@ static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
     return conn_put(bufferevent_get_output(c->bev), frame, len, owned);
 }
 
+/* c parked its first reply: count it for conn_env_notify. The writer
+ * stores durable_seq (or failed) and then reads parked_conns; we raise
+ * parked_conns and then read durable_seq and failed (all seq_cst). So
+ * either the writer sees our count and wakes us, or we see what it
+ * published and wake ourselves: a reply that is already durable never
+ * waits for a later commit. */
+static void conn_parked_first(conn *c, uint64_t seq)
+{
+    conn_env *env = c->env;
+    atomic_fetch_add(&env->parked_conns, 1u);
+    if ((plog_durable_seq(env->plog) >= seq || plog_failed(env->plog)) &&
+        env->wake != NULL) {
+        atomic_store(&env->durable_kick, 1);
+        env->wake(env->wake_arg);
+    }
+}
+
 /* Park a reply until the log says its seq is durable. */
 static int conn_park(conn *c, ops_reply *r, uint64_t rx_ns)
 {
     uint8_t *frame = r->frame;
     size_t len = r->len;
     uint64_t seq = r->seq_needed;
+    bool first = c->park.n == 0;
     r->frame = NULL;
     ops_reply_free(r);
     if (parkq_push(&c->park, frame, len, seq, rx_ns) != 0)
         return -1;
+    if (first)
+        conn_parked_first(c, seq);
     plog_kick(c->env->plog);
     return 0;
 }
@@ -251,8 +273,12 @@ static size_t conn_backlog(conn *c)
  * if c must close. */
 static int conn_release(conn *c, uint64_t durable)
 {
-    return parkq_release(&c->park, durable, bufferevent_get_output(c->bev),
-                         &c->env->lat);
+    assert(c->park.n > 0);
+    int rc = parkq_release(&c->park, durable, bufferevent_get_output(c->bev),
+                           &c->env->lat);
+    if (c->park.n == 0)
+        atomic_fetch_sub(&c->env->parked_conns, 1u);
+    return rc;
 }
 
 #define CONN_ALERT_BATCH 32u
@@ -296,10 +322,31 @@ void conn_alerts(conn_env *env)
     }
 }
 
+/* Debug builds: parked_conns is exactly the live connections with parked
+ * replies (only this worker changes either). */
+static inline bool conn_parked_count_ok(conn_env *env)
+{
+    uint32_t n = 0;
+    for (const conn *c = env->live; c != NULL; c = c->next)
+        n += c->park.n > 0;
+    return n == atomic_load(&env->parked_conns);
+}
+
+bool conn_env_notify(conn_env *env)
+{
+    if (atomic_load(&env->parked_conns) == 0 || env->wake == NULL)
+        return false;
+    atomic_store(&env->durable_kick, 1);
+    env->wake(env->wake_arg);
+    return true;
+}
+
 void conn_durable(conn_env *env)
 {
     if (env->plog == NULL)
         return;
+    assert(conn_parked_count_ok(env));
+    STAT_INC(durable_wakeups);
     uint64_t durable = plog_durable_seq(env->plog);
     bool failed = plog_failed(env->plog);
     conn *c = env->live;

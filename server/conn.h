@@ -23,6 +23,7 @@
 #define QD_CONN_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <event2/util.h>
@@ -46,6 +47,15 @@ typedef struct conn_env {
     conn *live;                   /* open connections of this worker */
     uint32_t n_live;
     lathist_batch lat;            /* replies queued this pass, by read time */
+    /* Parked replies (fsync always). The log writer wakes only workers
+     * that hold some: parked_conns counts this worker's connections with
+     * parked replies (written by the worker, read by the writer);
+     * durable_kick is the writer's "the log advanced", and wake(wake_arg)
+     * wakes this worker's loop, which then calls conn_durable. */
+    _Atomic uint32_t parked_conns;
+    _Atomic int durable_kick;
+    void (*wake)(void *arg);
+    void *wake_arg;
 } conn_env;
 
 /* Serve fd on env->base. Takes ownership of fd, of one unit of
@@ -57,6 +67,10 @@ int conn_open(conn_env *env, evutil_socket_t fd, uint32_t ip_bucket);
 /* The log advanced (or failed): send parked replies that are durable now;
  * on failure, close connections whose replies can never be sent. */
 void conn_durable(conn_env *env);
+
+/* Log writer thread: the log advanced or failed. Wakes env's worker if
+ * it holds parked replies; returns whether it did. */
+bool conn_env_notify(conn_env *env);
 
 /* New alert events: send them to this worker's watching connections. */
 void conn_alerts(conn_env *env);

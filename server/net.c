@@ -41,7 +41,6 @@ typedef struct net_worker {
     struct event_base *base;      /* EVENT_BASE_FLAG_NOLOCK: this thread */
     int efd;                      /* eventfd: "look at your inbox" */
     struct event *notify_ev;      /* efd readable */
-    _Atomic int durable_kick;     /* the log advanced: release replies */
     _Atomic int alert_kick;       /* alert events queued */
     struct event *sweep_ev;       /* NULL if this worker owns no shard */
     uint32_t shard_first, shard_count;
@@ -211,6 +210,12 @@ static void net_worker_kick(net_worker *w)
         log_error("worker %u: eventfd write: %s", w->idx, strerror(errno));
 }
 
+/* conn_env.wake: any thread may wake worker w's loop. */
+static void net_worker_wake(void *arg)
+{
+    net_worker_kick(arg);
+}
+
 /* Main thread: queue fd for worker w. -1 if its inbox is full. */
 static int net_worker_push(net_worker *w, int fd, uint32_t bucket)
 {
@@ -279,7 +284,7 @@ static void net_notify_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t count;
     if (read(fd, &count, sizeof count) < 0 && errno != EAGAIN)
         log_warn("worker %u: eventfd read: %s", w->idx, strerror(errno));
-    if (atomic_exchange(&w->durable_kick, 0) != 0)
+    if (atomic_exchange(&w->env.durable_kick, 0) != 0)
         conn_durable(&w->env);
     if (atomic_exchange(&w->alert_kick, 0) != 0)
         conn_alerts(&w->env);
@@ -372,6 +377,8 @@ static int net_worker_init(net *n, net_worker *w, uint32_t idx)
         .n_conns = &n->n_conns,
         .ip_conns = n->ip_conns,
         .plog = n->st->plog,
+        .wake = net_worker_wake,
+        .wake_arg = w,
     };
     net_worker_slice(w, n->n_workers, n->st->opt.shards);
     if (w->shard_count == 0)
@@ -426,16 +433,15 @@ static int net_start_workers(net *n)
 }
 
 /* Log writer thread: durable_seq moved (or the log failed). Each worker
- * releases its parked replies on its own thread. */
+ * that holds parked replies releases them on its own thread; the others
+ * sleep on (with many cores most have none at a given commit). */
 static void net_durable_cb(void *arg)
 {
     net *n = arg;
     for (uint32_t i = 0; i < n->n_workers; i++) {
         net_worker *w = &n->workers[i];
-        if (!w->started)
-            continue;
-        atomic_store(&w->durable_kick, 1);
-        net_worker_kick(w);
+        if (w->started)
+            (void)conn_env_notify(&w->env);
     }
 }
 

@@ -27,7 +27,8 @@
     X(checks_allowed)                                                      \
     X(checks_denied)                                                       \
     X(holds_expired)       /* released by the sweeper or on settle */      \
-    X(alerts_fired)
+    X(alerts_fired)                                                        \
+    X(durable_wakeups)     /* a worker woken to release parked replies */
 
 typedef struct qd_stats {
 #define QD_STATS_FIELD(name) _Atomic uint64_t name;
