@@ -7,10 +7,11 @@
  *   reply parked until durable (always) --kick--> S = current seq
  *                                                 for each shard: lock,
  *                                                   swap its log buffer
- *                                                 sort records by seq,
+ *                                                 order records by seq,
  *                                                 one zstd chunk, write,
  *                                                 fdatasync (always)
  *   worker eventfd <--notify(durable = S)-------- durable_seq = S
+ *   (only workers holding parked replies)
  *   release parked replies with seq <= S
  *
  * Every record with seq <= S was appended before S was read (seq is taken
