@@ -165,28 +165,10 @@ static size_t plog_swap_buffers(plog *pl)
     return n;
 }
 
-static int plog_refs_reserve(plog *pl, size_t n)
-{
-    if (n <= pl->refs_cap) {
-        return 0;
-    }
-    size_t cap = pl->refs_cap ? pl->refs_cap : 1024;
-    while (cap < n) {
-        cap *= 2;
-    }
-    plog_ref *r = realloc(pl->refs, cap * sizeof(*r));
-    if (r == NULL) {
-        return -1;
-    }
-    pl->refs = r;
-    pl->refs_cap = cap;
-    return 0;
-}
-
 /* Index the swapped buffers and put the records in seq order. */
 static int plog_gather(plog *pl, size_t n)
 {
-    if (plog_refs_reserve(pl, n) != 0) {
+    if (plog_refs_grow(&pl->refs, &pl->refs_cap, n) != 0) {
         return -1;
     }
     size_t k = 0;

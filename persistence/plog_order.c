@@ -2,6 +2,7 @@
 #include "plog_order.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,21 +12,24 @@ static int ref_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int order_reserve(plog_order_buf *b, size_t span)
+int plog_refs_grow(plog_ref **refs, size_t *cap, size_t need)
 {
-    if (span <= b->cap) {
+    if (need <= *cap) {
         return 0;
     }
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < span) {
-        cap *= 2;
+    if (need > SIZE_MAX / 2 / sizeof(plog_ref)) {
+        return -1;                       /* the doubling would overflow */
     }
-    plog_ref *s = realloc(b->slots, cap * sizeof(*s));
-    if (s == NULL) {
+    size_t c = *cap ? *cap : PLOG_REFS_FIRST_CAP;
+    while (c < need) {
+        c *= 2;
+    }
+    plog_ref *r = realloc(*refs, c * sizeof(*r));
+    if (r == NULL) {
         return -1;
     }
-    b->slots = s;
-    b->cap = cap;
+    *refs = r;
+    *cap = c;
     return 0;
 }
 
@@ -64,7 +68,7 @@ void plog_order(plog_ref *refs, size_t n, plog_order_buf *b)
     }
     uint64_t span = hi - lo + 1;     /* 0 if it wrapped: all of uint64 */
     if (span == 0 || span / PLOG_ORDER_SPAN_FACTOR > n ||
-        order_reserve(b, (size_t)span) != 0) {
+        plog_refs_grow(&b->slots, &b->cap, (size_t)span) != 0) {
         qsort(refs, n, sizeof(*refs), ref_cmp);
         return;
     }

@@ -29,6 +29,12 @@ typedef struct plog_order_buf {
     size_t cap;
 } plog_order_buf;
 
+/* Grow *refs (*cap entries) to hold at least need, doubling from
+ * PLOG_REFS_FIRST_CAP. 0, or -1 when out of memory or need is absurd
+ * (*refs and *cap unchanged). */
+#define PLOG_REFS_FIRST_CAP 1024u
+int plog_refs_grow(plog_ref **refs, size_t *cap, size_t need);
+
 /* Sort refs[0..n) by seq (seqs must be unique). Out of memory for the
  * span, it sorts them by qsort. */
 void plog_order(plog_ref *refs, size_t n, plog_order_buf *b);

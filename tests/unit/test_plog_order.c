@@ -1,8 +1,8 @@
 /* test_plog_order -- a commit's records put in seq order: dense seqs
  * shuffled (placement), seqs with holes, a span too wide for placement
- * (qsort), tiny inputs, and the scratch reused across commits. Every
- * case is checked against qsort of the same refs, payload pointers
- * included. */
+ * (qsort), tiny inputs and the scratch reused across commits, each
+ * checked against qsort of the same refs, payload pointers included;
+ * and the growth of ref arrays (plog_refs_grow). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,11 +137,33 @@ static void test_tiny(void)
     plog_order_free(&b);
 }
 
+/* Growth keeps what was there; an absurd size is refused untouched. */
+static void test_refs_grow(void)
+{
+    plog_ref *r = NULL;
+    size_t cap = 0;
+    T_REQUIRE(plog_refs_grow(&r, &cap, 1) == 0);
+    T_EQ_I64(cap, PLOG_REFS_FIRST_CAP);
+    for (size_t i = 0; i < cap; i++)
+        r[i] = (plog_ref){.seq = i, .p = g_bytes, .len = (uint32_t)i};
+    T_REQUIRE(plog_refs_grow(&r, &cap, 3 * PLOG_REFS_FIRST_CAP) == 0);
+    T_EQ_I64(cap, 4 * PLOG_REFS_FIRST_CAP);
+    for (size_t i = 0; i < PLOG_REFS_FIRST_CAP; i++)
+        T_CHECK(r[i].seq == i && r[i].len == i);
+    plog_ref *before = r;
+    T_EQ_I64(plog_refs_grow(&r, &cap, SIZE_MAX), -1);
+    T_CHECK(r == before && cap == 4 * PLOG_REFS_FIRST_CAP);
+    T_EQ_I64(plog_refs_grow(&r, &cap, 2), 0);      /* fits: no change */
+    T_CHECK(r == before);
+    free(r);
+}
+
 int main(void)
 {
     T_RUN(test_dense_shuffled);
     T_RUN(test_shard_runs_with_holes);
     T_RUN(test_sparse_falls_back);
     T_RUN(test_tiny);
+    T_RUN(test_refs_grow);
     return t_done();
 }
