@@ -363,6 +363,12 @@ static int td_rm_entry(const char *path, const struct stat *sb, int flag,
     return 0;
 }
 
+void td_remove_tree(const char *dir)
+{
+    if (nftw(dir, td_rm_entry, TD_NFTW_FDS, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "td: nftw %s: %s\n", dir, strerror(errno));
+}
+
 /* Remove the temp dir; refuses anything not made by td_start. */
 void td_cleanup(td_daemon *d)
 {
@@ -370,8 +376,7 @@ void td_cleanup(td_daemon *d)
         (void)td_kill9(d);
     if (strncmp(d->dir, TD_DIR_PREFIX, strlen(TD_DIR_PREFIX)) != 0)
         return;
-    if (nftw(d->dir, td_rm_entry, TD_NFTW_FDS, FTW_DEPTH | FTW_PHYS) != 0)
-        fprintf(stderr, "td: nftw %s: %s\n", d->dir, strerror(errno));
+    td_remove_tree(d->dir);
     d->dir[0] = '\0';
 }
 

@@ -36,6 +36,8 @@ int td_stop(td_daemon *d);
 int td_kill9(td_daemon *d);
 /* Remove the temp dir (after stop). */
 void td_cleanup(td_daemon *d);
+/* Remove dir and everything under it, children first (errors printed). */
+void td_remove_tree(const char *dir);
 
 /* The daemon's stderr so far (DIR/stderr, rewritten at each start), at
  * most TD_STDERR_BYTES_MAX bytes, or NULL; free() it. */

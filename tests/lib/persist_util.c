@@ -623,6 +623,21 @@ char *pu_read_file(const char *path, size_t cap)
     return (char *)p;
 }
 
+int pu_scratch_make(char *dir, size_t cap, const char *name)
+{
+    int n = snprintf(dir, cap, "/tmp/%s.XXXXXX", name);
+    return n > 0 && (size_t)n < cap && mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+const char *pu_path(const char *dir, const char *name)
+{
+    static char buf[PU_PATH_BUFS][PU_PATH_BYTES];
+    static unsigned next;
+    char *out = buf[next++ % PU_PATH_BUFS];
+    snprintf(out, PU_PATH_BYTES, "%s/%s", dir, name);
+    return out;
+}
+
 int pu_write_file(const char *path, const void *data, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -117,6 +117,14 @@ uint8_t *pu_read_bin(const char *path, size_t cap, size_t *len);
 /* Whole file into a malloc'd NUL-terminated string (at most cap bytes);
  * NULL on error. */
 char *pu_read_file(const char *path, size_t cap);
+/* A scratch directory for a test: mkdtemp of /tmp/NAME.XXXXXX into dir
+ * (cap bytes). 0 or -1. Remove it with td_remove_tree. */
+int pu_scratch_make(char *dir, size_t cap, const char *name);
+/* dir/name in one of PU_PATH_BUFS static buffers, so one statement may
+ * hold that many paths at once. */
+#define PU_PATH_BUFS 4u
+const char *pu_path(const char *dir, const char *name);
+
 /* Create (or empty) a file and write len bytes of data. */
 int pu_write_file(const char *path, const void *data, size_t len);
 

@@ -16,6 +16,7 @@
 
 #include "chunk.h"
 #include "chunk_le.h"
+#include "lib/daemon.h"
 #include "lib/persist_util.h"
 #include "segfile.h"
 #include "t.h"
@@ -28,8 +29,6 @@
 #define EARLY_CUTS 60u
 #define LAST_FLIPS 200u
 #define MIDDLE_FLIPS_PER_CHUNK 8u
-#define PATH_MAX_BYTES 512u
-#define PATH_BUFS 4u
 #define DIR_BYTES 64u /* mkdtemp template fits; leaves room for names */
 #define SEGNO 77u
 #define CREATED_MS 1700000000000ULL
@@ -58,37 +57,14 @@ static char g_dir[DIR_BYTES];
 
 static int dir_make(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/test_segfile.XXXXXX");
-    return mkdtemp(g_dir) != NULL;
+    return pu_scratch_make(g_dir, sizeof g_dir, "test_segfile") == 0;
 }
-
-static void dir_remove(void)
-{
-    DIR *d = opendir(g_dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    char p[PATH_MAX_BYTES * 2u];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(g_dir);
-}
-
 
 /* g_dir/name in one of a few static buffers (enough for one statement
  * to hold several paths). */
 static const char *path_of(const char *name)
 {
-    static char buf[PATH_BUFS][PATH_MAX_BYTES];
-    static unsigned next;
-    char *out = buf[next++ % PATH_BUFS];
-    snprintf(out, PATH_MAX_BYTES, "%s/%s", g_dir, name);
-    return out;
+    return pu_path(g_dir, name);
 }
 
 /* The segment the tests share: written once per test run into g_dir. */
@@ -112,7 +88,7 @@ static void in_dir(void)
     rng_state = SEED + ++test_no; /* deterministic: tests run in order */
     T_REQUIRE(dir_make());
     g_body();
-    dir_remove();
+    td_remove_tree(g_dir);
     free(g_seg.bytes);
     memset(&g_seg, 0, sizeof g_seg);
 }

@@ -9,7 +9,6 @@
  * the file; encryption and reopen-for-append work the same; the renames
  * never replace a file, failures leave nothing half-made, and a canceled
  * preparation stops. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -21,6 +20,8 @@
 #include <unistd.h>
 
 #include "chunk.h"
+#include "lib/daemon.h"
+#include "lib/persist_util.h"
 #include "segfile.h"
 #include "t.h"
 
@@ -34,31 +35,12 @@
 #define CHUNKS 6u
 #define RECS_PER_CHUNK 5u
 #define PAYLOAD_BYTES 200u
-#define PATH_BYTES 512u
 
 static char g_dir[64];
 
 static const char *path_of(const char *name)
 {
-    static char buf[4][PATH_BYTES];
-    static unsigned next;
-    char *out = buf[next++ % 4u];
-    snprintf(out, PATH_BYTES, "%s/%s", g_dir, name);
-    return out;
-}
-
-static void dir_remove(void)
-{
-    DIR *d = opendir(g_dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            unlink(path_of(e->d_name));
-    }
-    closedir(d);
-    rmdir(g_dir);
+    return pu_path(g_dir, name);
 }
 
 static int64_t file_size(const char *name)
@@ -302,10 +284,9 @@ static void (*g_body)(void);
 
 static void in_dir(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/test_segprep.XXXXXX");
-    T_REQUIRE(mkdtemp(g_dir) != NULL);
+    T_REQUIRE(pu_scratch_make(g_dir, sizeof g_dir, "test_segprep") == 0);
     g_body();
-    dir_remove();
+    td_remove_tree(g_dir);
 }
 
 #define RUN(fn) (g_body = (fn), t_run(#fn, in_dir))

@@ -8,7 +8,6 @@
  * is damage (refused). Segments here: chunks 0-2 each synced, then 3-5
  * written with no sync in between (--fsync everysec / no between syncs).
  */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "chunk.h"
 #include "chunk_le.h"
+#include "lib/daemon.h"
 #include "lib/persist_util.h"
 #include "segfile.h"
 #include "t.h"
@@ -28,7 +28,6 @@
 #define N_SYNCED 3u                /* chunks 0..2 synced one by one */
 #define RECS_PER_CHUNK 3u
 #define PAYLOAD_BYTES 40u
-#define PATH_BYTES 512u
 #define SEGNO 5u
 #define CREATED_MS 1700000000000ULL
 #define OFF_SYNC_FLOOR 20u         /* chunk.h layout */
@@ -43,11 +42,7 @@ static uint64_t g_seen;                /* chunks the scan delivered */
 
 static const char *path_of(const char *name)
 {
-    static char buf[2][PATH_BYTES];
-    static unsigned next;
-    char *out = buf[next++ % 2u];
-    snprintf(out, PATH_BYTES, "%s/%s", g_dir, name);
-    return out;
+    return pu_path(g_dir, name);
 }
 
 static int append_chunk(segfile_writer *w, uint64_t *seq)
@@ -127,15 +122,13 @@ static void set_floor(uint8_t *buf, unsigned k, uint32_t floor)
 
 static int setup(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/test_segwindow.XXXXXX");
-    return mkdtemp(g_dir) != NULL && seg_write();
+    return pu_scratch_make(g_dir, sizeof g_dir, "test_segwindow") == 0 &&
+           seg_write();
 }
 
 static void teardown(void)
 {
-    unlink(path_of("log"));
-    unlink(path_of("probe"));
-    rmdir(g_dir);
+    td_remove_tree(g_dir);
     free(g_bytes);
     g_bytes = NULL;
 }
