@@ -201,6 +201,15 @@ static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
     return conn_put(bufferevent_get_output(c->bev), frame, len, owned);
 }
 
+/* Any thread: have env's worker run conn_durable on its next turn. */
+static void conn_env_kick(conn_env *env)
+{
+    if (env->wake == NULL)
+        return;
+    atomic_store(&env->durable_kick, 1);
+    env->wake(env->wake_arg);
+}
+
 /* c parked its first reply: count it for conn_env_notify. The writer
  * stores durable_seq (or failed) and then reads parked_conns; we raise
  * parked_conns and then read durable_seq and failed (all seq_cst). So
@@ -211,11 +220,8 @@ static void conn_parked_first(conn *c, uint64_t seq)
 {
     conn_env *env = c->env;
     atomic_fetch_add(&env->parked_conns, 1u);
-    if ((plog_durable_seq(env->plog) >= seq || plog_failed(env->plog)) &&
-        env->wake != NULL) {
-        atomic_store(&env->durable_kick, 1);
-        env->wake(env->wake_arg);
-    }
+    if (plog_durable_seq(env->plog) >= seq || plog_failed(env->plog))
+        conn_env_kick(env);
 }
 
 /* Park a reply until the log says its seq is durable. */
@@ -332,13 +338,10 @@ static inline bool conn_parked_count_ok(conn_env *env)
     return n == atomic_load(&env->parked_conns);
 }
 
-bool conn_env_notify(conn_env *env)
+void conn_env_notify(conn_env *env)
 {
-    if (atomic_load(&env->parked_conns) == 0 || env->wake == NULL)
-        return false;
-    atomic_store(&env->durable_kick, 1);
-    env->wake(env->wake_arg);
-    return true;
+    if (atomic_load(&env->parked_conns) > 0)
+        conn_env_kick(env);
 }
 
 void conn_durable(conn_env *env)

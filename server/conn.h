@@ -69,8 +69,8 @@ int conn_open(conn_env *env, evutil_socket_t fd, uint32_t ip_bucket);
 void conn_durable(conn_env *env);
 
 /* Log writer thread: the log advanced or failed. Wakes env's worker if
- * it holds parked replies; returns whether it did. */
-bool conn_env_notify(conn_env *env);
+ * it holds parked replies. */
+void conn_env_notify(conn_env *env);
 
 /* New alert events: send them to this worker's watching connections. */
 void conn_alerts(conn_env *env);

@@ -441,7 +441,7 @@ static void net_durable_cb(void *arg)
     for (uint32_t i = 0; i < n->n_workers; i++) {
         net_worker *w = &n->workers[i];
         if (w->started)
-            (void)conn_env_notify(&w->env);
+            conn_env_notify(&w->env);
     }
 }
 
