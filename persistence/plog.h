@@ -13,6 +13,9 @@
  *   worker eventfd <--notify(durable = S)-------- durable_seq = S
  *   (only workers holding parked replies)
  *   release parked replies with seq <= S
+ *   released_seq = S ----------released---------> a fast commit waits for
+ *                                                 the release of the one
+ *                                                 before (plog_gate)
  *
  * Every record with seq <= S was appended before S was read (seq is taken
  * and the record appended under one shard lock hold), so after the sweep
@@ -39,10 +42,15 @@ typedef enum plog_fsync {
 #define PLOG_SEGMENT_BYTES_DEFAULT (64ull * 1024 * 1024)
 #define PLOG_EVERYSEC_MS 1000u
 #define PLOG_IDLE_WAKE_MS 100u         /* writer wakes at least this often */
+#define PLOG_GATE_COMMIT_US_MAX 200u   /* only commits faster than this wait */
+#define PLOG_GATE_WAIT_US_MAX 2000u    /* for the workers' release (plog_gate) */
 #define PLOG_SNAPSHOT_LOG_BYTES_DEFAULT (256ull * 1024 * 1024)
 #define PLOG_SNAPSHOT_INTERVAL_S_DEFAULT 3600u
 
 typedef void (*plog_notify_fn)(void *arg);
+/* Have the workers sent every parked reply up to upto that the notifies
+ * so far asked them to? (plog_gate) */
+typedef bool (*plog_released_fn)(void *arg, uint64_t upto);
 
 typedef struct plog_opts {
     const char *dir;
@@ -67,9 +75,15 @@ int plog_open(store *st, const plog_opts *opts, plog **out);
  * st->plog. Returns 0, or -1 if durability was lost at any point. */
 int plog_close(plog *pl);
 
-/* Called (from the writer thread) after durable_seq advanced or the log
- * failed; must be cheap and thread-safe (it kicks worker eventfds). */
-void plog_set_notify(plog *pl, plog_notify_fn fn, void *arg);
+/* notify is called (from the writer thread) after durable_seq advanced
+ * or the log failed; released before a fast commit (plog_gate). Both
+ * must be cheap and thread-safe (notify kicks worker eventfds). */
+void plog_set_notify(plog *pl, plog_notify_fn notify,
+                     plog_released_fn released, void *arg);
+
+/* A worker sent the parked replies a notify asked for: wake the writer
+ * if it waits on that. Cheap when it does not. */
+void plog_released(plog *pl);
 
 /* Ask the writer to run soon. Cheap when already asked. */
 void plog_kick(plog *pl);
@@ -82,8 +96,9 @@ bool plog_failed(const plog *pl);
 /* Group commits, records, bytes written, fsyncs, microseconds spent in
  * those fsyncs since start (log_fsync_us / log_fsyncs = the disk's commit
  * latency, which bounds durable throughput: see bench/ANALYSIS.md), and
- * spare segments prepared (plog_spare.c). */
-#define PLOG_COUNTERS 6
+ * spare segments prepared (plog_spare.c), and the writer's waits for the
+ * workers' release before a fast commit (plog_gate). */
+#define PLOG_COUNTERS 7
 void plog_counters(const plog *pl, uint64_t out[PLOG_COUNTERS]);
 
 /* Take a snapshot now and compact the log; blocks the caller (not the

@@ -45,17 +45,21 @@ struct plog {
     _Atomic int kicked;
     _Atomic int sleeping;          /* writer in (or about to) cond wait */
     plog_notify_fn notify;
+    plog_released_fn released;
     void *notify_arg;
 
     _Atomic uint64_t durable_seq;
     _Atomic int failed;
     _Atomic uint64_t n_commits, n_records, n_bytes, n_fsyncs; /* stats */
     _Atomic uint64_t n_fsync_us;   /* stats: time spent in fdatasync */
+    _Atomic uint64_t n_gate_waits; /* stats: plog_gate waited */
 
     /* Writer thread only. */
     segfile_writer *w;
     uint64_t segno;                /* of w (read by others under mu) */
     bool unsynced;
+    uint64_t gate_seq;             /* durable_seq before its last advance */
+    uint64_t commit_us;            /* how long the last commit took */
     int64_t last_sync_ms;
     shard_log *spare;              /* per shard: swapped-out buffers */
     plog_ref *refs;

@@ -340,8 +340,16 @@ static inline bool conn_parked_count_ok(conn_env *env)
 
 void conn_env_notify(conn_env *env)
 {
-    if (atomic_load(&env->parked_conns) > 0)
+    if (atomic_load(&env->parked_conns) > 0) {
+        atomic_store(&env->notified_seq, plog_durable_seq(env->plog));
         conn_env_kick(env);
+    }
+}
+
+bool conn_env_released(const conn_env *env, uint64_t upto)
+{
+    uint64_t asked = atomic_load(&env->notified_seq);
+    return atomic_load(&env->released_seq) >= (asked < upto ? asked : upto);
 }
 
 void conn_durable(conn_env *env)
@@ -367,6 +375,10 @@ void conn_durable(conn_env *env)
         c = next;
     }
     lathist_batch_flush(&env->lat, &g_lathist);  /* released replies */
+    if (durable > atomic_load(&env->released_seq)) {
+        atomic_store(&env->released_seq, durable);
+        plog_released(env->plog);
+    }
 }
 
 /* Reply {id=0, code} for a frame we refuse to decode, then close. */

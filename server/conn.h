@@ -56,6 +56,10 @@ typedef struct conn_env {
     _Atomic int durable_kick;
     void (*wake)(void *arg);
     void *wake_arg;
+    /* For the writer's gate (plog_gate): the durable seq its last notify
+     * of this worker published, and the one this worker last released
+     * replies up to. */
+    _Atomic uint64_t notified_seq, released_seq;
 } conn_env;
 
 /* Serve fd on env->base. Takes ownership of fd, of one unit of
@@ -71,6 +75,10 @@ void conn_durable(conn_env *env);
 /* Log writer thread: the log advanced or failed. Wakes env's worker if
  * it holds parked replies. */
 void conn_env_notify(conn_env *env);
+
+/* Any thread: env's worker has released every reply up to upto that a
+ * notify asked it to (or was never asked). */
+bool conn_env_released(const conn_env *env, uint64_t upto);
 
 /* New alert events: send them to this worker's watching connections. */
 void conn_alerts(conn_env *env);

@@ -445,6 +445,19 @@ static void net_durable_cb(void *arg)
     }
 }
 
+/* Log writer thread (plog_gate): every worker has sent the replies it
+ * was notified of, up to upto. */
+static bool net_released_cb(void *arg, uint64_t upto)
+{
+    net *n = arg;
+    for (uint32_t i = 0; i < n->n_workers; i++) {
+        net_worker *w = &n->workers[i];
+        if (w->started && !conn_env_released(&w->env, upto))
+            return false;
+    }
+    return true;
+}
+
 /* Alert queue (any thread, under its mutex): wake every worker. */
 static void net_alert_cb(void *arg)
 {
@@ -723,7 +736,7 @@ int net_open(const qd_config *c, store *st, net **out)
     if (net_start_workers(n) != 0)
         goto fail;
     if (st->plog != NULL)
-        plog_set_notify(st->plog, net_durable_cb, n);
+        plog_set_notify(st->plog, net_durable_cb, net_released_cb, n);
     alert_queue_set_notify(&st->alerts, net_alert_cb, n);
     if (net_write_files(n) != 0)
         goto fail;
@@ -758,7 +771,7 @@ void net_close(net *n)
     if (n->unix_bound && unlink(n->cfg->unix_socket) != 0)
         log_warn("remove %s: %s", n->cfg->unix_socket, strerror(errno));
     if (n->st != NULL && n->st->plog != NULL)
-        plog_set_notify(n->st->plog, NULL, NULL);
+        plog_set_notify(n->st->plog, NULL, NULL, NULL);
     if (n->st != NULL)
         alert_queue_set_notify(&n->st->alerts, NULL, NULL);
     if (n->workers != NULL) {
