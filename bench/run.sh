@@ -11,7 +11,10 @@
 #      quotad's RSS and Redis's used_memory before and after
 #   4. run each workload against quotad, then Redis, same conns/pipeline
 #   5. if quotad persists (a file appears in its data dir after a write),
-#      run the check workload on a quotad with fsync always as well
+#      run the check workload on a quotad with fsync always as well, and
+#      then (where /dev/shm is tmpfs) on one whose data dir is there: a
+#      stand-in for a fast log device, which leaves quotad's own cost of
+#      group commit once the disk is out of the way
 #   6. one core each: a second quotad (1 worker) and the same Redis, each
 #      pinned to CPU 1 with the client on CPU 0 (taskset), peak and half of
 #      peak: the latency target is judged here, where neither server
@@ -315,12 +318,12 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
 fi
 stop_pid "$REDIS_PID"
 
-# log_stats PORT -> "records commits fsyncs fsync_us" (empty if unknown)
+# log_stats PORT [STAT] -> "records commits fsyncs fsync_us [STAT]" (empty if unknown)
 log_stats() {
     [ -x "$BIN/quotadctl" ] || return 0
     "$BIN/quotadctl" --port "$1" --json stats 2>/dev/null | tr ',{}' '\n\n\n' |
-        awk -F: '{gsub(/"/, "", $1); v[$1] = $2}
-                 END {if (v["log_fsync_us"] != "") print v["log_records"], v["log_commits"], v["log_fsyncs"], v["log_fsync_us"]}'
+        awk -F: -v x="${2:-}" '{gsub(/"/, "", $1); v[$1] = $2}
+                 END {if (v["log_fsync_us"] != "") print v["log_records"], v["log_commits"], v["log_fsyncs"], v["log_fsync_us"], (x != "" ? v[x] + 0 : "")}'
 }
 # log_delta BEFORE AFTER -> the group commits in between, in words
 log_delta() {
@@ -363,12 +366,38 @@ if [ -n "$FSYNC_OPT" ]; then
             run_bench durable-deeper quotad "$QDUR_PORT" "$QDUR_PID" "$QDUR_SECRETS" --mix check --pipeline "$DEEPER"
         done
         DURABLE_NOTE="durable = quotad --fsync always (group commit), same load; a snapshot of the loaded population is taken before the durable rounds"
+        FASTLOG_ON=1
     else
         DURABLE_NOTE="quotad --fsync always wrote nothing to its data dir after a write: persistence not active in this build, durable row skipped"
     fi
     stop_pid "$QDUR_PID"
 fi
 log "$DURABLE_NOTE"
+
+# The durable path again with the data dir on tmpfs, whose "flush" is
+# free: a stand-in for a log device with fast flushes (NOT durable). What
+# is left there is quotad's own cost of group commit, apart from the disk.
+FASTLOG_NOTE=""
+if [ "${FASTLOG_ON:-0}" = 1 ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
+    FASTLOG_DIR=$(mktemp -d /dev/shm/quotad-bench-XXXXXX); then
+    log "durable quotad with its log on tmpfs ($FASTLOG_DIR)"
+    start_quotad quotad-fastlog --fsync always --data-dir "$FASTLOG_DIR"
+    QFL_PID=$QD_PID QFL_PORT=$QD_PORT QFL_SECRETS=$OUT/population-quotad-fastlog.secrets
+    load_quotad "$QFL_SECRETS"
+    if [ -x "$BIN/quotadctl" ]; then
+        timeout "$LOAD_TIMEOUT_S" "$BIN/quotadctl" --port "$QFL_PORT" \
+            snapshot --wait >/dev/null || die "snapshot after load failed"
+    fi
+    FL0=$(log_stats "$QFL_PORT" log_gate_waits)
+    for ((round = 1; round <= ROUNDS; round++)); do
+        run_bench fastlog-check quotad "$QFL_PORT" "$QFL_PID" "$QFL_SECRETS" --mix check
+        run_bench fastlog-deeper quotad "$QFL_PORT" "$QFL_PID" "$QFL_SECRETS" --mix check --pipeline "$DEEPER"
+    done
+    FASTLOG_NOTE=$(echo "$FL0 $(log_stats "$QFL_PORT" log_gate_waits)" | awk 'NF == 10 {
+        c = $7 - $2; if (c > 0) printf "%.1f records per group commit, %d waits of the writer for the workers (log_gate_waits)", ($6 - $1) / c, $10 - $5}')
+    stop_pid "$QFL_PID"
+    rm -rf "$FASTLOG_DIR"
+fi
 
 # ---- the report ----
 
@@ -404,6 +433,9 @@ results_table() {
         table_row durable-hold "durable (fsync always): hold+settle" &&
         table_row durable-deep "durable (fsync always): check, $DEEP in flight per connection" &&
         table_row durable-deeper "durable (fsync always): check, $DEEPER in flight per connection"
+    [ -n "$(jget fastlog-check quotad ops_per_s)" ] &&
+        table_row fastlog-check "durable, log on tmpfs (fast-flush stand-in): check" &&
+        table_row fastlog-deeper "durable, log on tmpfs (fast-flush stand-in): check, $DEEPER in flight per connection"
     table_row ping "ping / PING (loopback floor)"
     [ -n "$(jget pin-peak quotad ops_per_s)" ] &&
         table_row pin-peak "one core each: check-and-debit peak" &&
@@ -447,6 +479,8 @@ targets() {
     if [ -n "$(jget durable-check quotad ops_per_s)" ]; then
         echo "- durable within 20% of in-memory (same connections and requests in flight): at $PIPE in flight per connection $(durable_vs durable-check check-uniform)${DURABLE_LOG:+ ($DURABLE_LOG)}; at $DEEP: $(durable_vs durable-deep check-deep); at $DEEPER: $(durable_vs durable-deeper check-deeper). Each commit waits for one fsync, so at a fixed number of requests in flight durable throughput is at most in-flight / commit time: group commit needs enough requests in flight to fill its groups"
         disk_bound
+        [ -n "$(jget fastlog-check quotad ops_per_s)" ] &&
+            echo "- the same durable target with the log on tmpfs (its flush is free: a stand-in for a fast log device, not durable; what is left is quotad's own cost of group commit): at $PIPE in flight per connection $(durable_vs fastlog-check check-uniform); at $DEEPER: $(durable_vs fastlog-deeper check-deeper)${FASTLOG_NOTE:+ ($FASTLOG_NOTE)}"
     else
         echo "- durable within 20% of in-memory: not measured ($DURABLE_NOTE)"
     fi
