@@ -44,6 +44,7 @@ struct plog {
     int rotate_rc;
     _Atomic int kicked;
     _Atomic int sleeping;          /* writer in (or about to) cond wait */
+    _Atomic int gating;            /* writer in plog_gate's wait */
     plog_notify_fn notify;
     plog_released_fn released;
     void *notify_arg;
