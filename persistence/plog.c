@@ -333,7 +333,7 @@ int plog_commit(plog *pl, bool force_sync)
 
 /* ---- the thread ---- */
 
-static void plog_deadline(struct timespec *ts, uint64_t us)
+void plog_deadline(struct timespec *ts, uint64_t us)
 {
     clock_gettime(CLOCK_REALTIME, ts);
     ts->tv_sec += (time_t)(us / 1000000u);

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "chunk.h"
 #include "plog.h"
@@ -93,6 +94,8 @@ int plog_rotate(plog *pl);
 int plog_commit(plog *pl, bool force_sync);
 uint64_t plog_request_rotate(plog *pl);
 void plog_segment_name(uint64_t segno, char *out, size_t cap);
+/* ts = now + us on CLOCK_REALTIME (pthread_cond_timedwait's clock). */
+void plog_deadline(struct timespec *ts, uint64_t us);
 
 /* plog_spare.c */
 int plog_spare_start(plog *pl);      /* 0, or -1 (logged; not fatal) */

@@ -34,8 +34,7 @@ static void spare_remove(plog *pl)
 static void spare_wait_retry(plog *pl)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += PLOG_SPARE_RETRY_MS / 1000u;
+    plog_deadline(&ts, (uint64_t)PLOG_SPARE_RETRY_MS * 1000u);
     (void)pthread_cond_timedwait(&pl->spare_cv, &pl->spare_mu, &ts);
 }
 
