@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int t_failed_checks;   /* in the current test */
@@ -97,6 +98,14 @@ static inline int t_write_tmp(char *path, const char *name, const char *text)
     size_t len = strlen(text);
     ssize_t w = write(fd, text, len);
     return close(fd) == 0 && w == (ssize_t)len ? 0 : -1;
+}
+
+/* Monotonic microseconds: timings must not jump with the wall clock. */
+static inline int64_t t_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 #endif

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/vfs.h>
-#include <time.h>
 
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
@@ -120,22 +119,15 @@ static void test_deep(void)
     }
 }
 
-static int64_t gt_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void test_sequential(void)
 {
     int64_t worst = 0;
     for (int i = 0; i < GT_SEQ_CHECKS; i++) {
         qc_check_res rs;
-        int64_t t0 = gt_now_us();
+        int64_t t0 = t_mono_us();
         T_REQUIRE(fx_check(g_c, g_key.secret, GT_AMOUNT, &rs) == QC_OK);
         T_EQ_I64(rs.decision, QC_ALLOWED);
-        int64_t us = gt_now_us() - t0;
+        int64_t us = t_mono_us() - t0;
         worst = us > worst ? us : worst;
     }
     printf("# %d sequential checks: slowest %lld us\n", GT_SEQ_CHECKS,

@@ -70,9 +70,7 @@ static atomic_int g_snap_active;
 /* Monotonic ms: latencies must not jump with the wall clock. */
 static int64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return t_mono_us() / 1000;
 }
 
 /* Time one call; remember the worst, and the worst during a snapshot. */

@@ -81,9 +81,7 @@ typedef struct fake_srv {
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return t_mono_us() / 1000;
 }
 
 static int send_frame(int fd, Quotad__Reply **replies, size_t n)
