@@ -199,6 +199,16 @@ load_quotad() {
         die "loading quotad failed"
 }
 
+# load_durable_quotad SECRETS: load_quotad, then snapshot the bulk load
+# (as an operator would after an import), so the automatic snapshot the
+# load's log would trigger does not land inside a measured round
+load_durable_quotad() {
+    load_quotad "$1"
+    [ -x "$BIN/quotadctl" ] || return 0
+    timeout "$LOAD_TIMEOUT_S" "$BIN/quotadctl" --port "$QD_PORT" \
+        snapshot --wait >/dev/null || die "snapshot after load failed"
+}
+
 # load_redis SECRETS: the same keys (by hash) and wallets into Redis
 load_redis() {
     timeout "$LOAD_TIMEOUT_S" "$BENCH" --target redis --port "$REDIS_PORT" \
@@ -347,14 +357,7 @@ if [ -n "$FSYNC_OPT" ]; then
         --workspaces 1 --secrets "$WORK/probe.secrets" >/dev/null 2>&1 || true
     if quotad_persists; then
         log "durable quotad (fsync always)"
-        load_quotad "$QDUR_SECRETS"
-        # Snapshot the bulk load first (as an operator would after an
-        # import), so the automatic snapshot the load's log would trigger
-        # does not land inside a measured round.
-        if [ -x "$BIN/quotadctl" ]; then
-            timeout "$LOAD_TIMEOUT_S" "$BIN/quotadctl" --port "$QDUR_PORT" \
-                snapshot --wait >/dev/null || die "snapshot after load failed"
-        fi
+        load_durable_quotad "$QDUR_SECRETS"
         LOG0=$(log_stats "$QDUR_PORT")
         for ((round = 1; round <= ROUNDS; round++)); do
             run_bench durable-check quotad "$QDUR_PORT" "$QDUR_PID" "$QDUR_SECRETS" --mix check
@@ -383,11 +386,7 @@ if [ "${FASTLOG_ON:-0}" = 1 ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmp
     log "durable quotad with its log on tmpfs ($FASTLOG_DIR)"
     start_quotad quotad-fastlog --fsync always --data-dir "$FASTLOG_DIR"
     QFL_PID=$QD_PID QFL_PORT=$QD_PORT QFL_SECRETS=$OUT/population-quotad-fastlog.secrets
-    load_quotad "$QFL_SECRETS"
-    if [ -x "$BIN/quotadctl" ]; then
-        timeout "$LOAD_TIMEOUT_S" "$BIN/quotadctl" --port "$QFL_PORT" \
-            snapshot --wait >/dev/null || die "snapshot after load failed"
-    fi
+    load_durable_quotad "$QFL_SECRETS"
     FL0=$(log_stats "$QFL_PORT" log_gate_waits)
     for ((round = 1; round <= ROUNDS; round++)); do
         run_bench fastlog-check quotad "$QFL_PORT" "$QFL_PID" "$QFL_SECRETS" --mix check
