@@ -328,12 +328,16 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
 fi
 stop_pid "$REDIS_PID"
 
-# log_stats PORT [STAT] -> "records commits fsyncs fsync_us [STAT]" (empty if unknown)
+# log_stats PORT [STAT...] -> "records commits fsyncs fsync_us [STAT...]" (empty if unknown)
 log_stats() {
     [ -x "$BIN/quotadctl" ] || return 0
-    "$BIN/quotadctl" --port "$1" --json stats 2>/dev/null | tr ',{}' '\n\n\n' |
-        awk -F: -v x="${2:-}" '{gsub(/"/, "", $1); v[$1] = $2}
-                 END {if (v["log_fsync_us"] != "") print v["log_records"], v["log_commits"], v["log_fsyncs"], v["log_fsync_us"], (x != "" ? v[x] + 0 : "")}'
+    local port=$1; shift
+    "$BIN/quotadctl" --port "$port" --json stats 2>/dev/null | tr ',{}' '\n\n\n' |
+        awk -F: -v x="$*" '{gsub(/"/, "", $1); v[$1] = $2}
+                 END {if (v["log_fsync_us"] == "") exit
+                      s = v["log_records"] " " v["log_commits"] " " v["log_fsyncs"] " " v["log_fsync_us"]
+                      n = split(x, k, " "); for (i = 1; i <= n; i++) s = s " " v[k[i]] + 0
+                      print s}'
 }
 # log_delta BEFORE AFTER -> the group commits in between, in words
 log_delta() {
@@ -387,13 +391,13 @@ if [ "${FASTLOG_ON:-0}" = 1 ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmp
     start_quotad quotad-fastlog --fsync always --data-dir "$FASTLOG_DIR"
     QFL_PID=$QD_PID QFL_PORT=$QD_PORT QFL_SECRETS=$OUT/population-quotad-fastlog.secrets
     load_durable_quotad "$QFL_SECRETS"
-    FL0=$(log_stats "$QFL_PORT" log_gate_waits)
+    FL0=$(log_stats "$QFL_PORT" log_gate_waits log_inline_commits)
     for ((round = 1; round <= ROUNDS; round++)); do
         run_bench fastlog-check quotad "$QFL_PORT" "$QFL_PID" "$QFL_SECRETS" --mix check
         run_bench fastlog-deeper quotad "$QFL_PORT" "$QFL_PID" "$QFL_SECRETS" --mix check --pipeline "$DEEPER"
     done
-    FASTLOG_NOTE=$(echo "$FL0 $(log_stats "$QFL_PORT" log_gate_waits)" | awk 'NF == 10 {
-        c = $7 - $2; if (c > 0) printf "%.1f records per group commit, %d waits of the writer for the workers (log_gate_waits)", ($6 - $1) / c, $10 - $5}')
+    FASTLOG_NOTE=$(echo "$FL0 $(log_stats "$QFL_PORT" log_gate_waits log_inline_commits)" | awk 'NF == 12 {
+        c = $8 - $2; if (c > 0) printf "%.1f records per group commit, %.0f%% of the commits run by the workers inline (log_inline_commits), %d held back for the workers (log_gate_waits)", ($7 - $1) / c, 100 * ($12 - $6) / c, $11 - $5}')
     stop_pid "$QFL_PID"
     rm -rf "$FASTLOG_DIR"
 fi

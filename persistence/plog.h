@@ -17,6 +17,12 @@
  *                                                 the release of the one
  *                                                 before (plog_gate)
  *
+ * On a fast log device (commits under PLOG_INLINE_COMMIT_US_MAX on
+ * average) the worker runs the writer's column itself at the end of its
+ * event-loop pass (plog_commit_inline, one commit at a time under
+ * commit_mu) and releases its own replies at once: no kick, no notify to
+ * itself. The writer thread then only rotates, snapshots and ticks.
+ *
  * Every record with seq <= S was appended before S was read (seq is taken
  * and the record appended under one shard lock hold), so after the sweep
  * all of them are in the chunk: "durable up to S" is exact.
@@ -44,6 +50,8 @@ typedef enum plog_fsync {
 #define PLOG_IDLE_WAKE_MS 100u         /* writer wakes at least this often */
 #define PLOG_GATE_COMMIT_US_MAX 200u   /* only commits faster than this wait */
 #define PLOG_GATE_WAIT_US_MAX 2000u    /* for the workers' release (plog_gate) */
+#define PLOG_INLINE_COMMIT_US_MAX 100u /* workers commit if commits are faster */
+#define PLOG_INLINE_ROUNDS_MAX 4u      /* commits one worker runs in a row */
 #define PLOG_SNAPSHOT_LOG_BYTES_DEFAULT (256ull * 1024 * 1024)
 #define PLOG_SNAPSHOT_INTERVAL_S_DEFAULT 3600u
 
@@ -60,6 +68,9 @@ typedef struct plog_opts {
     uint64_t snapshot_log_bytes;     /* snapshot after this much log; 0 off */
     uint32_t snapshot_interval_s;    /* and at least this often; 0 off */
     uint64_t first_segno;            /* segment number to create first */
+    uint32_t idle_wake_ms;           /* writer's idle tick; 0: the default
+                                      * PLOG_IDLE_WAKE_MS (tests raise it
+                                      * so only kicks make it commit) */
     bool no_spare;                   /* no zero-filled spare segment
                                       * (plog_spare.c): grow as written */
 } plog_opts;
@@ -87,6 +98,11 @@ void plog_released(plog *pl);
 
 /* Ask the writer to run soon. Cheap when already asked. */
 void plog_kick(plog *pl);
+/* Worker thread, at the end of an event-loop pass with parked replies:
+ * should it commit itself (the log is fast), and do so (never waits; see
+ * plog.c). When not ok, kick the writer instead. */
+bool plog_inline_ok(const plog *pl);
+void plog_commit_inline(plog *pl);
 
 /* Replies must wait for durability (policy always). */
 bool plog_holds_replies(const plog *pl);
@@ -95,10 +111,11 @@ bool plog_failed(const plog *pl);
 
 /* Group commits, records, bytes written, fsyncs, microseconds spent in
  * those fsyncs since start (log_fsync_us / log_fsyncs = the disk's commit
- * latency, which bounds durable throughput: see bench/ANALYSIS.md), and
- * spare segments prepared (plog_spare.c), and the writer's waits for the
- * workers' release before a fast commit (plog_gate). */
-#define PLOG_COUNTERS 7
+ * latency, which bounds durable throughput: see bench/ANALYSIS.md),
+ * spare segments prepared (plog_spare.c), fast commits held back for the
+ * workers' release (plog_gate), and commits run by workers inline
+ * (plog_commit_inline). */
+#define PLOG_COUNTERS 8
 void plog_counters(const plog *pl, uint64_t out[PLOG_COUNTERS]);
 
 /* Take a snapshot now and compact the log; blocks the caller (not the

@@ -26,6 +26,8 @@
 #define PLOG_SPARE_SLACK_BYTES (1024u * 1024u)
 /* After a failed spare (disk full, file size limit), wait this long. */
 #define PLOG_SPARE_RETRY_MS 10000u
+/* commit_us moves 1/2^this of the way to each commit's time. */
+#define PLOG_COMMIT_AVG_SHIFT 3u
 #define PLOG_NAME_BYTES 64u
 #define PLOG_DIR_BYTES 512u
 /* Snapshot chunk size before it is written out (bounded memory). */
@@ -46,22 +48,31 @@ struct plog {
     _Atomic int kicked;
     _Atomic int sleeping;          /* writer in (or about to) cond wait */
     _Atomic int gating;            /* writer in plog_gate's wait */
-    plog_notify_fn notify;
-    plog_released_fn released;
-    void *notify_arg;
+    plog_notify_fn notify;         /* under mu */
+    /* Set under mu, read without it by workers too (plog_gate_open):
+     * arg is stored before released is set and after it is cleared. */
+    _Atomic(plog_released_fn) released;
+    _Atomic(void *) notify_arg;
 
     _Atomic uint64_t durable_seq;
     _Atomic int failed;
     _Atomic uint64_t n_commits, n_records, n_bytes, n_fsyncs; /* stats */
     _Atomic uint64_t n_fsync_us;   /* stats: time spent in fdatasync */
     _Atomic uint64_t n_gate_waits; /* stats: plog_gate waited */
+    _Atomic uint64_t n_inline;     /* stats: commits run by a worker */
 
-    /* Writer thread only. */
+    /* One commit at a time, by the writer or inline by a worker
+     * (plog_commit_inline); it guards the writer-side state below. Never
+     * taken while holding mu (a commit takes mu to notify). */
+    pthread_mutex_t commit_mu;
+    _Atomic int commit_pending;    /* a worker wants a commit after this */
+    _Atomic uint64_t commit_us;    /* mean commit time (plog_commit_round) */
+    _Atomic uint64_t gate_seq;     /* durable_seq before its last advance */
+
+    /* Under commit_mu. */
     segfile_writer *w;
     uint64_t segno;                /* of w (read by others under mu) */
     bool unsynced;
-    uint64_t gate_seq;             /* durable_seq before its last advance */
-    uint64_t commit_us;            /* how long the last commit took */
     int64_t last_sync_ms;
     shard_log *spare;              /* per shard: swapped-out buffers */
     plog_ref *refs;
@@ -91,7 +102,7 @@ struct plog {
 
 void plog_fail(plog *pl, const char *what, int status);
 int plog_rotate(plog *pl);
-int plog_commit(plog *pl, bool force_sync);
+int plog_commit(plog *pl, bool force_sync, bool may_rotate);
 uint64_t plog_request_rotate(plog *pl);
 void plog_segment_name(uint64_t segno, char *out, size_t cap);
 /* ts = now + us on CLOCK_REALTIME (pthread_cond_timedwait's clock). */

@@ -201,13 +201,42 @@ static int conn_out(conn *c, uint8_t *frame, size_t len, bool owned)
     return conn_put(bufferevent_get_output(c->bev), frame, len, owned);
 }
 
-/* Any thread: have env's worker run conn_durable on its next turn. */
+/* The conn_env whose worker runs on this thread (conn_env_bind). */
+static _Thread_local conn_env *conn_self;
+
+/* Any thread: have env's worker run conn_durable on its next turn. Its
+ * own thread need not write the eventfd: conn_env_after_pass runs at the
+ * end of the pass it is in. */
 static void conn_env_kick(conn_env *env)
 {
     if (env->wake == NULL)
         return;
     atomic_store(&env->durable_kick, 1);
-    env->wake(env->wake_arg);
+    if (env != conn_self)
+        env->wake(env->wake_arg);
+}
+
+void conn_env_bind(conn_env *env)
+{
+    conn_self = env;
+}
+
+void conn_env_after_pass(conn_env *env)
+{
+    assert(env == conn_self);
+    struct plog *pl = env->plog;
+    if (atomic_exchange(&env->durable_kick, 0) != 0)
+        conn_durable(env);
+    if (pl == NULL || !plog_holds_replies(pl))
+        return;
+    if (!plog_inline_ok(pl)) {
+        if (atomic_load(&env->parked_conns) > 0)
+            plog_kick(pl);
+        return;
+    }
+    plog_commit_inline(pl);
+    if (atomic_exchange(&env->durable_kick, 0) != 0)
+        conn_durable(env);
 }
 
 /* c parked its first reply: count it for conn_env_notify. The writer
@@ -237,7 +266,8 @@ static int conn_park(conn *c, ops_reply *r, uint64_t rx_ns)
         return -1;
     if (first)
         conn_parked_first(c, seq);
-    plog_kick(c->env->plog);
+    if (c->env != conn_self || !plog_inline_ok(c->env->plog))
+        plog_kick(c->env->plog);  /* else conn_env_after_pass commits */
     return 0;
 }
 

@@ -68,6 +68,14 @@ typedef struct conn_env {
  * once if setting it up fails (then -1 is returned). */
 int conn_open(conn_env *env, evutil_socket_t fd, uint32_t ip_bucket);
 
+/* Worker thread: env is this thread's, and conn_env_after_pass runs
+ * after every pass of its event loop. */
+void conn_env_bind(conn_env *env);
+/* End of an event-loop pass: commit the log inline if it is fast
+ * (plog_commit_inline), else make sure the writer runs; then send what
+ * became durable. */
+void conn_env_after_pass(conn_env *env);
+
 /* The log advanced (or failed): send parked replies that are durable now;
  * on failure, close connections whose replies can never be sent. */
 void conn_durable(conn_env *env);

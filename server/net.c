@@ -320,8 +320,15 @@ static void *net_worker_main(void *arg)
     char name[16]; /* the kernel's limit, NUL included (top -H, perf) */
     snprintf(name, sizeof name, "qd-worker-%u", w->idx);
     (void)pthread_setname_np(pthread_self(), name);
-    if (event_base_dispatch(w->base) < 0)
-        log_error("worker %u: event loop failed", w->idx);
+    conn_env_bind(&w->env);
+    for (;;) {
+        int rc = event_base_loop(w->base, EVLOOP_ONCE);
+        if (rc < 0)
+            log_error("worker %u: event loop failed", w->idx);
+        if (rc != 0 || event_base_got_break(w->base))
+            break;
+        conn_env_after_pass(&w->env);
+    }
     conn_close_all(&w->env);
     net_worker_drain_inbox(w);
     return NULL;

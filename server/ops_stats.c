@@ -87,6 +87,7 @@ void op_stats(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
         put(&o, "log_fsync_us", lc[4]);
         put(&o, "log_spares", lc[5]);
         put(&o, "log_gate_waits", lc[6]);
+        put(&o, "log_inline_commits", lc[7]);
         put(&o, "log_failed", plog_failed(pl));
         put(&o, "snapshot_last_seq", plog_last_snapshot_seq(pl));
     }
