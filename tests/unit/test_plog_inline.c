@@ -16,16 +16,15 @@
  *                    nothing. Most commits were inline.
  *   replay           the log written that way recovers every workspace.
  */
-#include <dirent.h>
 #include <linux/magic.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "lib/daemon.h"
 #include "limits.h"
 #include "ops.h"
 #include "plog.h"
@@ -87,23 +86,6 @@ static int64_t il_wait_durable(uint64_t seq)
         sched_yield();
     }
     return t_mono_us() - t0;
-}
-
-static void il_rm_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    char path[320];
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        (void)unlink(path);
-    }
-    closedir(d);
-    (void)rmdir(dir);
 }
 
 static store *il_store(void)
@@ -225,7 +207,7 @@ static void test_replay(void)
     T_EQ_I64(rep.records_skipped, 0);
     store_close(g_st);
     g_st = NULL;
-    il_rm_dir(g_dir);
+    td_remove_tree(g_dir);
 }
 
 int main(void)
