@@ -221,12 +221,20 @@ void conn_env_bind(conn_env *env)
     conn_self = env;
 }
 
+/* A load first: under --persist 0 (or a quiet log) this runs after every
+ * pass, and must not write the line the log writer writes. */
+static void conn_env_take_kick(conn_env *env)
+{
+    if (atomic_load(&env->durable_kick) != 0 &&
+        atomic_exchange(&env->durable_kick, 0) != 0)
+        conn_durable(env);
+}
+
 void conn_env_after_pass(conn_env *env)
 {
     assert(env == conn_self);
     struct plog *pl = env->plog;
-    if (atomic_exchange(&env->durable_kick, 0) != 0)
-        conn_durable(env);
+    conn_env_take_kick(env);
     if (pl == NULL || !plog_holds_replies(pl))
         return;
     if (!plog_inline_ok(pl)) {
@@ -235,8 +243,7 @@ void conn_env_after_pass(conn_env *env)
         return;
     }
     plog_commit_inline(pl);
-    if (atomic_exchange(&env->durable_kick, 0) != 0)
-        conn_durable(env);
+    conn_env_take_kick(env);   /* our own replies in that commit */
 }
 
 /* c parked its first reply: count it for conn_env_notify. The writer
