@@ -9,11 +9,17 @@
  *   - after a restart without the limit, the wallet holds exactly the
  *     acknowledged debits (an unacknowledged one may or may not be there,
  *     never twice).
+ * Twice: with the data dir on disk, where the log writer thread commits,
+ * and on tmpfs (/dev/shm, where the machine has one), where commits are
+ * fast and the workers run them inline (plog_commit_inline), so the
+ * failing write is a worker's.
  */
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
 
 #include "daemon.h"
 #include "fixtures.h"
@@ -27,8 +33,9 @@
 
 static td_daemon g_d;
 
-/* Start the daemon under the file-size limit, then lift it for us. */
-static int start_limited(void)
+/* Start the daemon under the file-size limit, then lift it for us.
+ * data_dir NULL: the daemon's own dir under g_d. */
+static int start_limited(const char *data_dir)
 {
     struct rlimit old, lim;
     if (getrlimit(RLIMIT_FSIZE, &old) != 0) {
@@ -41,16 +48,28 @@ static int start_limited(void)
         return -1;
     }
     const char *args[] = {"--fsync", "always", "--snapshot-log-bytes", "0",
-                          NULL};
+                          data_dir ? "--data-dir" : NULL, data_dir, NULL};
     int rc = td_start(&g_d, args);
     (void)setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, prev);
     return rc;
 }
 
-static void test_write_failure_stops_writes(void)
+static int64_t lf_stat(qc_ctx *c, const char *name)
 {
-    T_REQUIRE(start_limited() == 0);
+    const char *names[] = {name};
+    int64_t v = -1;
+    return fx_stats_get(c, false, names, &v, 1) == 0 ? v : -1;
+}
+
+/* The scenario above; g_inline gets the daemon's log_inline_commits,
+ * read after the failure (stats still answers). */
+static int64_t g_inline = -1;
+
+static void lf_run(const char *data_dir)
+{
+    g_inline = -1;
+    T_REQUIRE(start_limited(data_dir) == 0);
     qc_ctx *c = td_connect(&g_d);
     T_REQUIRE(c != NULL);
     uint32_t ws = 0;
@@ -78,6 +97,7 @@ static void test_write_failure_stops_writes(void)
     qc_check_res rs;
     T_EQ_I64(qc_check(c, &rq, &rs), QC_CODE_UNAVAILABLE);
     T_CHECK(strstr(qc_errstr(c), "durability lost") != NULL);
+    g_inline = lf_stat(c, "log_inline_commits");
     qc_free(c);
     T_CHECK(td_stop(&g_d) != 0); /* it reports the lost durability */
 
@@ -89,16 +109,39 @@ static void test_write_failure_stops_writes(void)
     T_REQUIRE(fx_balance(c, ws, &bal) == QC_OK);
     int64_t lost = START_MICRO - acked - bal;
     T_CHECK(lost == 0 || lost == DEBIT_MICRO); /* the unacked one, at most */
-    printf("# acked %lld micro in %lld debits; unacked applied: %s\n",
+    printf("# %s: acked %lld micro in %lld debits; unacked applied: %s; "
+           "%lld inline commits\n", data_dir ? data_dir : "disk",
            (long long)acked, (long long)(acked / DEBIT_MICRO),
-           lost ? "yes" : "no");
+           lost ? "yes" : "no", (long long)g_inline);
     qc_free(c);
     T_EQ_I64(td_stop(&g_d), 0);
+}
+
+static void test_write_failure_stops_writes(void)
+{
+    lf_run(NULL);
+    td_cleanup(&g_d);
+}
+
+/* tmpfs: the failing write is a worker's inline commit. */
+static void test_inline_write_failure(void)
+{
+    struct statfs fs;
+    char dir[64] = "/dev/shm/quotad-it-logfail-XXXXXX";
+    if (statfs("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC) {
+        printf("# no tmpfs at /dev/shm: the inline case is not run here\n");
+        return;
+    }
+    T_REQUIRE(mkdtemp(dir) != NULL);
+    lf_run(dir);
+    T_CHECK(g_inline > 0);
+    td_cleanup(&g_d);
+    td_remove_tree(dir);
 }
 
 int main(void)
 {
     T_RUN(test_write_failure_stops_writes);
-    td_cleanup(&g_d);
+    T_RUN(test_inline_write_failure);
     return t_done();
 }
