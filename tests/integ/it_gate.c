@@ -17,12 +17,10 @@
  *                the workers long (each check's round trip stays under
  *                the gate's bound plus the commit, GT_SEQ_US_MAX).
  */
-#include <linux/magic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/vfs.h>
 
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
@@ -35,7 +33,6 @@
 #define GT_SEQ_CHECKS 200
 #define GT_SEQ_US_MAX 200000     /* far above gate (2 ms) + a commit */
 #define GT_WALLET (INT64_C(1000000) * FX_UNIT)
-#define GT_SHM "/dev/shm"
 
 static td_daemon g_d;
 static qc_ctx *g_c;
@@ -43,13 +40,6 @@ static uint32_t g_ws;
 static fx_key g_key;
 static bool g_tmpfs;
 static char g_dir[64];
-
-static int64_t gt_stat(const char *name)
-{
-    const char *names[] = {name};
-    int64_t v = -1;
-    return fx_stats_get(g_c, false, names, &v, 1) == 0 ? v : -1;
-}
 
 typedef struct gt_thread {
     pthread_t tid;
@@ -89,10 +79,10 @@ static void test_deep(void)
 {
     fx_ws_state before, after;
     T_REQUIRE(fx_ws_state_get(g_c, g_ws, &before) == QC_OK);
-    int64_t waits0 = gt_stat("log_gate_waits");
-    int64_t commits0 = gt_stat("log_commits");
-    int64_t recs0 = gt_stat("log_records");
-    int64_t inline0 = gt_stat("log_inline_commits");
+    int64_t waits0 = fx_stat(g_c, "log_gate_waits");
+    int64_t commits0 = fx_stat(g_c, "log_commits");
+    int64_t recs0 = fx_stat(g_c, "log_records");
+    int64_t inline0 = fx_stat(g_c, "log_inline_commits");
     T_REQUIRE(waits0 >= 0 && commits0 >= 0 && recs0 >= 0 && inline0 >= 0);
     gt_thread t[GT_THREADS] = {0};
     int started = 0;
@@ -110,10 +100,10 @@ static void test_deep(void)
     T_EQ_I64(charged, (int64_t)started * GT_ROUNDS * GT_DEPTH * GT_AMOUNT);
     T_REQUIRE(fx_ws_state_get(g_c, g_ws, &after) == QC_OK);
     T_EQ_I64(after.balance, before.balance - charged);
-    int64_t waits = gt_stat("log_gate_waits") - waits0;
-    int64_t commits = gt_stat("log_commits") - commits0;
-    int64_t recs = gt_stat("log_records") - recs0;
-    int64_t inl = gt_stat("log_inline_commits") - inline0;
+    int64_t waits = fx_stat(g_c, "log_gate_waits") - waits0;
+    int64_t commits = fx_stat(g_c, "log_commits") - commits0;
+    int64_t recs = fx_stat(g_c, "log_records") - recs0;
+    int64_t inl = fx_stat(g_c, "log_inline_commits") - inline0;
     printf("# %s: %lld records in %lld commits (%lld inline), %lld gate "
            "waits\n", g_tmpfs ? "tmpfs" : "disk (no tmpfs here)",
            (long long)recs, (long long)commits, (long long)inl,
@@ -142,19 +132,9 @@ static void test_sequential(void)
     T_CHECK(worst < GT_SEQ_US_MAX);
 }
 
-/* A scratch data dir on tmpfs, if the machine has one. */
-static bool gt_tmpfs_dir(void)
-{
-    struct statfs sf;
-    if (statfs(GT_SHM, &sf) != 0 || sf.f_type != TMPFS_MAGIC)
-        return false;
-    snprintf(g_dir, sizeof g_dir, GT_SHM "/quotad-it-gate-XXXXXX");
-    return mkdtemp(g_dir) != NULL;
-}
-
 int main(void)
 {
-    g_tmpfs = gt_tmpfs_dir();
+    g_tmpfs = td_tmpfs_dir("quotad-it-gate", g_dir, sizeof g_dir);
     const char *args[] = {"--fsync", "always", "--workers", "2",
                           g_tmpfs ? "--data-dir" : NULL, g_dir, NULL};
     int rc = fx_start(&g_d, args, &g_c) != 0 ||

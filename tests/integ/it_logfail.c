@@ -14,12 +14,10 @@
  * fast and the workers run them inline (plog_commit_inline), so the
  * failing write is a worker's.
  */
-#include <linux/magic.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/vfs.h>
 
 #include "daemon.h"
 #include "fixtures.h"
@@ -53,13 +51,6 @@ static int start_limited(const char *data_dir)
     (void)setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, prev);
     return rc;
-}
-
-static int64_t lf_stat(qc_ctx *c, const char *name)
-{
-    const char *names[] = {name};
-    int64_t v = -1;
-    return fx_stats_get(c, false, names, &v, 1) == 0 ? v : -1;
 }
 
 /* The scenario above; g_inline gets the daemon's log_inline_commits,
@@ -97,7 +88,7 @@ static void lf_run(const char *data_dir)
     qc_check_res rs;
     T_EQ_I64(qc_check(c, &rq, &rs), QC_CODE_UNAVAILABLE);
     T_CHECK(strstr(qc_errstr(c), "durability lost") != NULL);
-    g_inline = lf_stat(c, "log_inline_commits");
+    g_inline = fx_stat(c, "log_inline_commits");
     qc_free(c);
     T_CHECK(td_stop(&g_d) != 0); /* it reports the lost durability */
 
@@ -126,13 +117,11 @@ static void test_write_failure_stops_writes(void)
 /* tmpfs: the failing write is a worker's inline commit. */
 static void test_inline_write_failure(void)
 {
-    struct statfs fs;
-    char dir[64] = "/dev/shm/quotad-it-logfail-XXXXXX";
-    if (statfs("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC) {
+    char dir[64];
+    if (!td_tmpfs_dir("quotad-it-logfail", dir, sizeof dir)) {
         printf("# no tmpfs at /dev/shm: the inline case is not run here\n");
         return;
     }
-    T_REQUIRE(mkdtemp(dir) != NULL);
     lf_run(dir);
     T_CHECK(g_inline > 0);
     td_cleanup(&g_d);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/magic.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -367,6 +369,15 @@ void td_remove_tree(const char *dir)
 {
     if (nftw(dir, td_rm_entry, TD_NFTW_FDS, FTW_DEPTH | FTW_PHYS) != 0)
         fprintf(stderr, "td: nftw %s: %s\n", dir, strerror(errno));
+}
+
+bool td_tmpfs_dir(const char *name, char *out, size_t cap)
+{
+    struct statfs fs;
+    if (statfs("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC)
+        return false;
+    int n = snprintf(out, cap, "/dev/shm/%s-XXXXXX", name);
+    return n > 0 && (size_t)n < cap && mkdtemp(out) != NULL;
 }
 
 /* Remove the temp dir; refuses anything not made by td_start. */

@@ -38,6 +38,10 @@ int td_kill9(td_daemon *d);
 void td_cleanup(td_daemon *d);
 /* Remove dir and everything under it, children first (errors printed). */
 void td_remove_tree(const char *dir);
+/* A new scratch dir /dev/shm/NAME-XXXXXX in out (cap bytes) if /dev/shm
+ * is tmpfs (a stand-in for a fast log device): true, else false. The
+ * caller removes it (td_remove_tree). */
+bool td_tmpfs_dir(const char *name, char *out, size_t cap);
 
 /* The daemon's stderr so far (DIR/stderr, rewritten at each start), at
  * most TD_STDERR_BYTES_MAX bytes, or NULL; free() it. */

@@ -16,13 +16,11 @@
  *                    nothing. Most commits were inline.
  *   replay           the log written that way recovers every workspace.
  */
-#include <linux/magic.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/vfs.h>
 
 #include "lib/daemon.h"
 #include "limits.h"
@@ -99,11 +97,11 @@ static store *il_store(void)
 
 static void test_becomes_inline(void)
 {
-    struct statfs fs;
-    g_tmpfs = statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC;
-    snprintf(g_dir, sizeof g_dir, "%s/qd-inline.XXXXXX",
-             g_tmpfs ? "/dev/shm" : "/tmp");
-    T_REQUIRE(mkdtemp(g_dir) != NULL);
+    g_tmpfs = td_tmpfs_dir("qd-inline", g_dir, sizeof g_dir);
+    if (!g_tmpfs) {
+        snprintf(g_dir, sizeof g_dir, "/tmp/qd-inline-XXXXXX");
+        T_REQUIRE(mkdtemp(g_dir) != NULL);
+    }
     g_st = il_store();
     T_REQUIRE(g_st != NULL);
     plog_opts po = {.dir = g_dir, .fsync = PLOG_FSYNC_ALWAYS,
