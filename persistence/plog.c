@@ -342,20 +342,25 @@ int plog_commit(plog *pl, bool force_sync, bool may_rotate)
     return rc;
 }
 
-/* Under commit_mu: one commit, timed for plog_gate and plog_inline_ok.
+/* Under commit_mu: one commit, timed for plog_gate and plog_inline_ok;
+ * *wrote (if not NULL) says whether it wrote records.
  * Only commits that wrote records count, and as a running mean (1/8 per
  * commit): an empty commit (a kick with nothing new) or one lucky flush
  * must not make a disk look fast, or a worker would block on the next
  * flush. Clearing commit_pending before the sweep is what lets a worker
  * that found commit_mu taken leave: its records are either in this
  * sweep, or its flag is set again after our clear and the holder loops. */
-static int plog_commit_round(plog *pl, bool force_sync, bool may_rotate)
+static int plog_commit_round(plog *pl, bool force_sync, bool may_rotate,
+                             bool *wrote)
 {
     atomic_store(&pl->commit_pending, 0);
     uint64_t records = atomic_load(&pl->n_records);
     uint64_t t0 = plog_mono_us();
     int rc = plog_commit(pl, force_sync, may_rotate);
-    if (atomic_load(&pl->n_records) != records) {
+    bool w = atomic_load(&pl->n_records) != records;
+    if (wrote != NULL)
+        *wrote = w;
+    if (w) {
         uint64_t us = plog_mono_us() - t0;
         uint64_t avg = atomic_load(&pl->commit_us);
         avg = avg - (avg >> PLOG_COMMIT_AVG_SHIFT) + (us >> PLOG_COMMIT_AVG_SHIFT);
@@ -419,9 +424,9 @@ void plog_commit_inline(plog *pl)
     for (uint32_t round = 0; round < PLOG_INLINE_ROUNDS_MAX; round++) {
         if (pthread_mutex_trylock(&pl->commit_mu) != 0)
             return;                    /* the holder sees our flag */
-        uint64_t records = atomic_load(&pl->n_records);
-        int rc = plog_commit_round(pl, false, false);
-        if (atomic_load(&pl->n_records) != records)
+        bool wrote;
+        int rc = plog_commit_round(pl, false, false, &wrote);
+        if (wrote)
             atomic_fetch_add(&pl->n_inline, 1);   /* a commit, not a no-op */
         if (!plog_unlock_commit(pl) || rc != 0)
             return;
@@ -496,7 +501,7 @@ static void plog_wait(plog *pl, bool *stop, bool *rotate)
 static void plog_finish_rotate(plog *pl)
 {
     pthread_mutex_lock(&pl->commit_mu);
-    int rc = plog_commit_round(pl, true, true);
+    int rc = plog_commit_round(pl, true, true, NULL);
     if (rc == 0) {
         rc = plog_rotate(pl);
     }
@@ -520,7 +525,7 @@ static void *plog_main(void *arg)
             plog_finish_rotate(pl);
         } else {
             pthread_mutex_lock(&pl->commit_mu);
-            (void)plog_commit_round(pl, stop, true);
+            (void)plog_commit_round(pl, stop, true, NULL);
             if (plog_unlock_commit(pl))
                 atomic_store(&pl->kicked, 1);   /* commit again at once */
         }
