@@ -36,6 +36,13 @@ void rec_idem_state(uint32_t ws_id, const idem_entry *e,
  * Aborts when out of memory: a change that cannot be logged must not be
  * acknowledged, and the process restarts from its log. */
 void rec_append(shard *sh, const Quotad__LogRecord *r);
+/* The same for the two records every check writes, encoded by hand:
+ * ChargeRec{key_id, charged, tokens} without hold or idempotency state,
+ * and DenyRec{workspace_id, key_id, decision}. seq > 0. */
+void rec_append_charge(shard *sh, uint64_t seq, int64_t at_ms,
+                       uint64_t key_id, int64_t charged, int64_t tokens);
+void rec_append_deny(shard *sh, uint64_t seq, int64_t at_ms, uint32_t ws_id,
+                     uint64_t key_id, uint32_t decision);
 
 /* Workspace a record belongs to (0 for snapshot meta). */
 uint32_t rec_ws_of(const Quotad__LogRecord *r);

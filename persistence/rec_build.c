@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ipnet.h"
+#include "pbwire.h"
 #include "rec.h"
 
 #define SET(msg, field, v) ((msg)->has_##field = 1, (msg)->field = (v))
@@ -282,6 +283,61 @@ void rec_append(shard *sh, const Quotad__LogRecord *r)
     (void)packed;
     sh->log.len += REC_FRAME_BYTES + n;
     sh->log.n++;
+}
+
+/* LogRecord field numbers of the hand-encoded records (quotad.proto). */
+#define REC_FIELD_SEQ 1u
+#define REC_FIELD_AT_MS 2u
+#define REC_FIELD_CHARGE 30u
+#define REC_FIELD_DENY 34u
+/* Largest hand-encoded record: seq, at_ms, the change's tag and length,
+ * and three varint fields in the change. */
+#define REC_FAST_BYTES_MAX (2u * (1u + PBWIRE_VARINT_BYTES_MAX) + 3u + \
+                            3u * (1u + PBWIRE_VARINT_BYTES_MAX))
+
+/* Append [len][seq] LogRecord{seq, at_ms, <field>{f1, f2, f3}} with every
+ * field set, byte for byte what protobuf-c packs for it (test_recfast).
+ * The allowed check's charge and the denied check's usage are one record
+ * per check: packing them through protobuf-c (size pass, descriptor
+ * walk, pack pass) cost more than the rest of the append. */
+static void rec_append3(shard *sh, uint64_t seq, int64_t at_ms,
+                        uint32_t field, const uint64_t v[3])
+{
+    assert(seq > 0);
+    uint8_t sub[3u * (1u + PBWIRE_VARINT_BYTES_MAX)];
+    uint8_t *q = sub;
+    for (uint32_t i = 0; i < 3; i++)
+        q = pbwire_put_field(q, i + 1u, v[i]);
+    size_t sub_len = (size_t)(q - sub);
+    log_reserve(&sh->log, REC_FRAME_BYTES + REC_FAST_BYTES_MAX);
+    uint8_t *frame = sh->log.buf + sh->log.len;
+    uint8_t *p = frame + REC_FRAME_BYTES;
+    p = pbwire_put_field(p, REC_FIELD_SEQ, seq);
+    p = pbwire_put_field(p, REC_FIELD_AT_MS, (uint64_t)at_ms);
+    p = pbwire_put_tag(p, field, PBWIRE_LEN);
+    p = pbwire_put_varint(p, sub_len);
+    memcpy(p, sub, sub_len);
+    p += sub_len;
+    uint32_t n32 = (uint32_t)(p - frame - REC_FRAME_BYTES);
+    assert(n32 <= REC_FAST_BYTES_MAX);
+    memcpy(frame, &n32, sizeof(n32));
+    memcpy(frame + 4, &seq, sizeof(seq));
+    sh->log.len += REC_FRAME_BYTES + n32;
+    sh->log.n++;
+}
+
+void rec_append_charge(shard *sh, uint64_t seq, int64_t at_ms,
+                       uint64_t key_id, int64_t charged, int64_t tokens)
+{
+    const uint64_t v[3] = {key_id, (uint64_t)charged, (uint64_t)tokens};
+    rec_append3(sh, seq, at_ms, REC_FIELD_CHARGE, v);
+}
+
+void rec_append_deny(shard *sh, uint64_t seq, int64_t at_ms, uint32_t ws_id,
+                     uint64_t key_id, uint32_t decision)
+{
+    const uint64_t v[3] = {ws_id, key_id, decision};
+    rec_append3(sh, seq, at_ms, REC_FIELD_DENY, v);
 }
 
 uint32_t rec_ws_of(const Quotad__LogRecord *r)

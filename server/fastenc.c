@@ -9,48 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbwire.h"
 #include "qd_frame.h"
 
-#define FASTENC_VARINT_BYTES_MAX 10u
-#define FASTENC_WIRE_VARINT 0u
-#define FASTENC_WIRE_LEN 2u
-#define FASTENC_CHECK_BYTES_MAX (12u * (2u + FASTENC_VARINT_BYTES_MAX))
+#define FASTENC_CHECK_BYTES_MAX (12u * (2u + PBWIRE_VARINT_BYTES_MAX))
 #define FASTENC_REPLY_FIELD_CHECK 40u
 #define FASTENC_REPLY_FIELD_PONG 11u
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-static uint8_t *put_tag(uint8_t *p, uint32_t field, uint32_t wire)
-{
-    return put_varint(p, (uint64_t)field << 3 | wire);
-}
 
 /* An optional varint field: int32/enum values are sign-extended. */
 static uint8_t *opt_varint(uint8_t *p, bool has, uint32_t field, uint64_t v)
 {
-    if (!has) {
-        return p;
-    }
-    p = put_tag(p, field, FASTENC_WIRE_VARINT);
-    return put_varint(p, v);
+    return has ? pbwire_put_field(p, field, v) : p;
 }
 
 static uint64_t i32v(int32_t v)
@@ -83,8 +52,8 @@ static size_t pong_body(const Quotad__Pong *g, uint8_t *buf)
 {
     uint8_t *p = buf;
     if (g->has_payload) {
-        p = put_tag(p, 1, FASTENC_WIRE_LEN);
-        p = put_varint(p, g->payload.len);
+        p = pbwire_put_tag(p, 1, PBWIRE_LEN);
+        p = pbwire_put_varint(p, g->payload.len);
         if (g->payload.len > 0) {
             memcpy(p, g->payload.data, g->payload.len);
         }
@@ -117,25 +86,25 @@ static size_t reply_len(const Quotad__Reply *r, uint8_t *sub, size_t *sub_len)
 {
     size_t n = 0;
     if (r->has_id) {
-        n += 1 + varint_len(r->id);
+        n += 1 + pbwire_varint_len(r->id);
     }
     if (r->has_code) {
-        n += 1 + varint_len(i32v((int32_t)r->code));
+        n += 1 + pbwire_varint_len(i32v((int32_t)r->code));
     }
     if (r->error != NULL) {
         size_t l = strlen(r->error);
-        n += 1 + varint_len(l) + l;
+        n += 1 + pbwire_varint_len(l) + l;
     }
     if (r->has_seq) {
-        n += 1 + varint_len(r->seq);
+        n += 1 + pbwire_varint_len(r->seq);
     }
     *sub_len = 0;
     if (r->result_case == QUOTAD__REPLY__RESULT_CHECK) {
         *sub_len = check_body(r->check, sub);
-        n += 2 + varint_len(*sub_len) + *sub_len;
+        n += 2 + pbwire_varint_len(*sub_len) + *sub_len;
     } else if (r->result_case == QUOTAD__REPLY__RESULT_PONG) {
         *sub_len = pong_body(r->pong, sub);
-        n += 1 + varint_len(*sub_len) + *sub_len;
+        n += 1 + pbwire_varint_len(*sub_len) + *sub_len;
     }
     return n;
 }
@@ -147,20 +116,20 @@ static uint8_t *put_reply(uint8_t *p, const Quotad__Reply *r,
     p = opt_varint(p, r->has_code, 2, i32v((int32_t)r->code));
     if (r->error != NULL) {
         size_t l = strlen(r->error);
-        p = put_tag(p, 3, FASTENC_WIRE_LEN);
-        p = put_varint(p, l);
+        p = pbwire_put_tag(p, 3, PBWIRE_LEN);
+        p = pbwire_put_varint(p, l);
         memcpy(p, r->error, l);
         p += l;
     }
     p = opt_varint(p, r->has_seq, 4, r->seq);
     if (r->result_case == QUOTAD__REPLY__RESULT_CHECK) {
-        p = put_tag(p, FASTENC_REPLY_FIELD_CHECK, FASTENC_WIRE_LEN);
-        p = put_varint(p, sub_len);
+        p = pbwire_put_tag(p, FASTENC_REPLY_FIELD_CHECK, PBWIRE_LEN);
+        p = pbwire_put_varint(p, sub_len);
         memcpy(p, sub, sub_len);
         p += sub_len;
     } else if (r->result_case == QUOTAD__REPLY__RESULT_PONG) {
-        p = put_tag(p, FASTENC_REPLY_FIELD_PONG, FASTENC_WIRE_LEN);
-        p = put_varint(p, sub_len);
+        p = pbwire_put_tag(p, FASTENC_REPLY_FIELD_PONG, PBWIRE_LEN);
+        p = pbwire_put_varint(p, sub_len);
         memcpy(p, sub, sub_len);
         p += sub_len;
     }
@@ -176,13 +145,13 @@ int fastenc_server_frame(const Quotad__ServerFrame *sf, uint32_t max_body,
     }
     uint8_t sub[FASTENC_REPLIES_MAX][FASTENC_CHECK_BYTES_MAX];
     size_t sub_len[FASTENC_REPLIES_MAX], rlen[FASTENC_REPLIES_MAX];
-    size_t body = sf->has_version ? 1 + varint_len(sf->version) : 0;
+    size_t body = sf->has_version ? 1 + pbwire_varint_len(sf->version) : 0;
     for (size_t i = 0; i < sf->n_replies; i++) {
         if (!reply_ok(sf->replies[i])) {
             return 0;
         }
         rlen[i] = reply_len(sf->replies[i], sub[i], &sub_len[i]);
-        body += 1 + varint_len(rlen[i]) + rlen[i];
+        body += 1 + pbwire_varint_len(rlen[i]) + rlen[i];
     }
     if (body > max_body) {
         return -1;
@@ -195,8 +164,8 @@ int fastenc_server_frame(const Quotad__ServerFrame *sf, uint32_t max_body,
     uint8_t *p = buf + FRAME_HEADER_BYTES;
     p = opt_varint(p, sf->has_version, 1, sf->version);
     for (size_t i = 0; i < sf->n_replies; i++) {
-        p = put_tag(p, 2, FASTENC_WIRE_LEN);
-        p = put_varint(p, rlen[i]);
+        p = pbwire_put_tag(p, 2, PBWIRE_LEN);
+        p = pbwire_put_varint(p, rlen[i]);
         p = put_reply(p, sf->replies[i], sub[i], sub_len[i]);
     }
     assert((size_t)(p - buf) == FRAME_HEADER_BYTES + body);

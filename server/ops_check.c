@@ -209,6 +209,10 @@ static void log_charge(op_ctx *c, shard *sh, const key *k, int64_t tokens,
     if (c->st->plog == NULL) {
         return;
     }
+    if (h == NULL && e == NULL) {
+        rec_append_charge(sh, a->seq, c->now_ms, k->id, a->charged, tokens);
+        return;
+    }
     Quotad__ChargeRec cr = QUOTAD__CHARGE_REC__INIT;
     Quotad__HoldState hs;
     Quotad__IdemState is;
@@ -237,15 +241,8 @@ static void log_deny(op_ctx *c, shard *sh, uint32_t ws, const key *k,
     if (c->st->plog == NULL) {
         return;
     }
-    Quotad__DenyRec dr = QUOTAD__DENY_REC__INIT;
-    dr.has_workspace_id = dr.has_key_id = dr.has_decision = 1;
-    dr.workspace_id = ws;
-    dr.key_id = k ? k->id : 0;
-    dr.decision = (uint32_t)decision;
-    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
-    r.change_case = QUOTAD__LOG_RECORD__CHANGE_DENY;
-    r.deny = &dr;
-    op_log(c, sh, &r, seq);
+    rec_append_deny(sh, seq, c->now_ms, ws, k ? k->id : 0,
+                    (uint32_t)decision);
 }
 
 /* A well-formed secret of an existing workspace that names no key: count
