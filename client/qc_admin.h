@@ -27,6 +27,9 @@ int qc_call(qc_ctx *c, Quotad__Request *req, Quotad__Reply **out);
  * replies in order. */
 int qc_append(qc_ctx *c, Quotad__Request *req);
 int qc_read(qc_ctx *c, Quotad__Reply **out);
+/* qc_read that never waits: QC_ERR_AGAIN when the oldest reply is not
+ * whole yet (see "Event-loop use" in quotad.h). */
+int qc_read_nowait(qc_ctx *c, Quotad__Reply **out);
 
 /* Batch: n requests in one frame; out[i] gets each reply (n <= 256). */
 int qc_call_batch(qc_ctx *c, Quotad__Request **reqs, size_t n,

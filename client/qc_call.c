@@ -48,9 +48,12 @@ int qci_send(qc_ctx *c, Quotad__Request **reqs, size_t n)
         return rc;
     c->next_id += n;
     c->in_flight += n;
-    if (c->out_len >= QC_OUT_FLUSH_BYTES)
+    if (c->out_len - c->out_off < QC_OUT_FLUSH_BYTES)
+        return QC_OK;
+    if (!c->nonblocking)
         return qci_flush(c, qci_deadline(c));
-    return QC_OK;
+    rc = qci_flush_nowait(c);   /* the rest goes with the next flush */
+    return rc == QC_ERR_AGAIN ? QC_OK : rc;
 }
 
 /* Classify a reply that arrived for the oldest request in flight. An id-0
@@ -73,6 +76,28 @@ static int read_classify(qc_ctx *c, Quotad__Reply *r, uint64_t want)
     return QC_OK;
 }
 
+/* r arrived for the oldest request in flight: check its id, account for
+ * it and hand it out (*out), or free it on a mismatch. */
+static int read_take(qc_ctx *c, Quotad__Reply *r, Quotad__Reply **out)
+{
+    assert(c->next_id > c->in_flight);
+    int rc = read_classify(c, r, c->next_id - c->in_flight);
+    if (rc != QC_OK) {
+        quotad__reply__free_unpacked(r, NULL);
+        return rc;
+    }
+    c->in_flight--;
+    if (r->has_seq)
+        c->last_seq = r->seq;
+    *out = r;
+    int code = r->has_code ? (int)r->code : QC_OK;
+    if (code == QC_OK)
+        return QC_OK;
+    snprintf(c->errstr, sizeof c->errstr, "%s",
+             r->error ? r->error : qc_code_str(code));
+    return code;
+}
+
 int qci_read(qc_ctx *c, Quotad__Reply **out)
 {
     assert(c != NULL && out != NULL);
@@ -88,22 +113,25 @@ int qci_read(qc_ctx *c, Quotad__Reply **out)
         rc = qci_next_reply(c, deadline, &r);
     if (rc != QC_OK)
         return rc;
-    assert(c->next_id > c->in_flight);
-    rc = read_classify(c, r, c->next_id - c->in_flight);
-    if (rc != QC_OK) {
-        quotad__reply__free_unpacked(r, NULL);
+    return read_take(c, r, out);
+}
+
+int qci_read_nowait(qc_ctx *c, Quotad__Reply **out)
+{
+    assert(c != NULL && out != NULL);
+    *out = NULL;
+    if (c->broken)
+        return QC_ERR_IO;
+    if (c->in_flight == 0)
+        return qci_fail(c, QC_ERR_STATE, "no request in flight");
+    int rc = c->out_len > 0 ? qci_flush_nowait(c) : QC_OK;
+    if (rc != QC_OK && rc != QC_ERR_AGAIN)
         return rc;
-    }
-    c->in_flight--;
-    if (r->has_seq)
-        c->last_seq = r->seq;
-    *out = r;
-    int code = r->has_code ? (int)r->code : QC_OK;
-    if (code == QC_OK)
-        return QC_OK;
-    snprintf(c->errstr, sizeof c->errstr, "%s",
-             r->error ? r->error : qc_code_str(code));
-    return code;
+    Quotad__Reply *r = NULL;
+    rc = qci_next_reply_nowait(c, &r);
+    if (rc != QC_OK)
+        return rc;
+    return read_take(c, r, out);
 }
 
 int qci_roundtrip(qc_ctx *c, Quotad__Request *req, Quotad__Reply **out)
@@ -158,6 +186,37 @@ int qc_flush(qc_ctx *c)
     if (rc != QC_OK)
         return rc;
     return c->out_len > 0 ? qci_flush(c, qci_deadline(c)) : QC_OK;
+}
+
+/* ---- event-loop use: nothing below waits ---- */
+
+int qc_fd(const qc_ctx *c)
+{
+    return c == NULL || c->broken ? -1 : c->fd;
+}
+
+bool qc_want_write(const qc_ctx *c)
+{
+    return c != NULL && !c->broken && c->out_len > 0;
+}
+
+int qc_flush_nowait(qc_ctx *c)
+{
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    return c->out_len > 0 ? qci_flush_nowait(c) : QC_OK;
+}
+
+int qc_read_nowait(qc_ctx *c, Quotad__Reply **out)
+{
+    if (out == NULL)
+        return QC_ERR_ARG;
+    *out = NULL;
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    return qci_read_nowait(c, out);
 }
 
 /* Free the replies read so far after a batch failed part-way, so a
@@ -245,6 +304,7 @@ int qc_connect(const qc_options *opt, qc_ctx **out)
     qc_ctx *c = qci_ctx_new(timeout_ms);
     if (c == NULL)
         return QC_ERR_NOMEM;
+    c->nonblocking = opt->nonblocking;
     int rc = qci_open(c, opt->host, opt->port, qci_deadline(c));
     if (rc == QC_OK)
         rc = connect_hello(c, opt->client_name, opt->credential);

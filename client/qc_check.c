@@ -221,6 +221,25 @@ int qc_check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs)
     return rc;
 }
 
+int qc_check_read_nowait(qc_ctx *c, uint64_t *req_id, qc_check_res *rs)
+{
+    if (req_id != NULL)
+        *req_id = 0;
+    if (rs == NULL)
+        return QC_ERR_ARG;
+    check_res_clear(rs);
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    Quotad__Reply *r = NULL;
+    rc = qci_read_nowait(c, &r);
+    if (req_id != NULL && r != NULL)
+        *req_id = r->id;
+    rc = check_map(c, rc, r, rs);
+    qc_reply_free(r);
+    return rc;
+}
+
 /* Validate everything before sending anything, so a bad element costs no
  * round trip and leaves nothing in flight. */
 static int batch_validate(const qc_check_req *rq, const qc_check_res *rs,

@@ -54,13 +54,15 @@ struct qc_ctx {
     uint32_t timeout_ms;         /* per call, and for connect */
     bool broken;                 /* after IO/TIMEOUT/PROTOCOL: unusable */
     bool eof;                    /* peer closed its side */
+    bool nonblocking;            /* qc_options.nonblocking: appends never wait */
     uint64_t next_id;            /* id of the next request, from 1 up */
     size_t in_flight;            /* requests queued/sent, reply not read */
     uint64_t last_seq;           /* Reply.seq of the last reply read */
     uint64_t watch_id;           /* id of the watch request, 0 = none:
                                     replies with this id are pushed events */
-    uint8_t *out;                /* encoded frames not yet sent */
-    size_t out_len, out_cap;
+    uint8_t *out;                /* encoded frames [out_off, out_len) */
+    size_t out_off, out_len, out_cap; /* not yet sent: out_off > 0 only
+                                         after a partial qci_flush_nowait */
     uint8_t *in;                 /* received bytes [in_off, in_len) */
     size_t in_off, in_len, in_cap;
     Quotad__Reply **q;           /* decoded replies [q_head, q_head+q_len) */
@@ -100,6 +102,14 @@ int qci_out_frame(qc_ctx *c, const ProtobufCMessage *msg);
  * peer that stops reading until we read cannot deadlock us. */
 __attribute__((warn_unused_result))
 int qci_flush(qc_ctx *c, int64_t deadline);
+/* Send what the socket takes now, never waiting: QC_OK when everything
+ * queued is sent, QC_ERR_AGAIN (c stays usable) when some is left. */
+__attribute__((warn_unused_result))
+int qci_flush_nowait(qc_ctx *c);
+/* Pop the oldest decoded reply if one is whole after reading what has
+ * arrived, never waiting: QC_ERR_AGAIN (c stays usable) when none is. */
+__attribute__((warn_unused_result))
+int qci_next_reply_nowait(qc_ctx *c, Quotad__Reply **out);
 /* Pop the oldest decoded reply, reading from the socket until one is
  * complete or the deadline passes. Ownership of *out moves to the caller. */
 __attribute__((warn_unused_result))
@@ -121,6 +131,10 @@ int qci_send(qc_ctx *c, Quotad__Request **reqs, size_t n);
  * that request arrived. */
 __attribute__((warn_unused_result))
 int qci_read(qc_ctx *c, Quotad__Reply **out);
+/* qci_read that never waits: QC_ERR_AGAIN when the reply is not whole yet
+ * (the output is sent as far as the socket takes it first). */
+__attribute__((warn_unused_result))
+int qci_read_nowait(qc_ctx *c, Quotad__Reply **out);
 /* qci_send + qci_read of one request with nothing else in flight. */
 __attribute__((warn_unused_result))
 int qci_roundtrip(qc_ctx *c, Quotad__Request *req, Quotad__Reply **out);

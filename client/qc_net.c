@@ -377,7 +377,9 @@ static int in_read_some(qc_ctx *c)
         return QC_OK;
     }
     if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return QC_ERR_AGAIN;
+        if (errno == EINTR)
             return QC_OK;
         return qci_fail(c, QC_ERR_IO, "recv: %s", strerror(errno));
     }
@@ -385,10 +387,18 @@ static int in_read_some(qc_ctx *c)
     return in_decode_all(c);
 }
 
+/* in_read_some for callers that waited for POLLIN first: nothing to read
+ * after all (a spurious wake-up) is not an error. */
+static int in_read_ready(qc_ctx *c)
+{
+    int rc = in_read_some(c);
+    return rc == QC_ERR_AGAIN ? QC_OK : rc;
+}
+
 int qci_flush(qc_ctx *c, int64_t deadline)
 {
     assert(c != NULL && c->fd >= 0);
-    size_t off = 0;
+    size_t off = c->out_off;
     while (off < c->out_len) {
         ssize_t w = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
         if (w > 0) {
@@ -402,14 +412,61 @@ int qci_flush(qc_ctx *c, int64_t deadline)
         short rev = 0;
         int rc = net_wait(c, POLLOUT | POLLIN, deadline, &rev);
         if (rc == QC_OK && (rev & POLLIN))
-            rc = in_read_some(c);
+            rc = in_read_ready(c);
         if (rc != QC_OK)
             return rc;
         if (c->eof)
             return qci_fail(c, QC_ERR_IO, "connection closed by server");
     }
-    c->out_len = 0;
+    c->out_len = c->out_off = 0;
     return QC_OK;
+}
+
+/* The unsent rest stays where it is (out_off) until it is the smaller
+ * half, so a long queue sent in many pieces is moved O(n) bytes in all. */
+int qci_flush_nowait(qc_ctx *c)
+{
+    assert(c != NULL && c->fd >= 0);
+    size_t off = c->out_off;
+    int rc = QC_OK;
+    while (off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
+        if (w > 0) {
+            off += (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            rc = QC_ERR_AGAIN;
+            break;
+        } else {
+            return qci_fail(c, QC_ERR_IO, "send: %s", strerror(errno));
+        }
+    }
+    c->out_off = off;
+    if (off == c->out_len) {
+        c->out_len = c->out_off = 0;
+    } else if (off > c->out_len - off) {
+        memmove(c->out, c->out + off, c->out_len - off);
+        c->out_len -= off;
+        c->out_off = 0;
+    }
+    return rc;
+}
+
+/* Reads until a reply is whole, the socket is drained or the peer closed:
+ * one recv() may end inside a frame that the next completes. */
+int qci_next_reply_nowait(qc_ctx *c, Quotad__Reply **out)
+{
+    assert(c != NULL && out != NULL);
+    *out = NULL;
+    while (c->q_len == 0 && !c->eof) {
+        int rc = in_read_some(c);
+        if (rc != QC_OK)
+            return rc;   /* QC_ERR_AGAIN: drained, nothing whole yet */
+    }
+    if (c->q_len == 0)
+        return qci_fail(c, QC_ERR_IO, "connection closed by server");
+    return qci_next_reply(c, 0, out);
 }
 
 int qci_next_reply(qc_ctx *c, int64_t deadline, Quotad__Reply **out)
@@ -422,7 +479,7 @@ int qci_next_reply(qc_ctx *c, int64_t deadline, Quotad__Reply **out)
         short rev = 0;
         int rc = net_wait(c, POLLIN, deadline, &rev);
         if (rc == QC_OK)
-            rc = in_read_some(c);
+            rc = in_read_ready(c);
         if (rc != QC_OK)
             return rc;
     }
@@ -448,7 +505,7 @@ int qci_next_event(qc_ctx *c, int64_t deadline, Quotad__Reply **out)
         int n = poll(&p, 1, left_ms > INT32_MAX ? INT32_MAX : (int)left_ms);
         if (n < 0 && errno != EINTR)
             return qci_fail(c, QC_ERR_IO, "poll: %s", strerror(errno));
-        int rc = n > 0 ? in_read_some(c) : QC_OK;
+        int rc = n > 0 ? in_read_ready(c) : QC_OK;
         if (rc != QC_OK)
             return rc;
     }

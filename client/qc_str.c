@@ -16,7 +16,8 @@
     X(QC_ERR_PROTOCOL, "protocol error (unexpected or undecodable reply)") \
     X(QC_ERR_NOMEM, "out of memory")                                       \
     X(QC_ERR_ARG, "invalid argument")                                      \
-    X(QC_ERR_STATE, "invalid state (requests in flight or none)")
+    X(QC_ERR_STATE, "invalid state (requests in flight or none)")          \
+    X(QC_ERR_AGAIN, "would wait (nothing more to send or read now)")
 
 /* Server codes (quotad.Code / enum qc_code): value, name. OK is 0. */
 #define QC_CODE_TABLE(X)                                                   \

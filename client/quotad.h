@@ -52,6 +52,7 @@ enum qc_error {
     QC_ERR_NOMEM = -4,
     QC_ERR_ARG = -5,       /* bad argument (NULL, too long, too many) */
     QC_ERR_STATE = -6,     /* e.g. read with nothing in flight */
+    QC_ERR_AGAIN = -7,     /* *_nowait: would wait; c stays usable */
 };
 
 /* Server codes (mirror quotad.Code in proto/quotad.proto). */
@@ -96,6 +97,8 @@ typedef struct qc_options {
     const char *client_name;   /* sent in HELLO; may be NULL */
     const char *credential;    /* root/gateway credential or an admin key
                                   (sk-...); NULL on an open server */
+    bool nonblocking;          /* event-loop use: appends never wait (see
+                                  qc_flush_nowait); default false */
 } qc_options;
 
 #define QC_CREDENTIAL_CHARS_MAX 256
@@ -179,6 +182,27 @@ int qc_flush(qc_ctx *c);
 int qc_check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs);
 /* Requests appended whose replies were not yet read. */
 size_t qc_in_flight(const qc_ctx *c);
+
+/* Event-loop use (an nginx module, a libevent or epoll gateway): many
+ * requests in flight on one connection, and no call that waits. Connect
+ * with opt.nonblocking (qc_connect itself still waits, for the connect
+ * and HELLO), then per request qc_check_append(), and:
+ *   qc_flush_nowait(c)      QC_OK: all sent; QC_ERR_AGAIN: the socket is
+ *                           full, call again when qc_fd(c) is writable
+ *   qc_check_read_nowait()  as qc_check_read, or QC_ERR_AGAIN: no whole
+ *                           reply yet, call again when qc_fd(c) is
+ *                           readable (loop until QC_ERR_AGAIN: one wake-up
+ *                           may bring many replies)
+ * QC_ERR_AGAIN leaves c usable; every other code means what it means for
+ * the waiting calls. Replies come in request order, as req_id says. The
+ * waiting calls still work on such a context (they wait up to timeout_ms).
+ * Without opt.nonblocking an append that finds 64 KiB queued waits until
+ * it is sent; with it, it sends what the socket takes and queues the rest
+ * (qc_want_write). Timeouts are the caller's: the event loop's timer. */
+int qc_fd(const qc_ctx *c);                   /* -1 when unusable */
+bool qc_want_write(const qc_ctx *c);          /* output still queued */
+int qc_flush_nowait(qc_ctx *c);
+int qc_check_read_nowait(qc_ctx *c, uint64_t *req_id, qc_check_res *rs);
 
 /* n checks (n <= 256) in one frame, one round trip; rcs[i] is each one's
  * code (QC_OK or a server code). Returns QC_OK if the frame round trip
