@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,8 +293,10 @@ static void fake_join(fake_srv *s)
     pthread_join(s->th, NULL);
 }
 
-/* Start a fake in mode and connect a client to it (or fail the test). */
-static qc_ctx *fake_connect(fake_srv *s, fake_mode mode, uint32_t timeout_ms)
+/* Start a fake in mode and connect a client to it (or fail the test);
+ * nonblocking as qc_options says. */
+static qc_ctx *fake_connect_nb(fake_srv *s, fake_mode mode,
+                               uint32_t timeout_ms, bool nonblocking)
 {
     if (fake_start(s, mode) != 0)
         return NULL;
@@ -301,6 +304,7 @@ static qc_ctx *fake_connect(fake_srv *s, fake_mode mode, uint32_t timeout_ms)
     o.port = s->port;
     o.timeout_ms = timeout_ms;
     o.client_name = CLIENT_NAME;
+    o.nonblocking = nonblocking;
     qc_ctx *c = NULL;
     int rc = qc_connect(&o, &c);
     if (rc != QC_OK) {
@@ -309,6 +313,11 @@ static qc_ctx *fake_connect(fake_srv *s, fake_mode mode, uint32_t timeout_ms)
         return NULL;
     }
     return c;
+}
+
+static qc_ctx *fake_connect(fake_srv *s, fake_mode mode, uint32_t timeout_ms)
+{
+    return fake_connect_nb(s, mode, timeout_ms, false);
 }
 
 /* ---- tests ---- */
@@ -581,6 +590,105 @@ static void expect_fatal(fake_mode mode, int want)
     fake_join(&s);
 }
 
+/* The same through the event-loop API: the failure shows as soon as
+ * the bytes that prove it arrive, never as QC_ERR_AGAIN forever. */
+static void expect_fatal_nowait(fake_mode mode, int want)
+{
+    fake_srv s;
+    qc_ctx *c = fake_connect_nb(&s, mode, QC_TIMEOUT_MS_DEFAULT, true);
+    T_REQUIRE(c != NULL);
+    qc_check_req rq = {.secret = "sk-x", .amount = 1};
+    qc_check_res rs;
+    T_REQUIRE(qc_check_append(c, &rq, NULL) == QC_OK);
+    int rc = QC_ERR_AGAIN;
+    int64_t t0 = now_ms();
+    while (rc == QC_ERR_AGAIN && now_ms() - t0 < 1000) {
+        struct pollfd p = {.fd = qc_fd(c), .events = POLLIN};
+        (void)poll(&p, 1, 50);
+        rc = qc_check_read_nowait(c, NULL, &rs);
+    }
+    T_EQ_I64(rc, want);
+    T_CHECK(rs.decision != QC_ALLOWED);
+    T_EQ_I64(qc_fd(c), -1);
+    T_EQ_I64(qc_check_read_nowait(c, NULL, &rs), QC_ERR_IO);
+    T_EQ_I64(qc_flush_nowait(c), QC_ERR_IO);
+    qc_free(c);
+    fake_join(&s);
+}
+
+static void test_nowait_failures(void)
+{
+    expect_fatal_nowait(FAKE_OVERSIZE, QC_ERR_PROTOCOL);
+    expect_fatal_nowait(FAKE_CLOSE, QC_ERR_IO);
+    expect_fatal_nowait(FAKE_MALFORMED, QC_CODE_MALFORMED);
+    expect_fatal_nowait(FAKE_BAD_ID, QC_ERR_PROTOCOL);
+}
+
+/* A silent server is not an error for the event-loop API: no reply yet,
+ * and the context stays usable (the caller's timer decides). */
+static void test_nowait_silent(void)
+{
+    fake_srv s;
+    qc_ctx *c = fake_connect_nb(&s, FAKE_SILENT, SHORT_TIMEOUT_MS, true);
+    T_REQUIRE(c != NULL);
+    qc_check_req rq = {.secret = "sk-slow", .amount = 1};
+    qc_check_res rs;
+    T_REQUIRE(qc_check_append(c, &rq, NULL) == QC_OK);
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 3; i++) {
+        struct pollfd p = {.fd = qc_fd(c), .events = POLLIN};
+        (void)poll(&p, 1, (int)SHORT_TIMEOUT_MS);
+        T_EQ_I64(qc_check_read_nowait(c, NULL, &rs), QC_ERR_AGAIN);
+    }
+    T_CHECK(now_ms() - t0 >= 3 * (int64_t)SHORT_TIMEOUT_MS - 5);
+    T_CHECK(qc_fd(c) >= 0);
+    T_EQ_I64(qc_in_flight(c), 1);
+    qc_free(c);
+    fake_join(&s);
+}
+
+/* Replies of a pipelined run read one by one as they arrive, in order,
+ * every field mapped as by the waiting read. */
+static void test_nowait_pipeline(void)
+{
+    fake_srv s;
+    qc_ctx *c = fake_connect_nb(&s, FAKE_ECHO, QC_TIMEOUT_MS_DEFAULT, true);
+    T_REQUIRE(c != NULL);
+    qc_check_req rq = {.secret = PIPE_SECRET, .amount = 1};
+    uint64_t first = 0, id = 0;
+    for (uint32_t i = 0; i < PIPELINE_CHECKS; i++) {
+        T_REQUIRE(qc_check_append(c, &rq, i == 0 ? &first : NULL) == QC_OK);
+    }
+    uint32_t got = 0;
+    bool in_order = true, mapped = true;
+    int rc = QC_OK;
+    int64_t t0 = now_ms();
+    while (got < PIPELINE_CHECKS && now_ms() - t0 < FAKE_IDLE_MS) {
+        struct pollfd p = {.fd = qc_fd(c), .events = POLLIN};
+        p.events |= qc_want_write(c) ? POLLOUT : 0;
+        (void)poll(&p, 1, 50);
+        rc = qc_flush_nowait(c);
+        if (rc != QC_OK && rc != QC_ERR_AGAIN)
+            break;
+        qc_check_res rs;
+        while ((rc = qc_check_read_nowait(c, &id, &rs)) == QC_OK) {
+            in_order &= id == first + got;
+            mapped &= rs.key_id == CANNED_KEY_ID &&
+                      rs.wallet_balance == CANNED_WALLET;
+            got++;
+        }
+        if (rc != QC_ERR_AGAIN && !(rc == QC_ERR_STATE &&
+                                    got == PIPELINE_CHECKS))
+            break;
+    }
+    T_EQ_I64(got, PIPELINE_CHECKS);
+    T_CHECK(in_order);
+    T_CHECK(mapped);
+    T_EQ_I64(qc_in_flight(c), 0);
+    qc_free(c);
+    fake_join(&s);
+}
+
 static void test_oversized_reply(void)
 {
     expect_fatal(FAKE_OVERSIZE, QC_ERR_PROTOCOL);
@@ -675,5 +783,8 @@ int main(void)
     T_RUN(test_id0_malformed);
     T_RUN(test_wrong_reply_id);
     T_RUN(test_arg_validation);
+    T_RUN(test_nowait_failures);
+    T_RUN(test_nowait_silent);
+    T_RUN(test_nowait_pipeline);
     return t_done();
 }
