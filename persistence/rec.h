@@ -36,11 +36,15 @@ void rec_idem_state(uint32_t ws_id, const idem_entry *e,
  * Aborts when out of memory: a change that cannot be logged must not be
  * acknowledged, and the process restarts from its log. */
 void rec_append(shard *sh, const Quotad__LogRecord *r);
-/* The same for the two records every check writes, encoded by hand:
- * ChargeRec{key_id, charged, tokens} without hold or idempotency state,
- * and DenyRec{workspace_id, key_id, decision}. seq > 0. */
+/* The same for the records every check and settle writes, encoded by
+ * hand: ChargeRec{key_id, charged, tokens[, hold h]} without idempotency
+ * state, SettleRec as set in sr (sr->idem must be NULL), and
+ * DenyRec{workspace_id, key_id, decision}. seq > 0. */
 void rec_append_charge(shard *sh, uint64_t seq, int64_t at_ms,
-                       uint64_t key_id, int64_t charged, int64_t tokens);
+                       uint64_t key_id, int64_t charged, int64_t tokens,
+                       const hold *h);
+void rec_append_settle(shard *sh, uint64_t seq, int64_t at_ms,
+                       const Quotad__SettleRec *sr);
 void rec_append_deny(shard *sh, uint64_t seq, int64_t at_ms, uint32_t ws_id,
                      uint64_t key_id, uint32_t decision);
 

@@ -289,35 +289,71 @@ void rec_append(shard *sh, const Quotad__LogRecord *r)
 #define REC_FIELD_SEQ 1u
 #define REC_FIELD_AT_MS 2u
 #define REC_FIELD_CHARGE 30u
+#define REC_FIELD_SETTLE 31u
 #define REC_FIELD_DENY 34u
-/* Largest hand-encoded record: seq, at_ms, the change's tag and length,
- * and three varint fields in the change. */
+#define REC_CHARGE_FIELD_HOLD 4u
+/* Most varint fields in one hand-encoded message (HoldState has 6). */
+#define REC_FAST_FIELDS_MAX 6u
+#define REC_FAST_MSG_BYTES_MAX (REC_FAST_FIELDS_MAX * \
+                                (1u + PBWIRE_VARINT_BYTES_MAX))
+/* seq, at_ms, the change's tag and length, its fields, one nested
+ * message with its tag and length. */
 #define REC_FAST_BYTES_MAX (2u * (1u + PBWIRE_VARINT_BYTES_MAX) + 3u + \
-                            3u * (1u + PBWIRE_VARINT_BYTES_MAX))
+                            REC_FAST_MSG_BYTES_MAX + 2u + \
+                            REC_FAST_MSG_BYTES_MAX)
 
-/* Append [len][seq] LogRecord{seq, at_ms, <field>{f1, f2, f3}} with every
- * field set, byte for byte what protobuf-c packs for it (test_recfast).
- * The allowed check's charge and the denied check's usage are one record
- * per check: packing them through protobuf-c (size pass, descriptor
+/* A message of varint fields 1..n, field i+1 present iff bit i of has. */
+typedef struct rec_fast_msg {
+    uint32_t n;
+    uint32_t has;
+    uint64_t v[REC_FAST_FIELDS_MAX];
+} rec_fast_msg;
+
+static size_t rec_fast_put(uint8_t *out, const rec_fast_msg *m)
+{
+    assert(m->n <= REC_FAST_FIELDS_MAX);
+    uint8_t *p = out;
+    for (uint32_t i = 0; i < m->n; i++) {
+        if (m->has >> i & 1u)
+            p = pbwire_put_field(p, i + 1u, m->v[i]);
+    }
+    return (size_t)(p - out);
+}
+
+static uint8_t *rec_fast_put_len(uint8_t *p, uint32_t field,
+                                 const uint8_t *b, size_t n)
+{
+    p = pbwire_put_tag(p, field, PBWIRE_LEN);
+    p = pbwire_put_varint(p, n);
+    memcpy(p, b, n);
+    return p + n;
+}
+
+/* Append [len][seq] LogRecord{seq, at_ms, <field>{m..., sub_field{sub}}}
+ * (sub may be NULL; its field number follows m's), byte for byte what
+ * protobuf-c packs for it (test_recfast). The records every check and
+ * settle write: packing them through protobuf-c (size pass, descriptor
  * walk, pack pass) cost more than the rest of the append. */
-static void rec_append3(shard *sh, uint64_t seq, int64_t at_ms,
-                        uint32_t field, const uint64_t v[3])
+static void rec_append_fast(shard *sh, uint64_t seq, int64_t at_ms,
+                            uint32_t field, const rec_fast_msg *m,
+                            uint32_t sub_field, const rec_fast_msg *sub)
 {
     assert(seq > 0);
-    uint8_t sub[3u * (1u + PBWIRE_VARINT_BYTES_MAX)];
-    uint8_t *q = sub;
-    for (uint32_t i = 0; i < 3; i++)
-        q = pbwire_put_field(q, i + 1u, v[i]);
-    size_t sub_len = (size_t)(q - sub);
+    assert(sub == NULL || sub_field > m->n);
+    uint8_t body[REC_FAST_MSG_BYTES_MAX + 2u + REC_FAST_MSG_BYTES_MAX];
+    uint8_t inner[REC_FAST_MSG_BYTES_MAX];
+    size_t len = rec_fast_put(body, m);
+    if (sub != NULL) {
+        size_t sub_len = rec_fast_put(inner, sub);
+        len = (size_t)(rec_fast_put_len(body + len, sub_field, inner,
+                                        sub_len) - body);
+    }
     log_reserve(&sh->log, REC_FRAME_BYTES + REC_FAST_BYTES_MAX);
     uint8_t *frame = sh->log.buf + sh->log.len;
     uint8_t *p = frame + REC_FRAME_BYTES;
     p = pbwire_put_field(p, REC_FIELD_SEQ, seq);
     p = pbwire_put_field(p, REC_FIELD_AT_MS, (uint64_t)at_ms);
-    p = pbwire_put_tag(p, field, PBWIRE_LEN);
-    p = pbwire_put_varint(p, sub_len);
-    memcpy(p, sub, sub_len);
-    p += sub_len;
+    p = rec_fast_put_len(p, field, body, len);
     uint32_t n32 = (uint32_t)(p - frame - REC_FRAME_BYTES);
     assert(n32 <= REC_FAST_BYTES_MAX);
     memcpy(frame, &n32, sizeof(n32));
@@ -326,18 +362,48 @@ static void rec_append3(shard *sh, uint64_t seq, int64_t at_ms,
     sh->log.n++;
 }
 
+#define REC_ALL(n) ((1u << (n)) - 1u)
+
 void rec_append_charge(shard *sh, uint64_t seq, int64_t at_ms,
-                       uint64_t key_id, int64_t charged, int64_t tokens)
+                       uint64_t key_id, int64_t charged, int64_t tokens,
+                       const hold *h)
 {
-    const uint64_t v[3] = {key_id, (uint64_t)charged, (uint64_t)tokens};
-    rec_append3(sh, seq, at_ms, REC_FIELD_CHARGE, v);
+    const rec_fast_msg m = {
+        .n = 3, .has = REC_ALL(3),
+        .v = {key_id, (uint64_t)charged, (uint64_t)tokens}};
+    if (h == NULL) {
+        rec_append_fast(sh, seq, at_ms, REC_FIELD_CHARGE, &m, 0, NULL);
+        return;
+    }
+    const rec_fast_msg hs = {
+        .n = 6, .has = REC_ALL(6),
+        .v = {h->id, h->key_id, (uint64_t)h->amount, (uint64_t)h->tokens,
+              (uint64_t)h->created_ms, (uint64_t)h->expires_ms}};
+    rec_append_fast(sh, seq, at_ms, REC_FIELD_CHARGE, &m,
+                    REC_CHARGE_FIELD_HOLD, &hs);
+}
+
+void rec_append_settle(shard *sh, uint64_t seq, int64_t at_ms,
+                       const Quotad__SettleRec *sr)
+{
+    assert(sr->idem == NULL && sr->base.n_unknown_fields == 0);
+    const rec_fast_msg m = {
+        .n = 5,
+        .has = (uint32_t)sr->has_hold_id | (uint32_t)sr->has_amount << 1 |
+               (uint32_t)sr->has_tokens << 2 |
+               (uint32_t)sr->has_overrun_max << 3 |
+               (uint32_t)sr->has_charged << 4,
+        .v = {sr->hold_id, (uint64_t)sr->amount, (uint64_t)sr->tokens,
+              (uint64_t)sr->overrun_max, (uint64_t)sr->charged}};
+    rec_append_fast(sh, seq, at_ms, REC_FIELD_SETTLE, &m, 0, NULL);
 }
 
 void rec_append_deny(shard *sh, uint64_t seq, int64_t at_ms, uint32_t ws_id,
                      uint64_t key_id, uint32_t decision)
 {
-    const uint64_t v[3] = {ws_id, key_id, decision};
-    rec_append3(sh, seq, at_ms, REC_FIELD_DENY, v);
+    const rec_fast_msg m = {.n = 3, .has = REC_ALL(3),
+                            .v = {ws_id, key_id, decision}};
+    rec_append_fast(sh, seq, at_ms, REC_FIELD_DENY, &m, 0, NULL);
 }
 
 uint32_t rec_ws_of(const Quotad__LogRecord *r)

@@ -209,8 +209,9 @@ static void log_charge(op_ctx *c, shard *sh, const key *k, int64_t tokens,
     if (c->st->plog == NULL) {
         return;
     }
-    if (h == NULL && e == NULL) {
-        rec_append_charge(sh, a->seq, c->now_ms, k->id, a->charged, tokens);
+    if (e == NULL) {
+        rec_append_charge(sh, a->seq, c->now_ms, k->id, a->charged, tokens,
+                          h);
         return;
     }
     Quotad__ChargeRec cr = QUOTAD__CHARGE_REC__INIT;
@@ -498,14 +499,16 @@ static void settle_common(op_ctx *c, uint64_t hold_id, int64_t amount,
         Quotad__IdemState is;
         const idem_entry *ie =
             use_idem ? idem_find(&sh->idem, ik, c->now_ms) : NULL;
-        if (ie != NULL) {
+        if (ie == NULL && c->st->plog != NULL) {
+            rec_append_settle(sh, a.seq, c->now_ms, &rec);
+        } else if (ie != NULL) {
             rec_idem_state((uint32_t)(hold_id >> 32), ie, &is);
             rec.idem = &is;
+            Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+            r.change_case = QUOTAD__LOG_RECORD__CHANGE_SETTLE;
+            r.settle = &rec;
+            op_log(c, sh, &r, a.seq);
         }
-        Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
-        r.change_case = QUOTAD__LOG_RECORD__CHANGE_SETTLE;
-        r.settle = &rec;
-        op_log(c, sh, &r, a.seq);
     }
     store_unlock(sh);
     if (code != QUOTAD__CODE__OK) {

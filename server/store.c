@@ -548,13 +548,7 @@ uint64_t do_hold_release(store *st, shard *sh, hold *h, int64_t now_ms)
         Quotad__SettleRec sr = QUOTAD__SETTLE_REC__INIT;
         sr.has_hold_id = sr.has_amount = sr.has_charged = 1;
         sr.hold_id = h->id;
-        Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
-        r.has_seq = r.has_at_ms = 1;
-        r.seq = seq;
-        r.at_ms = now_ms;
-        r.change_case = QUOTAD__LOG_RECORD__CHANGE_SETTLE;
-        r.settle = &sr;
-        rec_append(sh, &r);
+        rec_append_settle(sh, seq, now_ms, &sr);
     }
     return seq;
 }

@@ -1,6 +1,7 @@
 /* it_holds -- holds against a real daemon: reserve, settle (less, more,
  * overrun cap on a second daemon), void, automatic expiry, settle twice,
- * amount_min, and TPM counting of settled tokens.
+ * amount_min, TPM counting of settled tokens, and every kind of hold
+ * record replayed after kill -9.
  */
 #include <stdio.h>
 #include <string.h>
@@ -348,6 +349,55 @@ static void test_settle_overrun_cap(void)
     T_EQ_I64(fx_finish(&d2, c2), 0);
 }
 
+/* Every hold record replays after kill -9: a hold settled for less,
+ * one voided, one expired and one left open leave the same wallet,
+ * reservation and quota, the three closed ones stay closed, and the open
+ * one still settles. */
+static void test_holds_survive_kill9(void)
+{
+    uint32_t ws = new_ws(BAL, 0);
+    T_REQUIRE(ws != 0);
+    fx_key k;
+    T_REQUIRE(new_key(ws, 500, -1, &k) == QC_OK);
+    qc_check_res settled, voided, expired, open;
+    qc_settle_res ss;
+    T_REQUIRE(hold(k.secret, 100, 100, 0, 0, &settled) == QC_ALLOWED);
+    T_REQUIRE(qc_settle(g_c, settled.hold_id, 60, 0, NULL, &ss) == QC_OK);
+    T_REQUIRE(hold(k.secret, 50, 50, 0, 0, &voided) == QC_ALLOWED);
+    T_REQUIRE(qc_void(g_c, voided.hold_id, &ss) == QC_OK);
+    T_REQUIRE(hold(k.secret, 70, 70, 0, SHORT_HOLD_MS, &expired) ==
+              QC_ALLOWED);
+    T_REQUIRE(hold(k.secret, 200, 200, 0, 0, &open) == QC_ALLOWED);
+    td_sleep_ms(EXPIRY_WAIT_MS);
+    fx_ws_state before;
+    fx_key_state kbefore;
+    T_REQUIRE(fx_ws_state_get(g_c, ws, &before) == QC_OK);
+    T_REQUIRE(fx_key_state_get(g_c, k.id, &kbefore) == QC_OK);
+    T_EQ_I64(before.balance, BAL - 60 - 200);
+    T_EQ_I64(before.reserved, 200);
+    qc_free(g_c);
+    g_c = NULL;
+    T_REQUIRE(td_kill9(&g_d) == 0);
+    T_REQUIRE(td_restart(&g_d) == 0);
+    g_c = td_connect(&g_d);
+    T_REQUIRE(g_c != NULL);
+    fx_ws_state after;
+    fx_key_state kafter;
+    T_REQUIRE(fx_ws_state_get(g_c, ws, &after) == QC_OK);
+    T_REQUIRE(fx_key_state_get(g_c, k.id, &kafter) == QC_OK);
+    T_EQ_I64(after.balance, before.balance);
+    T_EQ_I64(after.reserved, before.reserved);
+    T_EQ_I64(kafter.quota_remaining, kbefore.quota_remaining);
+    T_EQ_I64(kafter.spend_day, kbefore.spend_day);
+    T_EQ_I64(qc_settle(g_c, settled.hold_id, 1, 0, NULL, &ss),
+             QC_CODE_NOT_FOUND);
+    T_EQ_I64(qc_void(g_c, voided.hold_id, &ss), QC_CODE_NOT_FOUND);
+    T_EQ_I64(qc_void(g_c, expired.hold_id, &ss), QC_CODE_NOT_FOUND);
+    T_EQ_I64(qc_settle(g_c, open.hold_id, 150, 0, NULL, &ss), QC_OK);
+    T_EQ_I64(ss.charged, 150);
+    T_EQ_I64(balance(ws), BAL - 60 - 150);
+}
+
 /* The daemon must exit 0 with no sanitizer report. */
 static void test_clean_shutdown(void)
 {
@@ -371,6 +421,7 @@ int main(void)
     T_RUN(test_tpm_counts_settle);
     T_RUN(test_settle_after_delete);
     T_RUN(test_settle_overrun_cap);
+    T_RUN(test_holds_survive_kill9);
     T_RUN(test_clean_shutdown);
     return t_done();
 }

@@ -1,7 +1,9 @@
-/* test_recfast -- the hand-encoded check records (rec_append_charge,
- * rec_append_deny) are byte for byte what rec_append packs through
- * protobuf-c for the same LogRecord, frame header included, and decode
- * back to the values given. */
+/* test_recfast -- the hand-encoded records (rec_append_charge with and
+ * without a hold, rec_append_settle with any fields set, rec_append_deny)
+ * are byte for byte what rec_append packs through protobuf-c for the
+ * same LogRecord, frame header included, and decode back to the values
+ * given. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,27 +60,76 @@ static int same_log(const shard *a, const shard *b)
            memcmp(a->log.buf, b->log.buf, a->log.len) == 0;
 }
 
+static void rnd_hold(hold *h)
+{
+    memset(h, 0, sizeof *h);
+    h->id = (uint64_t)rnd_i64();
+    h->key_id = (uint64_t)rnd_i64();
+    h->amount = rnd_i64();
+    h->tokens = rnd_i64();
+    h->created_ms = rnd_i64();
+    h->expires_ms = rnd_i64();
+}
+
 static void test_charge_same_bytes(void)
 {
     static shard pb, hand; /* only .log is used */
-    int bad = 0;
+    int bad = 0, with_hold = 0;
     for (int i = 0; i < RF_ROUNDS && !bad; i++) {
         uint64_t seq = rnd_seq(), key_id = (uint64_t)rnd_i64();
         int64_t at = rnd_i64(), charged = rnd_i64(), tokens = rnd_i64();
+        hold h;
+        rnd_hold(&h);
+        bool held = rnd() % 2;
+        with_hold += held;
         Quotad__ChargeRec cr = QUOTAD__CHARGE_REC__INIT;
+        Quotad__HoldState hs;
         cr.has_key_id = cr.has_charged = cr.has_tokens = 1;
         cr.key_id = key_id;
         cr.charged = charged;
         cr.tokens = tokens;
+        if (held) {
+            rec_hold_state(&h, &hs);
+            cr.hold = &hs;
+        }
         Quotad__LogRecord r = rec_of(seq, at);
         r.change_case = QUOTAD__LOG_RECORD__CHANGE_CHARGE;
         r.charge = &cr;
         rec_append(&pb, &r);
-        rec_append_charge(&hand, seq, at, key_id, charged, tokens);
+        rec_append_charge(&hand, seq, at, key_id, charged, tokens,
+                          held ? &h : NULL);
         bad = !same_log(&pb, &hand);
     }
     T_EQ_I64(bad, 0);
+    T_CHECK(with_hold > RF_ROUNDS / 4 && with_hold < RF_ROUNDS * 3 / 4);
     T_EQ_I64(hand.log.n, RF_ROUNDS); /* the buffer grew many times */
+    log_free(&pb);
+    log_free(&hand);
+}
+
+static void test_settle_same_bytes(void)
+{
+    static shard pb, hand;
+    int bad = 0;
+    for (int i = 0; i < RF_ROUNDS && !bad; i++) {
+        uint64_t seq = rnd_seq();
+        int64_t at = rnd_i64();
+        Quotad__SettleRec sr = QUOTAD__SETTLE_REC__INIT;
+#define MAYBE(f, v) (sr.has_##f = rnd() % 2, sr.f = (v))
+        MAYBE(hold_id, (uint64_t)rnd_i64());
+        MAYBE(amount, rnd_i64());
+        MAYBE(tokens, rnd_i64());
+        MAYBE(overrun_max, rnd_i64());
+        MAYBE(charged, rnd_i64());
+#undef MAYBE
+        Quotad__LogRecord r = rec_of(seq, at);
+        r.change_case = QUOTAD__LOG_RECORD__CHANGE_SETTLE;
+        r.settle = &sr;
+        rec_append(&pb, &r);
+        rec_append_settle(&hand, seq, at, &sr);
+        bad = !same_log(&pb, &hand);
+    }
+    T_EQ_I64(bad, 0);
     log_free(&pb);
     log_free(&hand);
 }
@@ -112,7 +163,7 @@ static void test_deny_same_bytes(void)
 static void test_decodes_back(void)
 {
     static shard sh;
-    rec_append_charge(&sh, 7, -5, UINT64_MAX, INT64_MIN, -1);
+    rec_append_charge(&sh, 7, -5, UINT64_MAX, INT64_MIN, -1, NULL);
     rec_append_deny(&sh, UINT64_MAX, INT64_MAX, UINT32_MAX, 0, 11);
     T_EQ_I64(sh.log.n, 2);
     uint32_t len;
@@ -146,6 +197,7 @@ static void test_decodes_back(void)
 int main(void)
 {
     T_RUN(test_charge_same_bytes);
+    T_RUN(test_settle_same_bytes);
     T_RUN(test_deny_same_bytes);
     T_RUN(test_decodes_back);
     return t_done();
