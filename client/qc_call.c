@@ -169,7 +169,9 @@ int qc_append(qc_ctx *c, Quotad__Request *req)
     return qci_send(c, &req, 1);
 }
 
-int qc_read(qc_ctx *c, Quotad__Reply **out)
+/* qc_read and qc_read_nowait; read is qci_read or qci_read_nowait. */
+static int generic_read(qc_ctx *c, Quotad__Reply **out,
+                        int (*read)(qc_ctx *, Quotad__Reply **))
 {
     if (out == NULL)
         return QC_ERR_ARG;
@@ -177,7 +179,12 @@ int qc_read(qc_ctx *c, Quotad__Reply **out)
     int rc = qci_usable(c);
     if (rc != QC_OK)
         return rc;
-    return qci_read(c, out);
+    return read(c, out);
+}
+
+int qc_read(qc_ctx *c, Quotad__Reply **out)
+{
+    return generic_read(c, out, qci_read);
 }
 
 int qc_flush(qc_ctx *c)
@@ -210,13 +217,7 @@ int qc_flush_nowait(qc_ctx *c)
 
 int qc_read_nowait(qc_ctx *c, Quotad__Reply **out)
 {
-    if (out == NULL)
-        return QC_ERR_ARG;
-    *out = NULL;
-    int rc = qci_usable(c);
-    if (rc != QC_OK)
-        return rc;
-    return qci_read_nowait(c, out);
+    return generic_read(c, out, qci_read_nowait);
 }
 
 /* Free the replies read so far after a batch failed part-way, so a

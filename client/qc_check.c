@@ -202,7 +202,10 @@ int qc_check_append(qc_ctx *c, const qc_check_req *rq, uint64_t *req_id)
     return rc;
 }
 
-int qc_check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs)
+/* qc_check_read and its event-loop twin; read is qci_read or
+ * qci_read_nowait. */
+static int check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs,
+                      int (*read)(qc_ctx *, Quotad__Reply **))
 {
     if (req_id != NULL)
         *req_id = 0;
@@ -213,7 +216,7 @@ int qc_check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs)
     if (rc != QC_OK)
         return rc;
     Quotad__Reply *r = NULL;
-    rc = qci_read(c, &r);
+    rc = read(c, &r);
     if (req_id != NULL && r != NULL)
         *req_id = r->id;
     rc = check_map(c, rc, r, rs);
@@ -221,23 +224,14 @@ int qc_check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs)
     return rc;
 }
 
+int qc_check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs)
+{
+    return check_read(c, req_id, rs, qci_read);
+}
+
 int qc_check_read_nowait(qc_ctx *c, uint64_t *req_id, qc_check_res *rs)
 {
-    if (req_id != NULL)
-        *req_id = 0;
-    if (rs == NULL)
-        return QC_ERR_ARG;
-    check_res_clear(rs);
-    int rc = qci_usable(c);
-    if (rc != QC_OK)
-        return rc;
-    Quotad__Reply *r = NULL;
-    rc = qci_read_nowait(c, &r);
-    if (req_id != NULL && r != NULL)
-        *req_id = r->id;
-    rc = check_map(c, rc, r, rs);
-    qc_reply_free(r);
-    return rc;
+    return check_read(c, req_id, rs, qci_read_nowait);
 }
 
 /* Validate everything before sending anything, so a bad element costs no

@@ -720,6 +720,16 @@ int64_t pu_rand_range(uint64_t *s, int64_t lo, int64_t hi)
     return lo + (int64_t)(pu_rand(s) % (uint64_t)(hi - lo + 1));
 }
 
+int64_t pu_rand_i64_edges(uint64_t *s)
+{
+    static const int64_t edge[] = {0, 1, -1, 127, 128, 16383, 16384,
+                                   INT32_MAX, INT32_MIN, INT64_MAX,
+                                   INT64_MIN, 1000000000000000};
+    if (pu_rand(s) % 2)
+        return edge[pu_rand(s) % (sizeof edge / sizeof edge[0])];
+    return (int64_t)(pu_rand(s) >> (pu_rand(s) % 64));
+}
+
 uint64_t pu_seed(const char *env_name)
 {
     const char *v = getenv(env_name);

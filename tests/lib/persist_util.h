@@ -154,6 +154,10 @@ int pu_data_state(const char *dir, const char *scratch_dir, char **out);
 uint64_t pu_rand(uint64_t *state);
 /* Uniform-ish in [lo, hi]. */
 int64_t pu_rand_range(uint64_t *state, int64_t lo, int64_t hi);
+/* Half the time a value at a varint length boundary (0, 127/128, INT32
+ * and INT64 limits, negatives: 10-byte varints), else random bits of a
+ * random width: for encoders that must match protobuf-c byte for byte. */
+int64_t pu_rand_i64_edges(uint64_t *state);
 /* Seed from env name (decimal) or the clock; printed by the caller. */
 uint64_t pu_seed(const char *env_name);
 /* Soak mode: env QUOTAD_SOAK=1. */

@@ -518,6 +518,36 @@ static void test_generic_calls(void)
         T_CHECK(r != NULL && r->id == want);
         qc_reply_free(r);
     }
+    /* The same through the event-loop read: nothing, then the reply,
+     * then the server's code with its reply. */
+    T_EQ_I64(qc_read_nowait(c, &r), QC_ERR_STATE);
+    T_EQ_I64(qc_append(c, &req), QC_OK);
+    Quotad__Request other = QUOTAD__REQUEST__INIT;
+    other.op_case = QUOTAD__REQUEST__OP_GET_KEY;
+    Quotad__KeyRef kr = QUOTAD__KEY_REF__INIT;
+    other.get_key = &kr;
+    T_EQ_I64(qc_append(c, &other), QC_OK);
+    T_EQ_I64(qc_read_nowait(NULL, &r), QC_ERR_ARG);
+    T_EQ_I64(qc_read_nowait(c, NULL), QC_ERR_ARG);
+    int rc = QC_ERR_AGAIN;
+    for (int i = 0; i < 100 && rc == QC_ERR_AGAIN; i++) {
+        struct pollfd pf = {.fd = qc_fd(c), .events = POLLIN};
+        (void)poll(&pf, 1, 50);
+        rc = qc_read_nowait(c, &r);
+    }
+    T_EQ_I64(rc, QC_OK);
+    T_CHECK(r != NULL && r->id == 5 &&
+            r->result_case == QUOTAD__REPLY__RESULT_PONG);
+    qc_reply_free(r);
+    rc = QC_ERR_AGAIN;
+    for (int i = 0; i < 100 && rc == QC_ERR_AGAIN; i++) {
+        struct pollfd pf = {.fd = qc_fd(c), .events = POLLIN};
+        (void)poll(&pf, 1, 50);
+        rc = qc_read_nowait(c, &r);
+    }
+    T_EQ_I64(rc, QC_CODE_UNKNOWN_OP);
+    T_CHECK(r != NULL && r->id == 6);
+    qc_reply_free(r);
     /* A typed wrapper hands out the reply along with a server code. */
     T_EQ_I64(qc_get_key(c, 42, &r), QC_CODE_UNKNOWN_OP);
     T_CHECK(r != NULL && r->code == QUOTAD__CODE__UNKNOWN_OP);

@@ -20,16 +20,9 @@ static uint64_t rnd(void)
     return pu_rand(&rng_state);
 }
 
-/* Values around every varint length boundary, and negatives. */
 static int64_t rnd_i64(void)
 {
-    static const int64_t edge[] = {0, 1, -1, 127, 128, 16383, 16384,
-                                   INT32_MAX, INT32_MIN, INT64_MAX,
-                                   INT64_MIN, 1000000000000000};
-    if (rnd() % 2) {
-        return edge[rnd() % (sizeof edge / sizeof edge[0])];
-    }
-    return (int64_t)(rnd() >> (rnd() % 64));
+    return pu_rand_i64_edges(&rng_state);
 }
 
 static uint64_t rnd_seq(void)
