@@ -116,14 +116,15 @@ int qci_read(qc_ctx *c, Quotad__Reply **out)
     return read_take(c, r, out);
 }
 
+/* With nothing in flight the socket is still read: an event loop that
+ * watches an idle connection must see the server close it or give up on
+ * it (an id-0 error), or it would spin on a readable socket. */
 int qci_read_nowait(qc_ctx *c, Quotad__Reply **out)
 {
     assert(c != NULL && out != NULL);
     *out = NULL;
     if (c->broken)
         return QC_ERR_IO;
-    if (c->in_flight == 0)
-        return qci_fail(c, QC_ERR_STATE, "no request in flight");
     int rc = c->out_len > 0 ? qci_flush_nowait(c) : QC_OK;
     if (rc != QC_OK && rc != QC_ERR_AGAIN)
         return rc;
@@ -131,7 +132,14 @@ int qci_read_nowait(qc_ctx *c, Quotad__Reply **out)
     rc = qci_next_reply_nowait(c, &r);
     if (rc != QC_OK)
         return rc;
-    return read_take(c, r, out);
+    if (c->in_flight > 0)
+        return read_take(c, r, out);
+    bool conn_error = (!r->has_id || r->id == 0) && r->has_code &&
+                      r->code != QUOTAD__CODE__OK;
+    rc = conn_error ? read_classify(c, r, 0)
+                    : qci_fail(c, QC_ERR_PROTOCOL, "unsolicited reply");
+    quotad__reply__free_unpacked(r, NULL);
+    return rc;
 }
 
 int qci_roundtrip(qc_ctx *c, Quotad__Request *req, Quotad__Reply **out)

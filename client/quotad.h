@@ -194,7 +194,9 @@ size_t qc_in_flight(const qc_ctx *c);
  *                           readable (loop until QC_ERR_AGAIN: one wake-up
  *                           may bring many replies)
  * QC_ERR_AGAIN leaves c usable; every other code means what it means for
- * the waiting calls. Replies come in request order, as req_id says. The
+ * the waiting calls. With nothing in flight the read still reads the
+ * socket: QC_ERR_AGAIN, or the error of a server that closed or gave up
+ * on the connection (never QC_ERR_STATE). Replies come in request order, as req_id says. The
  * waiting calls still work on such a context (they wait up to timeout_ms).
  * Without opt.nonblocking an append that finds 64 KiB queued waits until
  * it is sent; with it, it sends what the socket takes and queues the rest

@@ -13,7 +13,8 @@
  *   0, also after kill -9 and a restart (every acknowledged debit was
  *   durable).
  * - A daemon killed with requests in flight reads as QC_ERR_IO, not as a
- *   wait or QC_ERR_AGAIN forever.
+ *   wait or QC_ERR_AGAIN forever; so does it on a connection with nothing
+ *   in flight.
  */
 #include <poll.h>
 #include <signal.h>
@@ -91,7 +92,7 @@ static int as_drain(as_conn *a, as_tally *t)
         qc_check_res rs;
         uint64_t id = 0;
         int rc = qc_check_read_nowait(a->c, &id, &rs);
-        if (rc == QC_ERR_AGAIN || (rc == QC_ERR_STATE && a->done == a->sent))
+        if (rc == QC_ERR_AGAIN)
             return QC_OK;
         if (rc != QC_OK) {
             return rc;
@@ -130,7 +131,7 @@ static void test_nowait_semantics(void)
     as_conn a = {.c = c};
     as_tally t = {0};
     qc_check_res rs;
-    T_EQ_I64(qc_check_read_nowait(c, NULL, &rs), QC_ERR_STATE);
+    T_EQ_I64(qc_check_read_nowait(c, NULL, &rs), QC_ERR_AGAIN); /* idle */
     T_EQ_I64(qc_flush_nowait(c), QC_OK);        /* nothing queued */
     T_CHECK(!qc_want_write(c));
     T_CHECK(qc_fd(c) >= 0);
@@ -252,8 +253,8 @@ static void test_race_for_the_wallet(void)
 static void test_server_dies_in_flight(void)
 {
     T_REQUIRE(as_wallet(AS_CHECKS) == QC_OK);
-    qc_ctx *c = as_connect();
-    T_REQUIRE(c != NULL);
+    qc_ctx *c = as_connect(), *idle = as_connect();
+    T_REQUIRE(c != NULL && idle != NULL);
     as_conn a = {.c = c};
     for (int i = 0; i < AS_WINDOW; i++) {
         T_REQUIRE(as_append(&a) == QC_OK);
@@ -272,6 +273,16 @@ static void test_server_dies_in_flight(void)
     T_EQ_I64(qc_fd(c), -1);
     T_EQ_I64(qc_flush_nowait(c), QC_ERR_IO);
     qc_free(c);
+    /* a connection with nothing in flight sees the close as well */
+    qc_check_res rs;
+    rc = QC_ERR_AGAIN;
+    while (rc == QC_ERR_AGAIN && td_now_ms() < end) {
+        struct pollfd p = {.fd = qc_fd(idle), .events = POLLIN};
+        (void)poll(&p, 1, AS_POLL_MS);
+        rc = qc_check_read_nowait(idle, NULL, &rs);
+    }
+    T_EQ_I64(rc, QC_ERR_IO);
+    qc_free(idle);
 }
 
 int main(void)
