@@ -486,6 +486,19 @@ static void test_batch_256(void)
     T_EQ_I64(s.frames, 2); /* HELLO + one batch frame */
 }
 
+/* qc_read_nowait as an event loop calls it: after the socket is
+ * readable, for at most ~5 s. */
+static int read_nowait_polled(qc_ctx *c, Quotad__Reply **r)
+{
+    int rc = QC_ERR_AGAIN;
+    for (int i = 0; i < 100 && rc == QC_ERR_AGAIN; i++) {
+        struct pollfd pf = {.fd = qc_fd(c), .events = POLLIN};
+        (void)poll(&pf, 1, 50);
+        rc = qc_read_nowait(c, r);
+    }
+    return rc;
+}
+
 static void test_generic_calls(void)
 {
     fake_srv s;
@@ -529,22 +542,12 @@ static void test_generic_calls(void)
     T_EQ_I64(qc_append(c, &other), QC_OK);
     T_EQ_I64(qc_read_nowait(NULL, &r), QC_ERR_ARG);
     T_EQ_I64(qc_read_nowait(c, NULL), QC_ERR_ARG);
-    int rc = QC_ERR_AGAIN;
-    for (int i = 0; i < 100 && rc == QC_ERR_AGAIN; i++) {
-        struct pollfd pf = {.fd = qc_fd(c), .events = POLLIN};
-        (void)poll(&pf, 1, 50);
-        rc = qc_read_nowait(c, &r);
-    }
+    int rc = read_nowait_polled(c, &r);
     T_EQ_I64(rc, QC_OK);
     T_CHECK(r != NULL && r->id == 5 &&
             r->result_case == QUOTAD__REPLY__RESULT_PONG);
     qc_reply_free(r);
-    rc = QC_ERR_AGAIN;
-    for (int i = 0; i < 100 && rc == QC_ERR_AGAIN; i++) {
-        struct pollfd pf = {.fd = qc_fd(c), .events = POLLIN};
-        (void)poll(&pf, 1, 50);
-        rc = qc_read_nowait(c, &r);
-    }
+    rc = read_nowait_polled(c, &r);
     T_EQ_I64(rc, QC_CODE_UNKNOWN_OP);
     T_CHECK(r != NULL && r->id == 6);
     qc_reply_free(r);
