@@ -465,6 +465,28 @@ static Quotad__Code settle_locked(op_ctx *c, shard *sh, uint64_t hold_id,
     return QUOTAD__CODE__OK;
 }
 
+/* Log a settle, void or its idempotent answer (e, may be NULL), as
+ * log_charge does for a check. */
+static void log_settle(op_ctx *c, shard *sh, Quotad__SettleRec *rec,
+                       const idem_entry *e, uint64_t seq)
+{
+    if (c->st->plog == NULL) {
+        return;
+    }
+    if (e == NULL) {
+        rec_append_settle(sh, seq, c->now_ms, rec);
+        return;
+    }
+    Quotad__IdemState is;
+    rec_idem_state((uint32_t)(rec->hold_id >> 32), e, &is);
+    rec->idem = &is;
+    Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
+    r.change_case = QUOTAD__LOG_RECORD__CHANGE_SETTLE;
+    r.settle = rec;
+    op_log(c, sh, &r, seq);
+    rec->idem = NULL;   /* is goes out of scope */
+}
+
 static void settle_common(op_ctx *c, uint64_t hold_id, int64_t amount,
                           int64_t tokens, const char *idem, bool is_void,
                           Quotad__Reply *rp)
@@ -496,19 +518,9 @@ static void settle_common(op_ctx *c, uint64_t hold_id, int64_t amount,
         log_warn("idempotency table: out of memory");
     }
     if (code == QUOTAD__CODE__OK) {
-        Quotad__IdemState is;
-        const idem_entry *ie =
-            use_idem ? idem_find(&sh->idem, ik, c->now_ms) : NULL;
-        if (ie == NULL && c->st->plog != NULL) {
-            rec_append_settle(sh, a.seq, c->now_ms, &rec);
-        } else if (ie != NULL) {
-            rec_idem_state((uint32_t)(hold_id >> 32), ie, &is);
-            rec.idem = &is;
-            Quotad__LogRecord r = QUOTAD__LOG_RECORD__INIT;
-            r.change_case = QUOTAD__LOG_RECORD__CHANGE_SETTLE;
-            r.settle = &rec;
-            op_log(c, sh, &r, a.seq);
-        }
+        log_settle(c, sh, &rec,
+                   use_idem ? idem_find(&sh->idem, ik, c->now_ms) : NULL,
+                   a.seq);
     }
     store_unlock(sh);
     if (code != QUOTAD__CODE__OK) {
