@@ -147,26 +147,51 @@ static int settle_call(qc_ctx *c, Quotad__Request *req, qc_settle_res *rs)
     return rc;
 }
 
+/* A settle or void_hold request on the stack: Request points into it. */
+typedef struct settle_msg {
+    Quotad__Settle s;
+    Quotad__HoldRef h;
+    Quotad__Request req;
+} settle_msg;
+
+static int settle_build(settle_msg *m, uint64_t hold_id, int64_t amount,
+                        int64_t tokens, const char *idempotency_id)
+{
+    if (!qci_str_ok(idempotency_id, IDEMPOTENCY_ID_BYTES_MAX))
+        return QC_ERR_ARG;
+    quotad__settle__init(&m->s);
+    m->s.has_hold_id = 1;
+    m->s.hold_id = hold_id;
+    m->s.has_amount = 1;
+    m->s.amount = amount;
+    m->s.has_tokens = 1;
+    m->s.tokens = tokens;
+    m->s.idempotency_id = (char *)idempotency_id;
+    quotad__request__init(&m->req);
+    m->req.op_case = QUOTAD__REQUEST__OP_SETTLE;
+    m->req.settle = &m->s;
+    return QC_OK;
+}
+
+static void void_build(settle_msg *m, uint64_t hold_id)
+{
+    quotad__hold_ref__init(&m->h);
+    m->h.has_hold_id = 1;
+    m->h.hold_id = hold_id;
+    quotad__request__init(&m->req);
+    m->req.op_case = QUOTAD__REQUEST__OP_VOID_HOLD;
+    m->req.void_hold = &m->h;
+}
+
 int qc_settle(qc_ctx *c, uint64_t hold_id, int64_t amount, int64_t tokens,
               const char *idempotency_id, qc_settle_res *rs)
 {
     if (c == NULL || rs == NULL)
         return QC_ERR_ARG;
     memset(rs, 0, sizeof *rs);
-    if (!qci_str_ok(idempotency_id, IDEMPOTENCY_ID_BYTES_MAX))
-        return QC_ERR_ARG;
-    Quotad__Settle s = QUOTAD__SETTLE__INIT;
-    s.has_hold_id = 1;
-    s.hold_id = hold_id;
-    s.has_amount = 1;
-    s.amount = amount;
-    s.has_tokens = 1;
-    s.tokens = tokens;
-    s.idempotency_id = (char *)idempotency_id;
-    Quotad__Request req = QUOTAD__REQUEST__INIT;
-    req.op_case = QUOTAD__REQUEST__OP_SETTLE;
-    req.settle = &s;
-    return settle_call(c, &req, rs);
+    settle_msg m;
+    int rc = settle_build(&m, hold_id, amount, tokens, idempotency_id);
+    return rc == QC_OK ? settle_call(c, &m.req, rs) : rc;
 }
 
 int qc_void(qc_ctx *c, uint64_t hold_id, qc_settle_res *rs)
@@ -174,13 +199,44 @@ int qc_void(qc_ctx *c, uint64_t hold_id, qc_settle_res *rs)
     if (c == NULL || rs == NULL)
         return QC_ERR_ARG;
     memset(rs, 0, sizeof *rs);
-    Quotad__HoldRef h = QUOTAD__HOLD_REF__INIT;
-    h.has_hold_id = 1;
-    h.hold_id = hold_id;
-    Quotad__Request req = QUOTAD__REQUEST__INIT;
-    req.op_case = QUOTAD__REQUEST__OP_VOID_HOLD;
-    req.void_hold = &h;
-    return settle_call(c, &req, rs);
+    settle_msg m;
+    void_build(&m, hold_id);
+    return settle_call(c, &m.req, rs);
+}
+
+/* Queue one built request; *req_id (may be NULL) gets its id. */
+static int append_one(qc_ctx *c, Quotad__Request *req, uint64_t *req_id)
+{
+    int rc = qci_send(c, &req, 1);
+    if (req_id != NULL && req->has_id && rc != QC_ERR_ARG)
+        *req_id = req->id;
+    return rc;
+}
+
+int qc_settle_append(qc_ctx *c, uint64_t hold_id, int64_t amount,
+                     int64_t tokens, const char *idempotency_id,
+                     uint64_t *req_id)
+{
+    if (req_id != NULL)
+        *req_id = 0;
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    settle_msg m;
+    rc = settle_build(&m, hold_id, amount, tokens, idempotency_id);
+    return rc == QC_OK ? append_one(c, &m.req, req_id) : rc;
+}
+
+int qc_void_append(qc_ctx *c, uint64_t hold_id, uint64_t *req_id)
+{
+    if (req_id != NULL)
+        *req_id = 0;
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    settle_msg m;
+    void_build(&m, hold_id);
+    return append_one(c, &m.req, req_id);
 }
 
 int qc_check_append(qc_ctx *c, const qc_check_req *rq, uint64_t *req_id)
@@ -195,11 +251,7 @@ int qc_check_append(qc_ctx *c, const qc_check_req *rq, uint64_t *req_id)
         return rc;
     check_msg m;
     check_build(&m, rq);
-    Quotad__Request *req = &m.req;
-    rc = qci_send(c, &req, 1);
-    if (req_id != NULL && m.req.has_id && rc != QC_ERR_ARG)
-        *req_id = m.req.id;
-    return rc;
+    return append_one(c, &m.req, req_id);
 }
 
 /* qc_check_read and its event-loop twin; read is qci_read or
@@ -232,6 +284,37 @@ int qc_check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs)
 int qc_check_read_nowait(qc_ctx *c, uint64_t *req_id, qc_check_res *rs)
 {
     return check_read(c, req_id, rs, qci_read_nowait);
+}
+
+/* qc_settle_read and its event-loop twin. */
+static int settle_read(qc_ctx *c, uint64_t *req_id, qc_settle_res *rs,
+                       int (*read)(qc_ctx *, Quotad__Reply **))
+{
+    if (req_id != NULL)
+        *req_id = 0;
+    if (rs == NULL)
+        return QC_ERR_ARG;
+    memset(rs, 0, sizeof *rs);
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    Quotad__Reply *r = NULL;
+    rc = read(c, &r);
+    if (req_id != NULL && r != NULL)
+        *req_id = r->id;
+    rc = settle_map(c, rc, r, rs);
+    qc_reply_free(r);
+    return rc;
+}
+
+int qc_settle_read(qc_ctx *c, uint64_t *req_id, qc_settle_res *rs)
+{
+    return settle_read(c, req_id, rs, qci_read);
+}
+
+int qc_settle_read_nowait(qc_ctx *c, uint64_t *req_id, qc_settle_res *rs)
+{
+    return settle_read(c, req_id, rs, qci_read_nowait);
 }
 
 /* Validate everything before sending anything, so a bad element costs no

@@ -183,6 +183,16 @@ int qc_check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs);
 /* Requests appended whose replies were not yet read. */
 size_t qc_in_flight(const qc_ctx *c);
 
+/* Pipelined settle and void: queue them like checks, then read their
+ * replies in request order with qc_settle_read (qc_settle_read_nowait
+ * in an event loop). Reading a check's reply as a settle's, or the other
+ * way round, is a protocol error: the caller knows the order it sent. */
+int qc_settle_append(qc_ctx *c, uint64_t hold_id, int64_t amount,
+                     int64_t tokens, const char *idempotency_id,
+                     uint64_t *req_id);
+int qc_void_append(qc_ctx *c, uint64_t hold_id, uint64_t *req_id);
+int qc_settle_read(qc_ctx *c, uint64_t *req_id, qc_settle_res *rs);
+
 /* Event-loop use (an nginx module, a libevent or epoll gateway): many
  * requests in flight on one connection, and no call that waits. Connect
  * with opt.nonblocking (qc_connect itself still waits, for the connect
@@ -205,6 +215,7 @@ int qc_fd(const qc_ctx *c);                   /* -1 when unusable */
 bool qc_want_write(const qc_ctx *c);          /* output still queued */
 int qc_flush_nowait(qc_ctx *c);
 int qc_check_read_nowait(qc_ctx *c, uint64_t *req_id, qc_check_res *rs);
+int qc_settle_read_nowait(qc_ctx *c, uint64_t *req_id, qc_settle_res *rs);
 
 /* n checks (n <= 256) in one frame, one round trip; rcs[i] is each one's
  * code (QC_OK or a server code). Returns QC_OK if the frame round trip

@@ -25,6 +25,7 @@
 #include "gw.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define AUTH_STATUS_BYTES 16
@@ -111,7 +112,59 @@ static void auth_log(struct evhttp_request *req, int status,
            (unsigned long long)rs->key_id, rs->workspace_id);
 }
 
-/* Validate, check-and-debit, answer. */
+/* One auth request while quotad answers. The client (nginx) may leave
+ * meanwhile: the close callback then clears req, and the answer only
+ * frees this. */
+typedef struct auth_call {
+    gw_worker *w;
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;     /* armed close callback, or NULL */
+} auth_call;
+
+static void auth_disarm(auth_call *a)
+{
+    if (a->conn != NULL)
+        evhttp_connection_set_closecb(a->conn, NULL, NULL);
+    a->conn = NULL;
+}
+
+static void auth_closed(struct evhttp_connection *conn, void *arg)
+{
+    auth_call *a = arg;
+    (void)conn;
+    a->conn = NULL;     /* being freed */
+    if (a->req != NULL && evhttp_request_get_connection(a->req) == NULL)
+        evhttp_request_free(a->req);
+    a->req = NULL;
+}
+
+/* quotad answered (from the event loop). */
+static void auth_checked(void *arg, int rc, const qc_check_res *rs)
+{
+    auth_call *a = arg;
+    struct evhttp_request *req = a->req;
+    auth_disarm(a);
+    if (req == NULL) {
+        free(a);
+        return;
+    }
+    if (rc != QC_OK) {
+        gw_log(GW_LOG_ERROR, "quotad check failed: %s", qc_strerror(rc));
+        auth_set(req, "X-Quotad-Status", "503");
+        gw_reply_error(req, HTTP_SERVUNAVAIL,
+                       "The quota service is unavailable; try again.",
+                       "server_error", "quota_service_unavailable");
+    } else if (rs->decision == QC_ALLOWED) {
+        auth_log(req, HTTP_NOCONTENT, rs);
+        auth_allow(req, rs);
+    } else {
+        auth_log(req, gw_deny_status(a->w->cfg, rs->decision), rs);
+        auth_deny(a->w, req, rs);
+    }
+    free(a);
+}
+
+/* Validate and check-and-debit; auth_checked answers. */
 static void auth_check(gw_worker *w, struct evhttp_request *req,
                        const char *secret)
 {
@@ -123,23 +176,21 @@ static void auth_check(gw_worker *w, struct evhttp_request *req,
                        .amount = w->cfg->auth_amount_micro,
                        .amount_min = w->cfg->auth_amount_micro,
                        .idempotency_id = idem};
-    qc_check_res rs;
-    int rc = gw_q_check(&w->q, &rq, &rs);
+    auth_call *a = calloc(1, sizeof *a);
+    int rc = a != NULL ? gw_q_check(&w->q, &rq, auth_checked, a)
+                       : QC_ERR_NOMEM;
     if (rc != QC_OK) {
-        gw_log(GW_LOG_ERROR, "quotad check failed: %s", qc_strerror(rc));
-        auth_set(req, "X-Quotad-Status", "503");
-        gw_reply_error(req, HTTP_SERVUNAVAIL,
-                       "The quota service is unavailable; try again.",
-                       "server_error", "quota_service_unavailable");
+        free(a);
+        gw_log(GW_LOG_ERROR, "quotad check not sent: %s", qc_strerror(rc));
+        gw_reply_error(req, HTTP_INTERNAL, "The request cannot be checked.",
+                       "server_error", NULL);
         return;
     }
-    if (rs.decision == QC_ALLOWED) {
-        auth_log(req, HTTP_NOCONTENT, &rs);
-        auth_allow(req, &rs);
-        return;
-    }
-    auth_log(req, gw_deny_status(w->cfg, rs.decision), &rs);
-    auth_deny(w, req, &rs);
+    a->w = w;
+    a->req = req;
+    a->conn = evhttp_request_get_connection(req);
+    if (a->conn != NULL)
+        evhttp_connection_set_closecb(a->conn, auth_closed, a);
 }
 
 void gw_auth_handle(gw_worker *w, struct evhttp_request *req)

@@ -15,7 +15,8 @@
  *
  * Threads: each worker owns an event_base, an evhttp server on a dup of the
  * shared listening socket, a qc_ctx to quotad (libquotad contexts are not
- * thread-safe) and a small pool of upstream connections. Nothing is shared
+ * thread-safe; many calls are in flight on it, never waited on) and a
+ * small pool of upstream connections. Nothing is shared
  * between workers except the read-only config and price table.
  */
 #ifndef GW_H
@@ -177,24 +178,51 @@ void gw_sse_feed(gw_sse *s, const char *p, size_t n);
 void gw_sse_feed_buffer(gw_sse *s, struct evbuffer *b);
 
 /* ---- quotad link (qlink.c) ---------------------------------------------- */
+/* Outcome of a call: rc is a libquotad code (QC_OK, a server code > 0, or
+ * a transport error < 0 after the retry); rs is never NULL and never
+ * reads as allowed unless quotad said so. */
+typedef void (*gw_q_check_fn)(void *arg, int rc, const qc_check_res *rs);
+typedef void (*gw_q_settle_fn)(void *arg, int rc, const qc_settle_res *rs);
+typedef struct gw_qcall gw_qcall;
+
 typedef struct gw_qlink {
     qc_ctx *c;                 /* NULL until first use / after an error */
     const gw_config *cfg;
+    struct event_base *base;
+    struct event *io;          /* the connection readable */
+    struct event *wr;          /* writable, while output is queued */
+    struct event *kick;        /* send todo at the end of this loop pass */
+    struct event *tick;        /* replies overdue? */
+    gw_qcall *todo, *todo_tail;   /* not yet sent on this connection */
+    gw_qcall *sent, *sent_tail;   /* sent; replies come in this order */
+    size_t n_todo, n_sent;
     unsigned worker;
     uint64_t boot_ms;
     uint64_t next_id;
 } gw_qlink;
 
 void gw_qlink_init(gw_qlink *q, const gw_config *cfg, unsigned worker);
+/* Create the link's events on the worker's base; 0 or -1. */
+int gw_qlink_start(gw_qlink *q, struct event_base *base);
+/* Finish every call (gw_qlink_drain), then disconnect and free events. */
 void gw_qlink_close(gw_qlink *q);
+/* Wait (bounded) until every queued call has run its callback. */
+void gw_qlink_drain(gw_qlink *q);
+size_t gw_qlink_pending(const gw_qlink *q);
 /* Fill idem with a process-unique idempotency id. */
 void gw_qlink_idem(gw_qlink *q, char *idem, size_t cap);
-/* check / settle / void; a transport error reconnects and retries once
- * with the same idempotency id, so a retry never moves money twice. */
-int gw_q_check(gw_qlink *q, const qc_check_req *rq, qc_check_res *rs);
+/* Queue a check / settle / void; fn(arg, ...) runs later from the event
+ * loop, exactly once (fn may be NULL for settle and void: failures are
+ * logged). Strings are copied. A transport error reconnects and sends
+ * again with the same idempotency id, so a retry never moves money twice;
+ * a void answered NOT_FOUND (already released) counts as done. Returns
+ * QC_OK, or QC_ERR_NOMEM / QC_ERR_ARG with nothing queued. */
+int gw_q_check(gw_qlink *q, const qc_check_req *rq, gw_q_check_fn fn,
+               void *arg);
 int gw_q_settle(gw_qlink *q, uint64_t hold_id, int64_t amount,
-                int64_t tokens, const char *idem, qc_settle_res *rs);
-int gw_q_void(gw_qlink *q, uint64_t hold_id);
+                int64_t tokens, const char *idem, gw_q_settle_fn fn,
+                void *arg);
+int gw_q_void(gw_qlink *q, uint64_t hold_id, gw_q_settle_fn fn, void *arg);
 
 /* ---- workers (main.c) --------------------------------------------------- */
 struct gw_call;

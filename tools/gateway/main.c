@@ -151,7 +151,7 @@ static int main_worker_init(gw_worker *w, int listen_fd)
         return -1;
     }
     gw_qlink_init(&w->q, w->cfg, w->index);
-    if (gw_pool_init(w) != 0)
+    if (gw_qlink_start(&w->q, w->base) != 0 || gw_pool_init(w) != 0)
         return -1;
     return w->cfg->mode_id == GW_MODE_FAKE ? gw_fake_init(w) : 0;
 }

@@ -17,6 +17,7 @@
  */
 #include "proxy.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,6 @@ typedef struct proxy_body {
 typedef struct proxy_ask {
     const char *secret;
     const char *model;          /* NULL = none */
-    const char *ip;
     int64_t amount, amount_min, tokens;
     bool hold;
 } proxy_ask;
@@ -117,20 +117,23 @@ static const char *proxy_parse(const char *b, size_t n, proxy_body *pb)
 /* The body to send upstream: the client's, or with stream_options added
  * right after the opening brace (so the upstream reports usage). */
 static struct evbuffer *proxy_body_out(struct evhttp_request *req,
-                                       const char *b, size_t n, bool inject)
+                                       bool inject)
 {
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
     struct evbuffer *out = evbuffer_new();
     if (out == NULL)
         return NULL;
     int rc = 0;
     if (inject) {
-        const char *brace = memchr(b, '{', n);
+        size_t n = evbuffer_get_length(in);
+        const char *b = (const char *)evbuffer_pullup(in, -1);
+        const char *brace = b != NULL ? memchr(b, '{', n) : NULL;
         size_t at = brace != NULL ? (size_t)(brace - b) + 1 : 0;
         rc = evbuffer_add(out, b, at) != 0 ||
              evbuffer_add(out, PROXY_INJECT, strlen(PROXY_INJECT)) != 0 ||
              evbuffer_add(out, b + at, n - at) != 0;
     } else {
-        rc = evbuffer_add_buffer(out, evhttp_request_get_input_buffer(req));
+        rc = evbuffer_add_buffer(out, in);
     }
     if (rc != 0) {
         evbuffer_free(out);
@@ -140,12 +143,10 @@ static struct evbuffer *proxy_body_out(struct evhttp_request *req,
 }
 
 /* A non-deny failure talking to quotad: fail closed. */
-static void proxy_quotad_error(gw_worker *w, struct evhttp_request *req,
-                               int rc)
+static void proxy_quotad_error(struct evhttp_request *req, int rc)
 {
-    gw_log(GW_LOG_ERROR, "quotad check failed: %s (%s)", qc_strerror(rc),
-           w->q.c != NULL ? qc_errstr(w->q.c) : "not connected");
-    if (rc == QC_CODE_INVALID_ARGUMENT)
+    gw_log(GW_LOG_ERROR, "quotad check failed: %s", qc_strerror(rc));
+    if (rc == QC_CODE_INVALID_ARGUMENT || rc == QC_ERR_ARG)
         gw_reply_error(req, HTTP_BADREQUEST,
                        "The request is outside the quota service's limits.",
                        "invalid_request_error", "invalid_request");
@@ -156,57 +157,99 @@ static void proxy_quotad_error(gw_worker *w, struct evhttp_request *req,
 }
 
 /* Log a denied or failed request; the secret never appears. */
-static void proxy_log_deny(struct evhttp_request *req, const qc_check_res *rs,
+static void proxy_log_deny(const gw_call *c, const qc_check_res *rs,
                            int status)
 {
-    char path[PROXY_PATH_LOG_BYTES];
-    gw_log_path(evhttp_request_get_uri(req), path, sizeof path);
-    gw_log(GW_LOG_INFO, "%s %d %s key=%llu ws=%u", path, status,
+    gw_log(GW_LOG_INFO, "%s %d %s key=%llu ws=%u", c->path, status,
            qc_decision_str((int)rs->decision),
            (unsigned long long)rs->key_id, rs->workspace_id);
 }
 
-/* Ask quotad. 0 = allowed (c filled in); otherwise the reply was sent. */
-static int proxy_check(gw_call *c, struct evhttp_request *req,
-                       const proxy_ask *a)
+/* Allowed: the call owns the hold (if any); send the request upstream. */
+static void proxy_forward(gw_call *c, const qc_check_res *rs, bool hold)
+{
+    c->hold_id = hold ? rs->hold_id : 0;
+    c->reserved = rs->charged;
+    c->key_id = rs->key_id;
+    c->ws_id = rs->workspace_id;
+    c->rpm_remaining = rs->rpm_remaining;
+    c->tpm_remaining = rs->tpm_remaining;
+    struct evbuffer *out = c->cmd == EVHTTP_REQ_POST
+                               ? proxy_body_out(c->req, c->inject)
+                               : evbuffer_new();
+    if (out == NULL || proxy_up_start(c, out) != 0)
+        proxy_up_failed(c);
+    if (out != NULL)
+        evbuffer_free(out);
+}
+
+/* quotad answered the check (from the event loop). */
+static void proxy_checked(void *arg, int rc, const qc_check_res *rs)
+{
+    gw_call *c = arg;
+    assert(c->q_busy);
+    c->q_busy = false;
+    bool allowed = rc == QC_OK && rs->decision == QC_ALLOWED;
+    bool hold = c->price != NULL;
+    if (c->req == NULL) {   /* the client left while quotad answered */
+        c->hold_id = allowed && hold ? rs->hold_id : 0;
+        proxy_call_void(c);
+        c->status = 499;
+        proxy_call_log(c, "client_aborted");
+        proxy_call_free(c);
+        return;
+    }
+    if (allowed) {
+        proxy_forward(c, rs, hold);
+        return;
+    }
+    proxy_call_disarm(c);
+    if (rc != QC_OK) {
+        proxy_quotad_error(c->req, rc);
+    } else {
+        int status = gw_deny_status(c->w->cfg, rs->decision);
+        proxy_log_deny(c, rs, status);
+        gw_reply_deny(c->req, c->w->cfg, rs);
+    }
+    proxy_call_free(c);
+}
+
+/* Ask quotad; the answer arrives in proxy_checked. The call is armed
+ * first, so a client gone meanwhile is known when it does. */
+static void proxy_check(gw_call *c, const proxy_ask *a)
 {
     gw_worker *w = c->w;
     qc_check_req rq = {.secret = a->secret, .model = a->model,
-                       .client_ip = a->ip[0] != '\0' ? a->ip : NULL,
+                       .client_ip = c->ip[0] != '\0' ? c->ip : NULL,
                        .amount = a->amount, .amount_min = a->amount_min,
                        .tokens = a->tokens, .idempotency_id = c->idem,
                        .hold = a->hold,
                        .hold_timeout_ms = w->cfg->hold_timeout_ms};
-    qc_check_res rs;
-    int rc = gw_q_check(&w->q, &rq, &rs);
+    int rc = gw_q_check(&w->q, &rq, proxy_checked, c);
     if (rc != QC_OK) {
-        proxy_quotad_error(w, req, rc);
-        return -1;
+        proxy_quotad_error(c->req, rc);
+        proxy_call_free(c);
+        return;
     }
-    if (rs.decision != QC_ALLOWED) {
-        int status = gw_deny_status(w->cfg, rs.decision);
-        proxy_log_deny(req, &rs, status);
-        gw_reply_deny(req, w->cfg, &rs);
-        return -1;
-    }
-    c->hold_id = a->hold ? rs.hold_id : 0;
-    c->reserved = rs.charged;
-    c->key_id = rs.key_id;
-    c->ws_id = rs.workspace_id;
-    c->rpm_remaining = rs.rpm_remaining;
-    c->tpm_remaining = rs.tpm_remaining;
-    return 0;
+    c->q_busy = true;
+    proxy_call_arm(c);
 }
 
-static gw_call *proxy_call_new(gw_worker *w, struct evhttp_request *req)
+static gw_call *proxy_call_new(gw_worker *w, struct evhttp_request *req,
+                               const char *ip)
 {
     gw_call *c = calloc(1, sizeof *c);
-    if (c == NULL)
+    if (c == NULL) {
+        gw_reply_error(req, HTTP_INTERNAL, "out of memory", "server_error",
+                       NULL);
         return NULL;
+    }
     c->w = w;
     c->req = req;
     c->started_ms = gw_mono_ms();
     c->status = 0;
+    c->cmd = EVHTTP_REQ_GET;
+    snprintf(c->ip, sizeof c->ip, "%s", ip);
     gw_qlink_idem(&w->q, c->idem, sizeof c->idem);
     gw_log_path(evhttp_request_get_uri(req), c->path, sizeof c->path);
     c->next = w->calls;
@@ -263,7 +306,8 @@ static int proxy_estimate(gw_worker *w, struct evhttp_request *req,
     return 0;
 }
 
-/* Everything after the body was parsed: price, check, forward. */
+/* Everything after the body was parsed: price, then check (which
+ * forwards when allowed). */
 static void proxy_priced(gw_worker *w, struct evhttp_request *req,
                          proxy_kind kind, const char *secret, const char *ip)
 {
@@ -281,61 +325,31 @@ static void proxy_priced(gw_worker *w, struct evhttp_request *req,
     bool inject = pb.stream && !pb.has_stream_options && w->cfg->stream_usage
                   && kind != PK_EMBEDDINGS;
     size_t out_bytes = n + (inject ? strlen(PROXY_INJECT) : 0);
-    proxy_ask a = {.secret = secret, .model = pb.model, .ip = ip};
+    proxy_ask a = {.secret = secret, .model = pb.model};
     const gw_price *price = NULL;
     if (proxy_estimate(w, req, kind, &pb, out_bytes, &a, &price) != 0)
         return;
-    gw_call *c = proxy_call_new(w, req);
-    if (c == NULL) {
-        gw_reply_error(req, HTTP_INTERNAL, "out of memory", "server_error",
-                       NULL);
+    gw_call *c = proxy_call_new(w, req, ip);
+    if (c == NULL)
         return;
-    }
     c->price = price;
     c->stream = pb.stream;
     c->prompt_est = a.tokens;
+    c->inject = inject;
+    c->cmd = EVHTTP_REQ_POST;
     snprintf(c->model, sizeof c->model, "%s", pb.model);
-    if (proxy_check(c, req, &a) != 0) {
-        proxy_call_free(c);
-        return;
-    }
-    struct evbuffer *out = proxy_body_out(req, b, n, inject);
-    if (out == NULL || proxy_up_start(c, req, out, EVHTTP_REQ_POST, ip)) {
-        proxy_call_void(c);
-        gw_reply_error(req, PROXY_HTTP_BAD_GATEWAY,
-                       "Cannot reach the upstream.", "server_error",
-                       "upstream_error");
-        proxy_call_free(c);
-    }
-    if (out != NULL)
-        evbuffer_free(out);
+    proxy_check(c, &a);
 }
 
 /* GET /v1/models: the key must pass a zero-amount debit check. */
 static void proxy_unpriced(gw_worker *w, struct evhttp_request *req,
                            const char *secret, const char *ip)
 {
-    gw_call *c = proxy_call_new(w, req);
-    if (c == NULL) {
-        gw_reply_error(req, HTTP_INTERNAL, "out of memory", "server_error",
-                       NULL);
+    gw_call *c = proxy_call_new(w, req, ip);
+    if (c == NULL)
         return;
-    }
-    proxy_ask a = {.secret = secret, .ip = ip};
-    if (proxy_check(c, req, &a) != 0) {
-        proxy_call_free(c);
-        return;
-    }
-    struct evbuffer *none = evbuffer_new();
-    if (none == NULL ||
-        proxy_up_start(c, req, none, EVHTTP_REQ_GET, ip) != 0) {
-        gw_reply_error(req, PROXY_HTTP_BAD_GATEWAY,
-                       "Cannot reach the upstream.", "server_error",
-                       "upstream_error");
-        proxy_call_free(c);
-    }
-    if (none != NULL)
-        evbuffer_free(none);
+    proxy_ask a = {.secret = secret};
+    proxy_check(c, &a);
 }
 
 void gw_proxy_handle(gw_worker *w, struct evhttp_request *req)
@@ -358,12 +372,20 @@ void gw_proxy_handle(gw_worker *w, struct evhttp_request *req)
     explicit_bzero(secret, sizeof secret);
 }
 
-/* Workers stop: evhttp_free already ran the close callbacks of calls
- * whose client was connected; anything left is cancelled and voided. */
+/* Workers stop. evhttp_free already ran the close callbacks: a call
+ * with a quotad call in flight lost its client and ends in that call's
+ * callback; the rest are cancelled and voided. The drain waits until
+ * every check, settle and void has its answer. */
 void gw_proxy_shutdown(gw_worker *w)
 {
+    for (gw_call *c = w->calls; c != NULL; c = c->next) {
+        c->req = NULL;      /* freed with evhttp */
+        c->client = NULL;
+    }
+    gw_qlink_drain(&w->q);
     while (w->calls != NULL) {
         gw_call *c = w->calls;
+        assert(!c->q_busy);
         if (c->up != NULL)
             evhttp_cancel_request(c->up);
         c->up = NULL;
@@ -374,4 +396,5 @@ void gw_proxy_shutdown(gw_worker *w)
         proxy_call_void(c);
         proxy_call_free(c);
     }
+    gw_qlink_drain(&w->q);
 }

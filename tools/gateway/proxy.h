@@ -1,11 +1,15 @@
 /* proxy.h -- state of one proxied request, shared by proxy.c (intake,
  * check, forward) and proxy_up.c (upstream reply, settle/void, finish).
  *
- * Life of a gw_call: created after an allowed check (so it owns a hold),
- * linked into its worker's list, armed on the client connection's close
- * callback, then ended exactly once by proxy_call_end: the hold is
- * settled or voided before the client sees the end of the reply, the
- * close callback is disarmed, the call is unlinked and freed.
+ * Life of a gw_call: created before the check, linked into its worker's
+ * list and armed on the client connection's close callback; the check
+ * goes to quotad without waiting (q_busy while it is in flight); an
+ * allowed check owns a hold and the request goes upstream; the upstream's
+ * answer settles or voids the hold (q_busy again), and only then is the
+ * reply sent, so the hold is closed before the client sees the end of
+ * the reply. The call ends exactly once: close callback disarmed, call
+ * unlinked and freed. A client that leaves while a quotad call is in
+ * flight only clears req; that call's callback ends the request.
  */
 #ifndef GW_PROXY_H
 #define GW_PROXY_H
@@ -13,6 +17,7 @@
 #include "gw.h"
 
 #define PROXY_PATH_LOG_BYTES 96u
+#define PROXY_CODE_LINE_BYTES 64u
 
 typedef struct gw_call {
     gw_worker *w;
@@ -35,7 +40,17 @@ typedef struct gw_call {
     bool started;                       /* reply headers sent to client */
     bool up_sse;                        /* upstream answered SSE */
     bool client_slow;                   /* stopped forwarding: too far behind */
+    bool q_busy;                        /* a quotad call for it in flight */
+    bool inject;                        /* add stream_options upstream */
+    bool settling;                      /* q_busy: a settle, not a void */
+    enum evhttp_cmd_type cmd;           /* method sent upstream */
     int status;                         /* status given to the client */
+    int up_code;                        /* upstream status; 0 = failed */
+    const char *outcome;                /* for the access log */
+    void (*then)(struct gw_call *);     /* runs once the hold is closed */
+    struct evbuffer *reply;             /* plain reply body, kept meanwhile */
+    char code_line[PROXY_CODE_LINE_BYTES];
+    char ip[GW_IP_BYTES];
     gw_sse *sse;                        /* stream: usage scanner */
     struct evbuffer *copy;              /* stream, non-SSE reply: a copy */
     char idem[GW_IDEM_BYTES];
@@ -46,14 +61,19 @@ typedef struct gw_call {
 
 /* proxy_up.c */
 /* Send the call's request upstream; -1 if it could not even start. */
-int proxy_up_start(gw_call *c, struct evhttp_request *req,
-                   struct evbuffer *body, enum evhttp_cmd_type cmd,
-                   const char *client_ip);
-/* Release the hold (policy: aborts and failures are not charged). */
+int proxy_up_start(gw_call *c, struct evbuffer *body);
+/* Release the hold without waiting (policy: aborts and failures are not
+ * charged; a failed void is logged and the hold expires). */
 void proxy_call_void(gw_call *c);
+/* Void the hold, then answer 502 and end the call. */
+void proxy_up_failed(gw_call *c);
 /* Unlink, disarm and free; answers nothing. */
 void proxy_call_free(gw_call *c);
 /* Watch the client connection so an abort voids the hold at once. */
 void proxy_call_arm(gw_call *c);
+/* Stop watching (before answering: a reply may end the connection). */
+void proxy_call_disarm(gw_call *c);
+/* One access-log line; never the secret. */
+void proxy_call_log(const gw_call *c, const char *outcome);
 
 #endif

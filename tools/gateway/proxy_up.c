@@ -17,6 +17,7 @@
  */
 #include "proxy.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,12 +51,14 @@ static bool up_ok(int code)
 
 void proxy_call_arm(gw_call *c)
 {
+    if (c->client != NULL || c->req == NULL)
+        return;
     c->client = evhttp_request_get_connection(c->req);
     if (c->client != NULL)
         evhttp_connection_set_closecb(c->client, up_client_closed, c);
 }
 
-static void up_disarm(gw_call *c)
+void proxy_call_disarm(gw_call *c)
 {
     if (c->client != NULL)
         evhttp_connection_set_closecb(c->client, NULL, NULL);
@@ -65,7 +68,8 @@ static void up_disarm(gw_call *c)
 void proxy_call_free(gw_call *c)
 {
     gw_worker *w = c->w;
-    up_disarm(c);
+    assert(!c->q_busy);
+    proxy_call_disarm(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else if (w->calls == c)
@@ -74,6 +78,8 @@ void proxy_call_free(gw_call *c)
         c->next->prev = c->prev;
     if (c->copy != NULL)
         evbuffer_free(c->copy);
+    if (c->reply != NULL)
+        evbuffer_free(c->reply);
     free(c->sse);
     free(c);
 }
@@ -82,45 +88,14 @@ void proxy_call_void(gw_call *c)
 {
     if (c->hold_id == 0)
         return;
-    int rc = gw_q_void(&c->w->q, c->hold_id);
-    if (rc != QC_OK)
-        gw_log(GW_LOG_ERROR, "void hold %llu failed: %s; quotad releases it "
-               "after hold_timeout_ms", (unsigned long long)c->hold_id,
-               qc_strerror(rc));
+    if (gw_q_void(&c->w->q, c->hold_id, NULL, NULL) != QC_OK)
+        gw_log(GW_LOG_ERROR, "void hold %llu: out of memory; quotad "
+               "releases it after hold_timeout_ms",
+               (unsigned long long)c->hold_id);
     c->hold_id = 0;
 }
 
-/* Charge the real cost (or the hold when usage is unknown). */
-static void up_settle(gw_call *c, const gw_usage *u, bool have)
-{
-    if (c->hold_id == 0)
-        return;
-    int64_t cost = c->reserved, tokens = c->prompt_est;
-    if (have && c->price != NULL &&
-        gw_cost(c->price, u->prompt, u->completion, &cost) == 0) {
-        tokens = u->prompt + u->completion;
-        c->usage = *u;
-        c->have_usage = true;
-    } else {
-        cost = c->reserved;
-        gw_log(GW_LOG_WARN, "hold %llu: no usage in the upstream reply; "
-               "charging the hold", (unsigned long long)c->hold_id);
-    }
-    char idem[GW_IDEM_BYTES + 4];
-    snprintf(idem, sizeof idem, "%s-s", c->idem);
-    qc_settle_res rs;
-    int rc = gw_q_settle(&c->w->q, c->hold_id, cost, tokens, idem, &rs);
-    if (rc != QC_OK)
-        gw_log(GW_LOG_ERROR, "settle hold %llu failed: %s; quotad releases "
-               "it after hold_timeout_ms", (unsigned long long)c->hold_id,
-               qc_strerror(rc));
-    else
-        c->charged = rs.charged;
-    c->hold_id = 0;
-}
-
-/* One access-log line; never the secret. */
-static void up_log(const gw_call *c, const char *outcome)
+void proxy_call_log(const gw_call *c, const char *outcome)
 {
     gw_log(GW_LOG_INFO, "%s %d %s key=%llu ws=%u model=%s reserved=%lld "
            "charged=%lld tokens=%lld+%lld %lldms", c->path, c->status,
@@ -128,6 +103,68 @@ static void up_log(const gw_call *c, const char *outcome)
            (long long)c->reserved, (long long)c->charged,
            (long long)c->usage.prompt, (long long)c->usage.completion,
            (long long)(gw_mono_ms() - c->started_ms));
+}
+
+/* The hold is closed (from the event loop): answer the client, or end a
+ * call whose client left meanwhile. */
+static void up_accounted(void *arg, int rc, const qc_settle_res *rs)
+{
+    gw_call *c = arg;
+    assert(c->q_busy);
+    c->q_busy = false;
+    if (rc == QC_OK && c->settling)
+        c->charged = rs->charged;
+    if (c->req == NULL) {
+        c->status = 499;
+        proxy_call_log(c, "client_aborted");
+        proxy_call_free(c);
+        return;
+    }
+    c->then(c);
+}
+
+/* Close the hold: settle (the real cost, or the hold when usage is
+ * unknown) or void; then(c) runs once quotad has answered, or at once
+ * when there is no hold. */
+static void up_account(gw_call *c, bool settle, const gw_usage *u,
+                       bool have, void (*then)(gw_call *))
+{
+    uint64_t hold = c->hold_id;
+    int rc = QC_OK;
+    c->hold_id = 0;
+    c->then = then;
+    if (hold == 0) {
+        then(c);
+        return;
+    }
+    if (settle) {
+        int64_t cost = c->reserved, tokens = c->prompt_est;
+        if (have && c->price != NULL &&
+            gw_cost(c->price, u->prompt, u->completion, &cost) == 0) {
+            tokens = u->prompt + u->completion;
+            c->usage = *u;
+            c->have_usage = true;
+        } else {
+            cost = c->reserved;
+            gw_log(GW_LOG_WARN, "hold %llu: no usage in the upstream reply; "
+                   "charging the hold", (unsigned long long)hold);
+        }
+        char idem[GW_IDEM_BYTES + 4];
+        snprintf(idem, sizeof idem, "%s-s", c->idem);
+        rc = gw_q_settle(&c->w->q, hold, cost, tokens, idem, up_accounted,
+                         c);
+    } else {
+        rc = gw_q_void(&c->w->q, hold, up_accounted, c);
+    }
+    if (rc != QC_OK) {
+        gw_log(GW_LOG_ERROR, "hold %llu: cannot queue its %s (%s); quotad "
+               "releases it after hold_timeout_ms", (unsigned long long)hold,
+               settle ? "settle" : "void", qc_strerror(rc));
+        then(c);
+        return;
+    }
+    c->settling = settle;
+    c->q_busy = true;
 }
 
 /* Give the upstream connection back (never freed inside its callback). */
@@ -138,46 +175,67 @@ static void up_release(gw_call *c)
     c->up = NULL;
 }
 
-static void up_reply_failed(gw_call *c)
+static void up_send_failed(gw_call *c)
 {
+    proxy_call_disarm(c);
     c->status = UP_HTTP_BAD_GATEWAY;
     gw_reply_error(c->req, UP_HTTP_BAD_GATEWAY,
                    "The upstream did not answer.", "server_error",
                    "upstream_error");
+    proxy_call_log(c, "upstream_failed");
+    proxy_call_free(c);
 }
 
-/* Non-stream reply: the whole body is in up's input buffer. */
-static void up_plain_done(gw_call *c, struct evhttp_request *up, int code)
+void proxy_up_failed(gw_call *c)
 {
-    up_disarm(c);
-    if (code == 0) {
-        proxy_call_void(c);
-        up_reply_failed(c);
-        up_log(c, "upstream_failed");
-        return;
-    }
-    struct evbuffer *body = evhttp_request_get_input_buffer(up);
-    if (up_ok(code)) {
-        size_t n = evbuffer_get_length(body);
-        const char *p = (const char *)evbuffer_pullup(body, -1);
-        gw_usage u = {0, 0};
-        bool have = p != NULL && gw_usage_parse(p, n, &u) == GJ_FOUND;
-        up_settle(c, &u, have);
-    } else {
-        proxy_call_void(c);
-    }
-    c->status = code;
-    gw_copy_reply_headers(up, c->req);
-    if (up_ok(code)) {
+    up_account(c, false, NULL, false, up_send_failed);
+}
+
+/* Non-stream reply, once the hold is closed. */
+static void up_send_plain(gw_call *c)
+{
+    proxy_call_disarm(c);
+    c->status = c->up_code;
+    if (up_ok(c->up_code)) {
         qc_check_res rl = {.rpm_remaining = c->rpm_remaining,
                            .tpm_remaining = c->tpm_remaining};
         gw_ratelimit_headers(c->req, &rl);
     }
-    evhttp_send_reply(c->req, code, evhttp_request_get_response_code_line(up),
-                      body);
-    up_log(c, c->price == NULL ? "forwarded"
-              : up_ok(code)    ? "settled"
-                               : "voided");
+    evhttp_send_reply(c->req, c->up_code, c->code_line, c->reply);
+    proxy_call_log(c, c->outcome);
+    proxy_call_free(c);
+}
+
+/* Non-stream reply: the whole body is in up's input buffer, which dies
+ * with up, so it moves to the call while the hold is closed. */
+static void up_plain_done(gw_call *c, struct evhttp_request *up, int code)
+{
+    c->reply = code != 0 ? evbuffer_new() : NULL;
+    if (c->reply == NULL) {
+        proxy_up_failed(c);
+        return;
+    }
+    struct evbuffer *body = evhttp_request_get_input_buffer(up);
+    const char *line = evhttp_request_get_response_code_line(up);
+    snprintf(c->code_line, sizeof c->code_line, "%s",
+             line != NULL ? line : "");
+    gw_copy_reply_headers(up, c->req);
+    if (evbuffer_add_buffer(c->reply, body) != 0) {
+        proxy_up_failed(c);
+        return;
+    }
+    c->up_code = code;
+    c->outcome = c->price == NULL ? "forwarded"
+                 : up_ok(code)    ? "settled"
+                                  : "voided";
+    gw_usage u = {0, 0};
+    bool have = false;
+    if (up_ok(code)) {
+        size_t n = evbuffer_get_length(c->reply);
+        const char *p = (const char *)evbuffer_pullup(c->reply, -1);
+        have = p != NULL && gw_usage_parse(p, n, &u) == GJ_FOUND;
+    }
+    up_account(c, up_ok(code), &u, have, up_send_plain);
 }
 
 /* The usage of a finished stream: from SSE, or from a JSON copy when
@@ -195,29 +253,11 @@ static bool up_stream_usage(gw_call *c, gw_usage *u)
     return p != NULL && gw_usage_parse(p, n, u) == GJ_FOUND;
 }
 
-static void up_stream_done(gw_call *c, int code)
+/* End of a stream, once the hold is closed. */
+static void up_send_stream_end(gw_call *c)
 {
-    gw_usage u = {0, 0};
-    bool have = up_stream_usage(c, &u);
-    up_disarm(c);
-    if (!c->started) {
-        proxy_call_void(c);
-        up_reply_failed(c);
-        up_log(c, "upstream_failed");
-        return;
-    }
-    const char *outcome = "voided";
-    if (code != 0 && up_ok(c->status)) {
-        up_settle(c, &u, have);
-        outcome = "settled";
-    } else if (code == 0 && have) {
-        up_settle(c, &u, true);     /* cut after the usage event */
-        outcome = "settled_cut";
-    } else {
-        proxy_call_void(c);
-        outcome = code == 0 ? "upstream_cut" : "voided";
-    }
-    if (code == 0 && gw_client_alive(c->req)) {
+    proxy_call_disarm(c);
+    if (c->up_code == 0 && gw_client_alive(c->req)) {
         struct evbuffer *e = evbuffer_new();
         if (e != NULL && evbuffer_add(e, UP_SSE_ERROR,
                                       strlen(UP_SSE_ERROR)) == 0)
@@ -226,7 +266,31 @@ static void up_stream_done(gw_call *c, int code)
             evbuffer_free(e);
     }
     evhttp_send_reply_end(c->req);
-    up_log(c, outcome);
+    proxy_call_log(c, c->outcome);
+    proxy_call_free(c);
+}
+
+static void up_stream_done(gw_call *c, int code)
+{
+    gw_usage u = {0, 0};
+    bool have = up_stream_usage(c, &u);
+    if (!c->started) {
+        proxy_up_failed(c);
+        return;
+    }
+    c->up_code = code;
+    bool settle = false;
+    if (code != 0 && up_ok(c->status)) {
+        settle = true;
+        c->outcome = "settled";
+    } else if (code == 0 && have) {
+        settle = true;      /* cut after the usage event */
+        c->outcome = "settled_cut";
+    } else {
+        have = false;
+        c->outcome = code == 0 ? "upstream_cut" : "voided";
+    }
+    up_account(c, settle, &u, have, up_send_stream_end);
 }
 
 /* Completion (or failure: up NULL or status 0) of the upstream request. */
@@ -239,7 +303,6 @@ static void up_done(struct evhttp_request *up, void *arg)
         up_stream_done(c, code);
     else
         up_plain_done(c, up, code);
-    proxy_call_free(c);
 }
 
 /* evhttp stops reading a client once its request is in, so a client that
@@ -331,7 +394,8 @@ static void up_chunk(struct evhttp_request *up, void *arg)
     up_limit_client_input(c);
 }
 
-/* The client left: stop the upstream and release the hold now. */
+/* The client left: stop the upstream and release the hold now. With a
+ * quotad call in flight, that call's callback ends the request. */
 static void up_client_closed(struct evhttp_connection *conn, void *arg)
 {
     gw_call *c = arg;
@@ -340,14 +404,16 @@ static void up_client_closed(struct evhttp_connection *conn, void *arg)
     if (c->up != NULL)
         evhttp_cancel_request(c->up);
     up_release(c);
-    proxy_call_void(c);
-    c->status = 499;    /* nginx's "client closed request" */
-    up_log(c, "client_aborted");
     /* A request cut from its connection is ours to free; one still on
      * it is freed with the connection. */
     if (c->req != NULL && evhttp_request_get_connection(c->req) == NULL)
         evhttp_request_free(c->req);
     c->req = NULL;
+    if (c->q_busy)
+        return;
+    proxy_call_void(c);
+    c->status = 499;    /* nginx's "client closed request" */
+    proxy_call_log(c, "client_aborted");
     proxy_call_free(c);
 }
 
@@ -390,11 +456,10 @@ static void up_headers(gw_call *c, struct evhttp_request *req,
         evhttp_add_header(out, "Content-Type", "application/json");
 }
 
-int proxy_up_start(gw_call *c, struct evhttp_request *req,
-                   struct evbuffer *body, enum evhttp_cmd_type cmd,
-                   const char *client_ip)
+int proxy_up_start(gw_call *c, struct evbuffer *body)
 {
     gw_worker *w = c->w;
+    struct evhttp_request *req = c->req;
     char uri[UP_URI_BYTES];
     int n = snprintf(uri, sizeof uri, "%s%s", w->cfg->up_base_path,
                      evhttp_request_get_uri(req));
@@ -415,14 +480,14 @@ int proxy_up_start(gw_call *c, struct evhttp_request *req,
         evhttp_request_set_header_cb(up, up_header);
         evhttp_request_set_chunked_cb(up, up_chunk);
     }
-    up_headers(c, req, up, client_ip);
+    up_headers(c, req, up, c->ip);
     if (evbuffer_add_buffer(evhttp_request_get_output_buffer(up), body)) {
         evhttp_request_free(up);
         up_release(c);
         return -1;
     }
     c->up = up;
-    if (evhttp_make_request(c->up_conn, up, cmd, uri) != 0) {
+    if (evhttp_make_request(c->up_conn, up, c->cmd, uri) != 0) {
         c->up = NULL;   /* libevent owns (or freed) it now */
         up_release(c);
         return -1;

@@ -1,20 +1,64 @@
-/* qlink -- one worker's connection to quotad.
+/* qlink -- one worker's connection to quotad, driven by its event loop.
  *
- * Connected lazily and again after any transport error (libquotad says a
- * context is unusable after QC_ERR_IO / TIMEOUT / PROTOCOL). Every check
- * and settle carries an idempotency id, so the single retry after a
- * reconnect can never debit or settle twice: quotad answers a repeated id
- * with the first answer. When quotad stays unreachable the caller fails
- * closed (503): no request passes unchecked.
+ * A worker never waits on quotad: a check, settle or void is queued with
+ * a callback, and many are in flight on the one connection at a time
+ * (libquotad's event-loop API). That is what lets group commit work for
+ * the gateway: under `fsync always` a reply waits for its commit, and
+ * with one blocking call per worker a worker would serve one request per
+ * commit.
+ *
+ * Queues: `todo` holds calls not yet sent on the current connection,
+ * `sent` those sent and waiting for their reply; replies come in request
+ * order, so the reply read is always sent's head. Callbacks run from the
+ * event loop only, never inside gw_q_*, so a caller may set up its state
+ * after queueing.
+ *
+ * Failures: a transport error or a reply overdue by quotad_timeout_ms
+ * drops the connection; every call in flight is sent again on a fresh one,
+ * at most QLINK_TRIES_MAX times in all. Every check and settle carries an
+ * idempotency id and a repeated void answers NOT_FOUND, so a retry can
+ * never move money twice. A call out of tries fails with the error, and
+ * the caller fails closed (503): no request passes unchecked.
+ * The connect itself (and HELLO) still waits, as qc_connect does; on
+ * loopback a refused connect returns at once.
  */
 #include "gw.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define QLINK_CLIENT_NAME "quotad-gateway"
+#define QLINK_TRIES_MAX 2          /* sends of one call, over connections */
+#define QLINK_TICK_MS 50           /* how often replies are checked late */
+#define QLINK_DRAIN_TIMEOUTS 3     /* drain waits this many timeouts */
+
+typedef enum qlink_op { QOP_CHECK, QOP_SETTLE, QOP_VOID } qlink_op;
+
+/* One call, with its own copies of every string it sends (a retry may
+ * send it again after the caller's buffers are gone). */
+struct gw_qcall {
+    qlink_op op;
+    int tries;                  /* sends so far */
+    int64_t deadline_ms;        /* reply due (when sent) */
+    qc_check_req rq;            /* points into the buffers below */
+    char secret[GW_SECRET_CHARS_MAX + 1];
+    char model[GW_MODEL_BYTES + 1];
+    char ip[GW_IP_BYTES];
+    char idem[GW_IDEM_BYTES + 4];
+    uint64_t hold_id;
+    int64_t amount, tokens;
+    gw_q_check_fn check_fn;
+    gw_q_settle_fn settle_fn;
+    void *arg;
+    struct gw_qcall *next;
+};
+
+static void qlink_kick_cb(evutil_socket_t fd, short what, void *arg);
+static void qlink_io_cb(evutil_socket_t fd, short what, void *arg);
+static void qlink_tick_cb(evutil_socket_t fd, short what, void *arg);
 
 void gw_qlink_init(gw_qlink *q, const gw_config *cfg, unsigned worker)
 {
@@ -27,11 +71,21 @@ void gw_qlink_init(gw_qlink *q, const gw_config *cfg, unsigned worker)
                  (uint64_t)t.tv_nsec / 1000000u;
 }
 
-void gw_qlink_close(gw_qlink *q)
+int gw_qlink_start(gw_qlink *q, struct event_base *base)
 {
-    if (q->c != NULL)
-        qc_free(q->c);
-    q->c = NULL;
+    q->base = base;
+    q->kick = event_new(base, -1, 0, qlink_kick_cb, q);
+    q->tick = evtimer_new(base, qlink_tick_cb, q);
+    return q->kick != NULL && q->tick != NULL ? 0 : -1;
+}
+
+/* The lateness check runs only while replies are awaited. */
+static void qlink_arm_tick(gw_qlink *q)
+{
+    struct timeval tick = {0, QLINK_TICK_MS * 1000};
+    if (q->sent != NULL && !evtimer_pending(q->tick, NULL) &&
+        evtimer_add(q->tick, &tick) != 0)
+        gw_log(GW_LOG_ERROR, "cannot arm the quotad reply timer");
 }
 
 /* "gw-<boot ms>-<worker>-<n>": unique per process start and worker. */
@@ -41,10 +95,92 @@ void gw_qlink_idem(gw_qlink *q, char *idem, size_t cap)
              ++q->next_id);
 }
 
-static int qlink_connect(gw_qlink *q)
+size_t gw_qlink_pending(const gw_qlink *q)
 {
+    return q->n_todo + q->n_sent;
+}
+
+/* ---- queues -------------------------------------------------------------- */
+
+static void qq_push(gw_qcall **head, gw_qcall **tail, gw_qcall *k)
+{
+    k->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = k;
+    else
+        *head = k;
+    *tail = k;
+}
+
+static gw_qcall *qq_pop(gw_qcall **head, gw_qcall **tail)
+{
+    gw_qcall *k = *head;
+    if (k != NULL) {
+        *head = k->next;
+        if (*head == NULL)
+            *tail = NULL;
+        k->next = NULL;
+    }
+    return k;
+}
+
+static void qcall_free(gw_qcall *k)
+{
+    explicit_bzero(k, sizeof *k);   /* the secret must not linger */
+    free(k);
+}
+
+/* Run k's callback with its outcome and free it. rc is a libquotad code;
+ * a settle or void that failed is logged here, for every caller. */
+static void qcall_done(gw_qcall *k, int rc, const qc_check_res *crs,
+                       const qc_settle_res *srs)
+{
+    if (k->op == QOP_VOID && rc == QC_CODE_NOT_FOUND)
+        rc = QC_OK;     /* a retried void whose first try went through */
+    if (k->op != QOP_CHECK && rc != QC_OK)
+        gw_log(GW_LOG_ERROR, "%s hold %llu failed: %s; quotad releases it "
+               "after hold_timeout_ms", k->op == QOP_VOID ? "void" : "settle",
+               (unsigned long long)k->hold_id, qc_strerror(rc));
+    if (k->op == QOP_CHECK && k->check_fn != NULL) {
+        qc_check_res none;
+        memset(&none, 0, sizeof none);
+        none.decision = QC_INVALID_API_KEY;     /* never reads as allowed */
+        k->check_fn(k->arg, rc, crs != NULL ? crs : &none);
+    } else if (k->op != QOP_CHECK && k->settle_fn != NULL) {
+        qc_settle_res none;
+        memset(&none, 0, sizeof none);
+        k->settle_fn(k->arg, rc, srs != NULL ? srs : &none);
+    }
+    qcall_free(k);
+}
+
+/* Fail every call of a detached list (callbacks may queue new calls). */
+static void qlink_fail_list(gw_qcall *list, int rc)
+{
+    while (list != NULL) {
+        gw_qcall *k = list;
+        list = k->next;
+        qcall_done(k, rc, NULL, NULL);
+    }
+}
+
+/* ---- connection ----------------------------------------------------------- */
+
+static void qlink_drop(gw_qlink *q)
+{
+    if (q->io != NULL)
+        event_free(q->io);
+    q->io = NULL;
+    if (q->wr != NULL)
+        event_free(q->wr);
+    q->wr = NULL;
     if (q->c != NULL)
-        return QC_OK;
+        qc_free(q->c);
+    q->c = NULL;
+}
+
+static int qlink_connect_once(gw_qlink *q)
+{
     qc_options o = qc_options_default();
     o.host = q->cfg->quotad_host;
     o.port = (uint16_t)q->cfg->quotad_port;
@@ -53,86 +189,320 @@ static int qlink_connect(gw_qlink *q)
     o.credential = q->cfg->quotad_credential[0] != '\0'
                        ? q->cfg->quotad_credential
                        : NULL;
+    o.nonblocking = true;
     int rc = qc_connect(&o, &q->c);
     if (rc != QC_OK) {
         gw_log(GW_LOG_ERROR, "quotad %s:%u: %s", o.host, (unsigned)o.port,
                qc_strerror(rc));
         q->c = NULL;
-    }
-    return rc;
-}
-
-/* Errors after which libquotad's context must be dropped. */
-static bool qlink_broken(int rc)
-{
-    return rc == QC_ERR_IO || rc == QC_ERR_TIMEOUT || rc == QC_ERR_PROTOCOL;
-}
-
-typedef enum qlink_op { QOP_CHECK, QOP_SETTLE, QOP_VOID } qlink_op;
-
-typedef struct qlink_args {
-    qlink_op op;
-    const qc_check_req *rq;
-    qc_check_res *rs;
-    uint64_t hold_id;
-    int64_t amount, tokens;
-    const char *idem;
-    qc_settle_res *srs;
-} qlink_args;
-
-static int qlink_once(gw_qlink *q, const qlink_args *a)
-{
-    int rc = qlink_connect(q);
-    if (rc != QC_OK)
         return rc;
-    switch (a->op) {
+    }
+    q->io = event_new(q->base, qc_fd(q->c), EV_READ | EV_PERSIST,
+                      qlink_io_cb, q);
+    q->wr = event_new(q->base, qc_fd(q->c), EV_WRITE, qlink_io_cb, q);
+    if (q->io == NULL || q->wr == NULL || event_add(q->io, NULL) != 0) {
+        qlink_drop(q);
+        return QC_ERR_NOMEM;
+    }
+    return QC_OK;
+}
+
+/* Connected, or one more try (a quotad restart refuses the first). */
+static int qlink_connect(gw_qlink *q)
+{
+    if (q->c != NULL)
+        return QC_OK;
+    int rc = qlink_connect_once(q);
+    return rc == QC_OK ? rc : qlink_connect_once(q);
+}
+
+/* The connection broke (rc): the calls in flight go back to the front
+ * of todo to be sent again, or fail when out of tries. */
+static void qlink_reset(gw_qlink *q, int rc)
+{
+    gw_log(GW_LOG_WARN, "quotad connection lost (%s); %zu call(s) in flight "
+           "will be retried", qc_strerror(rc), q->n_sent);
+    qlink_drop(q);
+    gw_qcall *again = NULL, *again_tail = NULL, *failed = NULL,
+             *failed_tail = NULL;
+    for (gw_qcall *k; (k = qq_pop(&q->sent, &q->sent_tail)) != NULL;) {
+        if (k->tries >= QLINK_TRIES_MAX)
+            qq_push(&failed, &failed_tail, k);
+        else
+            qq_push(&again, &again_tail, k);
+    }
+    q->n_sent = 0;
+    if (again != NULL) {
+        size_t n = 0;
+        for (gw_qcall *k = again; k != NULL; k = k->next)
+            n++;
+        again_tail->next = q->todo;
+        if (q->todo == NULL)
+            q->todo_tail = again_tail;
+        q->todo = again;
+        q->n_todo += n;
+        event_active(q->kick, 0, 0);
+    }
+    qlink_fail_list(failed, rc);
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+static int qcall_append(gw_qlink *q, gw_qcall *k)
+{
+    switch (k->op) {
     case QOP_CHECK:
-        rc = qc_check(q->c, a->rq, a->rs);
-        break;
+        return qc_check_append(q->c, &k->rq, NULL);
     case QOP_SETTLE:
-        rc = qc_settle(q->c, a->hold_id, a->amount, a->tokens, a->idem,
-                       a->srs);
-        break;
+        return qc_settle_append(q->c, k->hold_id, k->amount, k->tokens,
+                                k->idem, NULL);
     case QOP_VOID:
     default:
-        rc = qc_void(q->c, a->hold_id, a->srs);
-        break;
+        return qc_void_append(q->c, k->hold_id, NULL);
     }
-    if (qlink_broken(rc))
-        gw_qlink_close(q);
+}
+
+/* Send what the socket takes; watch for writability if more is queued. */
+static int qlink_flush(gw_qlink *q)
+{
+    int rc = qc_flush_nowait(q->c);
+    if (rc == QC_ERR_AGAIN || (rc == QC_OK && qc_want_write(q->c)))
+        return event_add(q->wr, NULL) == 0 ? QC_OK : QC_ERR_IO;
     return rc;
 }
 
-/* One try, and one more on a fresh connection after a transport error. */
-static int qlink_call(gw_qlink *q, const qlink_args *a)
+/* Send every todo call on the connection (connecting first). A call the
+ * library refuses outright (a bad argument) fails alone. */
+static void qlink_send_todo(gw_qlink *q)
 {
-    int rc = qlink_once(q, a);
-    if (rc < 0 && rc != QC_ERR_ARG && rc != QC_ERR_NOMEM)
-        rc = qlink_once(q, a);
-    return rc;
+    if (q->todo == NULL)
+        return;
+    int rc = qlink_connect(q);
+    if (rc != QC_OK) {
+        gw_qcall *list = q->todo;
+        q->todo = q->todo_tail = NULL;
+        q->n_todo = 0;
+        qlink_fail_list(list, rc);
+        return;
+    }
+    int64_t due = gw_mono_ms() + (int64_t)q->cfg->quotad_timeout_ms;
+    gw_qcall *bad = NULL, *bad_tail = NULL;
+    for (gw_qcall *k; (k = qq_pop(&q->todo, &q->todo_tail)) != NULL;) {
+        q->n_todo--;
+        rc = qcall_append(q, k);
+        if (rc == QC_ERR_ARG) {
+            qq_push(&bad, &bad_tail, k);
+            continue;
+        }
+        k->tries++;
+        k->deadline_ms = due;
+        qq_push(&q->sent, &q->sent_tail, k);
+        q->n_sent++;
+        if (rc != QC_OK && rc != QC_ERR_AGAIN)
+            break;      /* the context broke: reset below */
+    }
+    if (rc == QC_OK || rc == QC_ERR_AGAIN || rc == QC_ERR_ARG)
+        rc = qlink_flush(q);
+    if (rc != QC_OK)
+        qlink_reset(q, rc);
+    else
+        qlink_arm_tick(q);
+    qlink_fail_list(bad, QC_ERR_ARG);
 }
 
-int gw_q_check(gw_qlink *q, const qc_check_req *rq, qc_check_res *rs)
+static void qlink_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
-    qlink_args a = {.op = QOP_CHECK, .rq = rq, .rs = rs};
-    memset(rs, 0, sizeof *rs);
-    return qlink_call(q, &a);
+    (void)fd;
+    (void)what;
+    qlink_send_todo(arg);
+}
+
+static gw_qcall *qcall_new(gw_qlink *q, qlink_op op, void *arg)
+{
+    gw_qcall *k = calloc(1, sizeof *k);
+    if (k != NULL) {
+        k->op = op;
+        k->arg = arg;
+    }
+    (void)q;
+    return k;
+}
+
+/* Queue k; the send happens once this loop pass is done with callbacks,
+ * so many calls made in one pass leave in one write. */
+static void qlink_queue(gw_qlink *q, gw_qcall *k)
+{
+    qq_push(&q->todo, &q->todo_tail, k);
+    q->n_todo++;
+    event_active(q->kick, 0, 0);
+}
+
+/* Copy s into out (cap bytes); NULL stays NULL. -1 if it does not fit. */
+static int qcall_str(const char *s, char *out, size_t cap, const char **to)
+{
+    *to = NULL;
+    if (s == NULL)
+        return 0;
+    size_t n = strlen(s);
+    if (n >= cap)
+        return -1;
+    memcpy(out, s, n + 1);
+    *to = out;
+    return 0;
+}
+
+int gw_q_check(gw_qlink *q, const qc_check_req *rq, gw_q_check_fn fn,
+               void *arg)
+{
+    gw_qcall *k = qcall_new(q, QOP_CHECK, arg);
+    if (k == NULL)
+        return QC_ERR_NOMEM;
+    k->rq = *rq;
+    k->check_fn = fn;
+    if (qcall_str(rq->secret, k->secret, sizeof k->secret, &k->rq.secret) ||
+        qcall_str(rq->model, k->model, sizeof k->model, &k->rq.model) ||
+        qcall_str(rq->client_ip, k->ip, sizeof k->ip, &k->rq.client_ip) ||
+        qcall_str(rq->idempotency_id, k->idem, sizeof k->idem,
+                  &k->rq.idempotency_id)) {
+        qcall_free(k);
+        return QC_ERR_ARG;
+    }
+    qlink_queue(q, k);
+    return QC_OK;
 }
 
 int gw_q_settle(gw_qlink *q, uint64_t hold_id, int64_t amount,
-                int64_t tokens, const char *idem, qc_settle_res *rs)
+                int64_t tokens, const char *idem, gw_q_settle_fn fn,
+                void *arg)
 {
-    qlink_args a = {.op = QOP_SETTLE, .hold_id = hold_id, .amount = amount,
-                    .tokens = tokens, .idem = idem, .srs = rs};
-    memset(rs, 0, sizeof *rs);
-    return qlink_call(q, &a);
+    gw_qcall *k = qcall_new(q, QOP_SETTLE, arg);
+    const char *unused = NULL;
+    if (k == NULL)
+        return QC_ERR_NOMEM;
+    if (qcall_str(idem, k->idem, sizeof k->idem, &unused) != 0) {
+        qcall_free(k);
+        return QC_ERR_ARG;
+    }
+    k->hold_id = hold_id;
+    k->amount = amount;
+    k->tokens = tokens;
+    k->settle_fn = fn;
+    qlink_queue(q, k);
+    return QC_OK;
 }
 
-/* A void retried after a lost reply answers NOT_FOUND: already done. */
-int gw_q_void(gw_qlink *q, uint64_t hold_id)
+int gw_q_void(gw_qlink *q, uint64_t hold_id, gw_q_settle_fn fn, void *arg)
 {
-    qc_settle_res rs;
-    qlink_args a = {.op = QOP_VOID, .hold_id = hold_id, .srs = &rs};
-    int rc = qlink_call(q, &a);
-    return rc == QC_CODE_NOT_FOUND ? QC_OK : rc;
+    gw_qcall *k = qcall_new(q, QOP_VOID, arg);
+    if (k == NULL)
+        return QC_ERR_NOMEM;
+    k->hold_id = hold_id;
+    k->settle_fn = fn;
+    qlink_queue(q, k);
+    return QC_OK;
+}
+
+/* ---- receiving ------------------------------------------------------------ */
+
+/* Read the reply of sent's head with read_check / read_settle (the
+ * nowait or the waiting twins). QC_ERR_AGAIN: not whole yet. */
+static int qlink_read_one(gw_qlink *q, bool wait)
+{
+    gw_qcall *k = q->sent;
+    qc_check_res crs;
+    qc_settle_res srs;
+    int rc;
+    if (k == NULL) {    /* nothing asked: only a close can be read */
+        rc = wait ? QC_ERR_AGAIN : qc_check_read_nowait(q->c, NULL, &crs);
+        if (rc != QC_ERR_AGAIN)
+            qlink_drop(q);
+        return QC_ERR_AGAIN;
+    }
+    if (k->op == QOP_CHECK)
+        rc = wait ? qc_check_read(q->c, NULL, &crs)
+                  : qc_check_read_nowait(q->c, NULL, &crs);
+    else
+        rc = wait ? qc_settle_read(q->c, NULL, &srs)
+                  : qc_settle_read_nowait(q->c, NULL, &srs);
+    if (rc == QC_ERR_AGAIN)
+        return rc;
+    if (rc < 0) {
+        qlink_reset(q, rc);
+        return rc;
+    }
+    qq_pop(&q->sent, &q->sent_tail);
+    q->n_sent--;
+    qcall_done(k, rc, k->op == QOP_CHECK ? &crs : NULL,
+               k->op == QOP_CHECK ? NULL : &srs);
+    return QC_OK;
+}
+
+static void qlink_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_qlink *q = arg;
+    (void)fd;
+    if ((what & EV_WRITE) && q->c != NULL) {
+        int rc = qlink_flush(q);
+        if (rc != QC_OK) {
+            qlink_reset(q, rc);
+            return;
+        }
+    }
+    if (what & EV_READ)
+        while (q->c != NULL && qlink_read_one(q, false) == QC_OK)
+            ;
+}
+
+/* Replies are in order and share one timeout, so only the oldest call
+ * can be the first one late. */
+static void qlink_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_qlink *q = arg;
+    (void)fd;
+    (void)what;
+    if (q->sent != NULL && gw_mono_ms() >= q->sent->deadline_ms)
+        qlink_reset(q, QC_ERR_TIMEOUT);
+    else
+        qlink_arm_tick(q);
+}
+
+/* Shutdown: finish every call (callbacks may queue more, e.g. the void
+ * of a check that was allowed), waiting on the socket, for at most a few
+ * timeouts; what is left then fails with QC_ERR_TIMEOUT. */
+void gw_qlink_drain(gw_qlink *q)
+{
+    int64_t end = gw_mono_ms() +
+                  QLINK_DRAIN_TIMEOUTS * (int64_t)q->cfg->quotad_timeout_ms;
+    while (gw_qlink_pending(q) > 0 && gw_mono_ms() < end) {
+        qlink_send_todo(q);
+        if (q->c != NULL && q->sent != NULL && qc_flush(q->c) != QC_OK) {
+            qlink_reset(q, QC_ERR_IO);
+            continue;
+        }
+        while (q->c != NULL && q->sent != NULL)
+            if (qlink_read_one(q, true) != QC_OK)
+                break;
+    }
+    /* A failed call's callback may queue another (bounded: a failed
+     * check holds nothing to void). */
+    for (int round = 0; round < QLINK_TRIES_MAX && gw_qlink_pending(q) > 0;
+         round++) {
+        gw_qcall *list = q->sent;
+        gw_qcall *todo = q->todo;
+        q->sent = q->sent_tail = q->todo = q->todo_tail = NULL;
+        q->n_sent = q->n_todo = 0;
+        qlink_fail_list(list, QC_ERR_TIMEOUT);
+        qlink_fail_list(todo, QC_ERR_TIMEOUT);
+    }
+}
+
+void gw_qlink_close(gw_qlink *q)
+{
+    gw_qlink_drain(q);
+    qlink_drop(q);
+    if (q->kick != NULL)
+        event_free(q->kick);
+    if (q->tick != NULL)
+        event_free(q->tick);
+    q->kick = q->tick = NULL;
 }
