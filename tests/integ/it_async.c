@@ -181,6 +181,97 @@ static void test_nowait_semantics(void)
 }
 
 /* One poll() pass over every connection. */
+/* Read the next reply with the settle reader, polling (bounded). */
+static int as_settle_wait(qc_ctx *c, uint64_t *id, qc_settle_res *rs)
+{
+    int64_t end = td_now_ms() + AS_TIMEOUT_MS;
+    int rc;
+    while ((rc = qc_settle_read_nowait(c, id, rs)) == QC_ERR_AGAIN &&
+           td_now_ms() < end) {
+        struct pollfd p = {.fd = qc_fd(c), .events = POLLIN};
+        (void)poll(&p, 1, AS_POLL_MS);
+    }
+    return rc;
+}
+
+static int as_check_wait(qc_ctx *c, uint64_t *id, qc_check_res *rs)
+{
+    int64_t end = td_now_ms() + AS_TIMEOUT_MS;
+    int rc;
+    while ((rc = qc_check_read_nowait(c, id, rs)) == QC_ERR_AGAIN &&
+           td_now_ms() < end) {
+        struct pollfd p = {.fd = qc_fd(c), .events = POLLIN};
+        (void)poll(&p, 1, AS_POLL_MS);
+    }
+    return rc;
+}
+
+/* Holds, settles and voids pipelined on one connection, in one flush:
+ * each reply is read with its reader, in order, and the wallet ends at
+ * exactly what the settles charged. Reading a reply with the wrong
+ * reader is a protocol error that breaks the context. */
+static void test_pipelined_settle_and_void(void)
+{
+    enum { HOLDS = 8, HOLD = 100, COST = 30 };
+    T_REQUIRE(as_wallet(HOLDS * HOLD) == QC_OK);
+    qc_ctx *c = as_connect();
+    T_REQUIRE(c != NULL);
+    uint64_t holds[HOLDS], id = 0, want = 0;
+    qc_check_req rq = {.secret = g_key.secret, .amount = HOLD, .hold = true};
+    for (int i = 0; i < HOLDS; i++) {
+        T_REQUIRE(qc_check_append(c, &rq, i == 0 ? &want : NULL) == QC_OK);
+    }
+    T_REQUIRE(qc_flush_nowait(c) == QC_OK);
+    for (int i = 0; i < HOLDS; i++) {
+        qc_check_res rs;
+        T_REQUIRE(as_check_wait(c, &id, &rs) == QC_OK);
+        T_EQ_I64(id, want + (uint64_t)i);
+        T_REQUIRE(rs.decision == QC_ALLOWED && rs.hold_id != 0);
+        holds[i] = rs.hold_id;
+    }
+    /* Even holds settled for COST, odd ones voided, and one more check
+     * in the middle that the reservations still refuse. */
+    for (int i = 0; i < HOLDS; i++) {
+        char idem[32];
+        snprintf(idem, sizeof idem, "as-settle-%d", i);
+        int rc = i % 2 == 0
+                     ? qc_settle_append(c, holds[i], COST, 1, idem,
+                                        i == 0 ? &want : NULL)
+                     : qc_void_append(c, holds[i], NULL);
+        T_REQUIRE(rc == QC_OK);
+    }
+    T_REQUIRE(qc_void_append(c, holds[1], NULL) == QC_OK);   /* again */
+    T_REQUIRE(qc_flush_nowait(c) == QC_OK);
+    int64_t charged = 0;
+    for (int i = 0; i < HOLDS; i++) {
+        qc_settle_res rs;
+        T_REQUIRE(as_settle_wait(c, &id, &rs) == QC_OK);
+        T_EQ_I64(id, want + (uint64_t)i);
+        T_EQ_I64(rs.charged, i % 2 == 0 ? COST : 0);
+        T_EQ_I64(rs.refunded, i % 2 == 0 ? HOLD - COST : HOLD);
+        charged += rs.charged;
+    }
+    qc_settle_res again;
+    T_EQ_I64(as_settle_wait(c, &id, &again), QC_CODE_NOT_FOUND);
+    T_EQ_I64(qc_in_flight(c), 0);
+    int64_t bal = -1;
+    T_REQUIRE(fx_balance(g_root, g_key.ws_id, &bal) == QC_OK);
+    T_EQ_I64(bal, HOLDS * HOLD - charged);
+    /* A void's reply read as a check's: protocol error, context gone. */
+    qc_check_res hold;
+    T_REQUIRE(qc_check_append(c, &rq, NULL) == QC_OK);
+    T_REQUIRE(qc_flush_nowait(c) == QC_OK);
+    T_REQUIRE(as_check_wait(c, &id, &hold) == QC_OK);
+    T_REQUIRE(hold.decision == QC_ALLOWED);
+    T_REQUIRE(qc_void_append(c, hold.hold_id, NULL) == QC_OK);
+    T_REQUIRE(qc_flush_nowait(c) == QC_OK);
+    qc_check_res wrong;
+    T_EQ_I64(as_check_wait(c, &id, &wrong), QC_ERR_PROTOCOL);
+    T_CHECK(wrong.decision != QC_ALLOWED);
+    T_EQ_I64(qc_fd(c), -1);
+    qc_free(c);
+}
+
 static int as_step(as_conn *a, size_t quota, as_tally *t)
 {
     struct pollfd p[AS_CONNS];
@@ -293,6 +384,7 @@ int main(void)
     }
     T_RUN(test_nowait_semantics);
     T_RUN(test_race_for_the_wallet);
+    T_RUN(test_pipelined_settle_and_void);
     T_RUN(test_server_dies_in_flight);
     qc_free(g_root);   /* the last test killed the daemon */
     td_cleanup(&g_d);

@@ -65,9 +65,9 @@ static const cfg_opt cfg_opts[] = {
      "write the bound port here once listening"},
     {"pid_file", CFG_STR, F(pid_file), 0, "", 0, SMAX(pid_file),
      "write the process id here"},
-    {"threads", CFG_U32, F(threads), 8, NULL, 1, GW_THREADS_MAX,
-     "workers; each has its own quotad connection and blocks on its "
-     "calls, so workers = quotad calls in flight"},
+    {"threads", CFG_U32, F(threads), 0, NULL, 0, GW_THREADS_MAX,
+     "workers (event loops, each with one quotad connection that carries "
+     "many calls at once); 0 = one per online CPU"},
     {"quotad_host", CFG_STR, F(quotad_host), 0, "127.0.0.1", 1,
      SMAX(quotad_host), "quotad address"},
     {"quotad_port", CFG_U32, F(quotad_port), 7411, NULL, 1, CFG_PORT_MAX,
@@ -322,6 +322,12 @@ static int cfg_finish(gw_config *cfg)
         fprintf(stderr, "mode: '%s' is not proxy, auth_request or "
                 "fake_upstream\n", cfg->mode);
         return -1;
+    }
+    if (cfg->threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->threads = n < 1 ? 1u
+                       : n > (long)GW_THREADS_MAX ? GW_THREADS_MAX
+                                                  : (uint32_t)n;
     }
     if (cfg->credits_status != 402 && cfg->credits_status != 429) {
         fprintf(stderr, "credits_status: must be 402 or 429\n");

@@ -17,8 +17,11 @@
  * drops the connection; every call in flight is sent again on a fresh one,
  * at most QLINK_TRIES_MAX times in all. Every check and settle carries an
  * idempotency id and a repeated void answers NOT_FOUND, so a retry can
- * never move money twice. A call out of tries fails with the error, and
- * the caller fails closed (503): no request passes unchecked.
+ * never move money twice. While quotad cannot be reached, calls wait for
+ * it (a new connect every QLINK_TICK_MS) up to quotad_timeout_ms after
+ * they were made, so a quotad restart shorter than that costs clients
+ * only time. A call out of tries or time fails with the error, and the
+ * caller fails closed (503): no request passes unchecked.
  * The connect itself (and HELLO) still waits, as qc_connect does; on
  * loopback a refused connect returns at once.
  */
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define QLINK_CLIENT_NAME "quotad-gateway"
 #define QLINK_TRIES_MAX 2          /* sends of one call, over connections */
@@ -42,6 +46,8 @@ typedef enum qlink_op { QOP_CHECK, QOP_SETTLE, QOP_VOID } qlink_op;
 struct gw_qcall {
     qlink_op op;
     int tries;                  /* sends so far */
+    int64_t born_ms;            /* queued; waits for a connection until
+                                   born_ms + quotad_timeout_ms */
     int64_t deadline_ms;        /* reply due (when sent) */
     qc_check_req rq;            /* points into the buffers below */
     char secret[GW_SECRET_CHARS_MAX + 1];
@@ -79,13 +85,15 @@ int gw_qlink_start(gw_qlink *q, struct event_base *base)
     return q->kick != NULL && q->tick != NULL ? 0 : -1;
 }
 
-/* The lateness check runs only while replies are awaited. */
+/* The timer runs only while replies are awaited (are they late?) or
+ * calls wait for a connection (connect again). */
 static void qlink_arm_tick(gw_qlink *q)
 {
     struct timeval tick = {0, QLINK_TICK_MS * 1000};
-    if (q->sent != NULL && !evtimer_pending(q->tick, NULL) &&
+    bool need = q->sent != NULL || (q->todo != NULL && q->c == NULL);
+    if (need && !evtimer_pending(q->tick, NULL) &&
         evtimer_add(q->tick, &tick) != 0)
-        gw_log(GW_LOG_ERROR, "cannot arm the quotad reply timer");
+        gw_log(GW_LOG_ERROR, "cannot arm the quotad timer");
 }
 
 /* "gw-<boot ms>-<worker>-<n>": unique per process start and worker. */
@@ -192,11 +200,17 @@ static int qlink_connect_once(gw_qlink *q)
     o.nonblocking = true;
     int rc = qc_connect(&o, &q->c);
     if (rc != QC_OK) {
-        gw_log(GW_LOG_ERROR, "quotad %s:%u: %s", o.host, (unsigned)o.port,
-               qc_strerror(rc));
+        if (!q->down)   /* once per outage, not once per retry */
+            gw_log(GW_LOG_ERROR, "quotad %s:%u: %s; retrying", o.host,
+                   (unsigned)o.port, qc_strerror(rc));
+        q->down = true;
         q->c = NULL;
         return rc;
     }
+    if (q->down)
+        gw_log(GW_LOG_WARN, "quotad %s:%u: connected again", o.host,
+               (unsigned)o.port);
+    q->down = false;
     q->io = event_new(q->base, qc_fd(q->c), EV_READ | EV_PERSIST,
                       qlink_io_cb, q);
     q->wr = event_new(q->base, qc_fd(q->c), EV_WRITE, qlink_io_cb, q);
@@ -207,13 +221,31 @@ static int qlink_connect_once(gw_qlink *q)
     return QC_OK;
 }
 
-/* Connected, or one more try (a quotad restart refuses the first). */
 static int qlink_connect(gw_qlink *q)
 {
-    if (q->c != NULL)
-        return QC_OK;
-    int rc = qlink_connect_once(q);
-    return rc == QC_OK ? rc : qlink_connect_once(q);
+    return q->c != NULL ? QC_OK : qlink_connect_once(q);
+}
+
+/* No connection: fail the todo calls that waited quotad_timeout_ms. */
+static void qlink_expire_todo(gw_qlink *q, int rc)
+{
+    int64_t now = gw_mono_ms(), wait = (int64_t)q->cfg->quotad_timeout_ms;
+    gw_qcall *keep = NULL, *keep_tail = NULL, *failed = NULL,
+             *failed_tail = NULL;
+    size_t kept = 0;
+    for (gw_qcall *k; (k = qq_pop(&q->todo, &q->todo_tail)) != NULL;) {
+        if (now >= k->born_ms + wait) {
+            qq_push(&failed, &failed_tail, k);
+        } else {
+            qq_push(&keep, &keep_tail, k);
+            kept++;
+        }
+    }
+    q->todo = keep;
+    q->todo_tail = keep_tail;
+    q->n_todo = kept;
+    qlink_arm_tick(q);
+    qlink_fail_list(failed, rc);
 }
 
 /* The connection broke (rc): the calls in flight go back to the front
@@ -279,10 +311,7 @@ static void qlink_send_todo(gw_qlink *q)
         return;
     int rc = qlink_connect(q);
     if (rc != QC_OK) {
-        gw_qcall *list = q->todo;
-        q->todo = q->todo_tail = NULL;
-        q->n_todo = 0;
-        qlink_fail_list(list, rc);
+        qlink_expire_todo(q, rc);
         return;
     }
     int64_t due = gw_mono_ms() + (int64_t)q->cfg->quotad_timeout_ms;
@@ -332,6 +361,7 @@ static gw_qcall *qcall_new(gw_qlink *q, qlink_op op, void *arg)
  * so many calls made in one pass leave in one write. */
 static void qlink_queue(gw_qlink *q, gw_qcall *k)
 {
+    k->born_ms = gw_mono_ms();
     qq_push(&q->todo, &q->todo_tail, k);
     q->n_todo++;
     event_active(q->kick, 0, 0);
@@ -462,8 +492,9 @@ static void qlink_tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (q->sent != NULL && gw_mono_ms() >= q->sent->deadline_ms)
         qlink_reset(q, QC_ERR_TIMEOUT);
-    else
-        qlink_arm_tick(q);
+    else if (q->c == NULL && q->todo != NULL)
+        qlink_send_todo(q);
+    qlink_arm_tick(q);
 }
 
 /* Shutdown: finish every call (callbacks may queue more, e.g. the void
@@ -475,7 +506,12 @@ void gw_qlink_drain(gw_qlink *q)
                   QLINK_DRAIN_TIMEOUTS * (int64_t)q->cfg->quotad_timeout_ms;
     while (gw_qlink_pending(q) > 0 && gw_mono_ms() < end) {
         qlink_send_todo(q);
-        if (q->c != NULL && q->sent != NULL && qc_flush(q->c) != QC_OK) {
+        if (q->c == NULL) {     /* quotad away: connect again shortly */
+            if (q->todo != NULL)
+                usleep(QLINK_TICK_MS * 1000);
+            continue;
+        }
+        if (q->sent != NULL && qc_flush(q->c) != QC_OK) {
             qlink_reset(q, QC_ERR_IO);
             continue;
         }

@@ -1,0 +1,367 @@
+/* it_gwlink -- the gateway's link to quotad under faults: one worker,
+ * many requests in flight on its one quotad connection, and quotad
+ * stalled, killed, restarted or gone.
+ *
+ * Starts quotad (open, on a fixed port so a restart keeps it), the fake
+ * upstream and a proxy gateway with one worker thread, each stopped by
+ * its PID; talks plain HTTP/1.1 over loopback sockets. Every request is
+ * the same chat completion, so each costs the same: the first one's
+ * charge is the unit every later wallet is checked against.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/daemon.h"
+#include "lib/fixtures.h"
+#include "lib/toolrun.h"
+#include "t.h"
+
+#define GL_GATEWAY_BIN "build/asan/quotad-gateway"
+#define GL_PRICES "tests/gateway/prices.conf"
+#define GL_TIMEOUT_MS "3000"         /* the gateway's quotad_timeout_ms */
+#define GL_TIMEOUT_MS_N 3000
+#define GL_PATH_BYTES 512
+#define GL_PORT_TEXT 16
+#define GL_REPLY_BYTES 8192
+#define GL_START_WAIT_MS 20000
+#define GL_STOP_WAIT_MS 15000
+#define GL_REPLY_WAIT_MS 20000       /* any request, whatever the fault */
+#define GL_HEALTH_WAIT_MS 1000       /* a worker that never waits on quotad */
+#define GL_POLL_MS 20
+#define GL_MANY 64                   /* requests in flight at once */
+#define GL_FEW 8
+#define GL_BALANCE (1000 * FX_UNIT)
+#define GL_BODY                                                            \
+    "{\"model\":\"gpt-4o\",\"max_tokens\":16,\"messages\":"                \
+    "[{\"role\":\"user\",\"content\":\"hello\"}]}"
+
+typedef struct gl_proc {
+    const char *name;
+    pid_t pid;
+    uint16_t port;
+    char log[GL_PATH_BYTES];
+} gl_proc;
+
+static char g_dir[GL_PATH_BYTES];
+static td_daemon g_qd;
+static gl_proc g_fake = {.name = "fake-upstream"};
+static gl_proc g_gw = {.name = "gateway"};
+static fx_key g_key;
+static int64_t g_unit;      /* what one request costs */
+
+/* A port the kernel just handed out (quotad must keep it on restart). */
+static uint16_t gl_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    uint16_t port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int gl_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* Start the gateway binary with args; wait for its port file. */
+static int gl_start(gl_proc *p, const char *const extra[])
+{
+    char port_file[GL_PATH_BYTES];
+    int a = snprintf(port_file, sizeof port_file, "%.256s/%.64s.port", g_dir,
+                     p->name);
+    int b = snprintf(p->log, sizeof p->log, "%.256s/%.64s.log", g_dir,
+                     p->name);
+    if (a < 0 || b < 0)
+        return -1;
+    const char *argv[32] = {tr_bin("QUOTAD_GATEWAY_BIN", GL_GATEWAY_BIN),
+                            "--port", "0", "--port-file", port_file,
+                            "--threads", "1"};
+    size_t n = 7;
+    for (size_t i = 0; extra[i] != NULL && n + 1 < 32; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    if (tr_start(argv, NULL, p->log, NULL, &p->pid) != 0)
+        return -1;
+    for (int64_t t = 0; t < GL_START_WAIT_MS; t += GL_POLL_MS) {
+        char text[GL_PORT_TEXT];
+        long v = tr_read(port_file, text, sizeof text) > 0
+                     ? strtol(text, NULL, 10) : 0;
+        int fd = v > 0 && v <= UINT16_MAX ? gl_connect((uint16_t)v) : -1;
+        if (fd >= 0) {
+            close(fd);
+            p->port = (uint16_t)v;
+            return 0;
+        }
+        td_sleep_ms(GL_POLL_MS);
+    }
+    return -1;
+}
+
+/* SIGTERM, bounded wait; the exit code (0 = clean). */
+static int gl_stop(gl_proc *p)
+{
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, SIGTERM);
+    int st = tr_wait(p->pid, GL_STOP_WAIT_MS);
+    p->pid = 0;
+    return st;
+}
+
+/* Send one request (Connection: close); the socket, or -1. */
+static int gl_send(const char *method, const char *path, const char *body)
+{
+    char req[GL_REPLY_BYTES];
+    size_t bl = body != NULL ? strlen(body) : 0;
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: gw\r\n"
+                     "Authorization: Bearer %s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     method, path, g_key.secret, bl, body != NULL ? body : "");
+    int fd = gl_connect(g_gw.port);
+    if (fd < 0 || n < 0 || (size_t)n >= sizeof req ||
+        write(fd, req, (size_t)n) != n) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int gl_send_chat(void)
+{
+    return gl_send("POST", "/v1/chat/completions", GL_BODY);
+}
+
+/* Read the whole reply (until the gateway closes) within wait_ms; its
+ * HTTP status, or -1. The body lands in out when out != NULL. */
+static int gl_status(int fd, int64_t wait_ms, char *out, size_t cap)
+{
+    char buf[GL_REPLY_BYTES];
+    size_t len = 0;
+    int64_t end = td_now_ms() + wait_ms;
+    for (;;) {
+        int64_t left = end - td_now_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (len == sizeof buf - 1)
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    if (out != NULL)
+        snprintf(out, cap, "%s", buf);
+    int status = -1;
+    return sscanf(buf, "HTTP/1.1 %d", &status) == 1 ? status : -1;
+}
+
+static int64_t gl_balance(void)
+{
+    qc_ctx *c = td_connect(&g_qd);
+    int64_t b = -1;
+    if (c != NULL && fx_balance(c, g_key.ws_id, &b) != QC_OK)
+        b = -1;
+    if (c != NULL)
+        qc_free(c);
+    return b;
+}
+
+static int64_t gl_reserved(void)
+{
+    qc_ctx *c = td_connect(&g_qd);
+    fx_ws_state st = {.reserved = -1};
+    if (c != NULL && fx_ws_state_get(c, g_key.ws_id, &st) != QC_OK)
+        st.reserved = -1;
+    if (c != NULL)
+        qc_free(c);
+    return st.reserved;
+}
+
+/* n requests sent at once (all before any is read); how many got 200. */
+static int gl_burst(int n, int64_t wait_ms)
+{
+    int fds[GL_MANY], ok = 0;
+    T_CHECK(n <= GL_MANY);
+    for (int i = 0; i < n; i++)
+        fds[i] = gl_send_chat();
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0 && gl_status(fds[i], wait_ms, NULL, 0) == 200)
+            ok++;
+    return ok;
+}
+
+static void test_start(void)
+{
+    char qport[GL_PORT_TEXT], up[GL_PATH_BYTES];
+    uint16_t port = gl_free_port();
+    T_REQUIRE(port != 0);
+    snprintf(qport, sizeof qport, "%u", (unsigned)port);
+    const char *qargs[] = {"--port", qport, NULL};
+    T_REQUIRE(td_start(&g_qd, qargs) == 0);
+    T_REQUIRE(g_qd.port == port);
+    snprintf(g_dir, sizeof g_dir, "%s", g_qd.dir);
+    const char *fake[] = {"--mode", "fake_upstream", NULL};
+    T_REQUIRE(gl_start(&g_fake, fake) == 0);
+    snprintf(up, sizeof up, "http://127.0.0.1:%u", (unsigned)g_fake.port);
+    const char *gw[] = {"--mode", "proxy", "--quotad-port", qport,
+                        "--quotad-timeout-ms", GL_TIMEOUT_MS,
+                        "--upstream", up, "--prices", GL_PRICES,
+                        "--log-level", "1", NULL};
+    T_REQUIRE(gl_start(&g_gw, gw) == 0);
+    qc_ctx *c = td_connect(&g_qd);
+    T_REQUIRE(c != NULL);
+    uint32_t ws = 0;
+    T_REQUIRE(fx_workspace(c, GL_BALANCE, 0, 0, &ws) == QC_OK);
+    T_REQUIRE(fx_key_create(c, ws, NULL, &g_key) == QC_OK);
+    qc_free(c);
+    int64_t before = gl_balance();
+    int fd = gl_send_chat();
+    T_REQUIRE(fd >= 0);
+    T_REQUIRE(gl_status(fd, GL_REPLY_WAIT_MS, NULL, 0) == 200);
+    g_unit = before - gl_balance();
+    T_REQUIRE(g_unit > 0);
+    T_EQ_I64(gl_reserved(), 0);
+}
+
+/* One worker, GL_MANY requests at once: every one is checked, forwarded
+ * and settled exactly once. */
+static void test_one_worker_many_in_flight(void)
+{
+    int64_t before = gl_balance();
+    T_EQ_I64(gl_burst(GL_MANY, GL_REPLY_WAIT_MS), GL_MANY);
+    T_EQ_I64(before - gl_balance(), GL_MANY * g_unit);
+    T_EQ_I64(gl_reserved(), 0);
+}
+
+/* quotad stopped: the requests wait for it, and the worker goes on
+ * serving (a blocking call would hold /healthz behind it for the whole
+ * quotad_timeout_ms). Resumed in time, every request succeeds. */
+static void test_stalled_quotad_does_not_stall_the_worker(void)
+{
+    int64_t before = gl_balance();
+    int fds[GL_FEW];
+    T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
+    for (int i = 0; i < GL_FEW; i++)
+        fds[i] = gl_send_chat();
+    td_sleep_ms(200);
+    int64_t t0 = td_now_ms();
+    int h = gl_send("GET", "/healthz", NULL);
+    int hs = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, NULL, 0) : -1;
+    int64_t took = td_now_ms() - t0;
+    T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
+    T_EQ_I64(hs, 200);
+    T_CHECK(took < GL_HEALTH_WAIT_MS);
+    int ok = 0;
+    for (int i = 0; i < GL_FEW; i++)
+        if (fds[i] >= 0 && gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) ==
+                               200)
+            ok++;
+    T_EQ_I64(ok, GL_FEW);
+    T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
+    T_EQ_I64(gl_reserved(), 0);
+}
+
+/* quotad killed with requests in flight and started again within the
+ * timeout: the calls are sent again on a new connection, and every
+ * request succeeds and is charged exactly once. */
+static void test_quotad_restart_loses_no_request(void)
+{
+    int64_t before = gl_balance();
+    int fds[GL_FEW];
+    T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
+    for (int i = 0; i < GL_FEW; i++)
+        fds[i] = gl_send_chat();
+    td_sleep_ms(200);
+    T_REQUIRE(td_kill9(&g_qd) == 0);
+    T_REQUIRE(td_restart(&g_qd) == 0);
+    int ok = 0;
+    for (int i = 0; i < GL_FEW; i++)
+        if (fds[i] >= 0 && gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) ==
+                               200)
+            ok++;
+    T_EQ_I64(ok, GL_FEW);
+    T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
+    T_EQ_I64(gl_reserved(), 0);
+}
+
+/* quotad gone: a request fails closed (503) once it waited the timeout,
+ * not sooner than the gateway promised and not much later; after quotad
+ * is back the next request passes. */
+static void test_quotad_gone_fails_closed_then_recovers(void)
+{
+    char body[GL_REPLY_BYTES];
+    int64_t before = gl_balance();
+    T_REQUIRE(td_kill9(&g_qd) == 0);
+    int64_t t0 = td_now_ms();
+    int fd = gl_send_chat();
+    T_REQUIRE(fd >= 0);
+    int st = gl_status(fd, GL_REPLY_WAIT_MS, body, sizeof body);
+    int64_t took = td_now_ms() - t0;
+    T_EQ_I64(st, 503);
+    T_CHECK(strstr(body, "quota_service_unavailable") != NULL);
+    T_CHECK(took >= GL_TIMEOUT_MS_N - GL_POLL_MS * 5);
+    T_CHECK(took < 2 * GL_TIMEOUT_MS_N);
+    T_REQUIRE(td_restart(&g_qd) == 0);
+    T_EQ_I64(gl_burst(GL_FEW, GL_REPLY_WAIT_MS), GL_FEW);
+    T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
+    T_EQ_I64(gl_reserved(), 0);
+}
+
+static void test_clean_stop(void)
+{
+    char log[GL_REPLY_BYTES * 8];
+    T_EQ_I64(gl_stop(&g_gw), 0);
+    T_EQ_I64(gl_stop(&g_fake), 0);
+    tr_read(g_gw.log, log, sizeof log);
+    T_CHECK(strstr(log, "Sanitizer") == NULL);
+    T_CHECK(strstr(log, g_key.secret) == NULL);
+    T_CHECK(strstr(log, "connected again") != NULL);
+    T_EQ_I64(td_stop(&g_qd), 0);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    T_RUN(test_start);
+    T_RUN(test_one_worker_many_in_flight);
+    T_RUN(test_stalled_quotad_does_not_stall_the_worker);
+    T_RUN(test_quotad_restart_loses_no_request);
+    T_RUN(test_quotad_gone_fails_closed_then_recovers);
+    T_RUN(test_clean_stop);
+    if (g_gw.pid > 0)
+        (void)gl_stop(&g_gw);
+    if (g_fake.pid > 0)
+        (void)gl_stop(&g_fake);
+    if (g_qd.pid > 0)
+        (void)td_stop(&g_qd);
+    td_cleanup(&g_qd);
+    return t_done();
+}
