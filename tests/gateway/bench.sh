@@ -11,8 +11,9 @@
 # `always` the fsync latency is part of every gateway request.
 # Everything listens on 127.0.0.1, lives in a temp dir and is stopped by
 # its PID. Knobs (env): BENCH_SECONDS (10 per row), BENCH_CONNS (32),
-# BENCH_THREADS (wrk, 2), BENCH_GW_THREADS (gateway workers, 32: each
-# blocks on its quotad call, so workers = quotad calls in flight),
+# BENCH_THREADS (wrk, 2), BENCH_GW_THREADS (gateway workers; default one
+# per CPU), BENCH_GW_BIN (the proxy and auth_request gateway binary, to
+# compare builds; the fake upstream is always this build's),
 # BENCH_KEEP=1 keeps the temp dirs (logs, wrk output).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +22,8 @@ REL=$REPO/build/rel
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-32}
 THREADS=${BENCH_THREADS:-2}
-GW_THREADS=${BENCH_GW_THREADS:-32}
+GW_THREADS=${BENCH_GW_THREADS:-$(nproc)}
+GW_BIN=${BENCH_GW_BIN:-$REL/quotad-gateway}
 FSYNCS=${BENCH_FSYNCS:-always no}
 OUT=$REPO/bench/gateway-results.md
 START_WAIT_TENTHS=150
@@ -74,13 +76,13 @@ start_gateways() {
     UP=$(wait_port "$DIR/u.port")
     local common=(--threads "$GW_THREADS" --log-level 1 --quotad-port "$QP"
                   --quotad-credential-file "$DIR/gw.cred")
-    "$REL/quotad-gateway" --mode proxy --port 0 --port-file "$DIR/g.port" \
+    "$GW_BIN" --mode proxy --port 0 --port-file "$DIR/g.port" \
         "${common[@]}" --upstream "http://127.0.0.1:$UP" \
         --upstream-key "$UPSTREAM_KEY" --prices tests/gateway/prices.conf \
         2>"$DIR/proxy.log" &
     PIDS+=($!)
     GP=$(wait_port "$DIR/g.port")
-    "$REL/quotad-gateway" --mode auth_request --port 0 --port-file "$DIR/a.port" \
+    "$GW_BIN" --mode auth_request --port 0 --port-file "$DIR/a.port" \
         "${common[@]}" --trust-forwarded 1 --auth-amount-micro 1000 \
         2>"$DIR/auth.log" &
     PIDS+=($!)
@@ -185,9 +187,10 @@ quotad-gateway: $GW_THREADS workers.
 $ROWS
 A gateway request is a check-and-hold plus a settle in quotad (two logged
 state changes) and the upstream call; an auth_request one is a single
-debit. A gateway worker blocks on its quotad call (libquotad is
-synchronous), so under \`fsync always\` throughput follows the number of
-workers times the group-commit batch. Holds left after the runs: $HOLDS
+debit. A gateway worker never waits on quotad: every request's calls are
+in flight at once on the worker's one quotad connection, so under
+\`fsync always\` one group commit covers the calls of many requests.
+Holds left after the runs: $HOLDS
 (0 = every hold was settled).
 EOF
 cat "$OUT"
