@@ -346,14 +346,13 @@ static void qlink_kick_cb(evutil_socket_t fd, short what, void *arg)
     qlink_send_todo(arg);
 }
 
-static gw_qcall *qcall_new(gw_qlink *q, qlink_op op, void *arg)
+static gw_qcall *qcall_new(qlink_op op, void *arg)
 {
     gw_qcall *k = calloc(1, sizeof *k);
     if (k != NULL) {
         k->op = op;
         k->arg = arg;
     }
-    (void)q;
     return k;
 }
 
@@ -384,7 +383,7 @@ static int qcall_str(const char *s, char *out, size_t cap, const char **to)
 int gw_q_check(gw_qlink *q, const qc_check_req *rq, gw_q_check_fn fn,
                void *arg)
 {
-    gw_qcall *k = qcall_new(q, QOP_CHECK, arg);
+    gw_qcall *k = qcall_new(QOP_CHECK, arg);
     if (k == NULL)
         return QC_ERR_NOMEM;
     k->rq = *rq;
@@ -405,7 +404,7 @@ int gw_q_settle(gw_qlink *q, uint64_t hold_id, int64_t amount,
                 int64_t tokens, const char *idem, gw_q_settle_fn fn,
                 void *arg)
 {
-    gw_qcall *k = qcall_new(q, QOP_SETTLE, arg);
+    gw_qcall *k = qcall_new(QOP_SETTLE, arg);
     const char *unused = NULL;
     if (k == NULL)
         return QC_ERR_NOMEM;
@@ -423,7 +422,7 @@ int gw_q_settle(gw_qlink *q, uint64_t hold_id, int64_t amount,
 
 int gw_q_void(gw_qlink *q, uint64_t hold_id, gw_q_settle_fn fn, void *arg)
 {
-    gw_qcall *k = qcall_new(q, QOP_VOID, arg);
+    gw_qcall *k = qcall_new(QOP_VOID, arg);
     if (k == NULL)
         return QC_ERR_NOMEM;
     k->hold_id = hold_id;
