@@ -212,7 +212,7 @@ int qc_fd(const qc_ctx *c)
 
 bool qc_want_write(const qc_ctx *c)
 {
-    return c != NULL && !c->broken && c->out_len > 0;
+    return c != NULL && !c->broken && (c->out_len > 0 || c->connecting);
 }
 
 int qc_flush_nowait(qc_ctx *c)
@@ -268,19 +268,28 @@ int qc_call_batch(qc_ctx *c, Quotad__Request **reqs, size_t n,
 }
 
 /* HELLO pins the protocol version before anything else is sent. */
-static int connect_hello(qc_ctx *c, const char *client_name,
-                         const char *credential)
+typedef struct hello_msg {
+    Quotad__Hello h;
+    Quotad__Request req;
+} hello_msg;
+
+static void hello_build(hello_msg *m, const qc_options *opt)
 {
-    Quotad__Hello h = QUOTAD__HELLO__INIT;
-    h.has_version = 1;
-    h.version = PROTO_VERSION;
-    h.client_name = (char *)client_name;
-    h.credential = (char *)credential;
-    Quotad__Request req = QUOTAD__REQUEST__INIT;
-    req.op_case = QUOTAD__REQUEST__OP_HELLO;
-    req.hello = &h;
-    Quotad__Reply *r = NULL;
-    int rc = qci_roundtrip(c, &req, &r);
+    quotad__hello__init(&m->h);
+    m->h.has_version = 1;
+    m->h.version = PROTO_VERSION;
+    m->h.client_name = (char *)opt->client_name;
+    m->h.credential = (char *)opt->credential;
+    quotad__request__init(&m->req);
+    m->req.op_case = QUOTAD__REQUEST__OP_HELLO;
+    m->req.hello = &m->h;
+}
+
+/* Take HELLO's answer (rc and r from reading it); frees r. A refusal
+ * (wrong version, bad credential) leaves c broken: nothing else may be
+ * sent on it. */
+static int hello_accept(qc_ctx *c, int rc, Quotad__Reply *r)
+{
     if (rc == QC_OK && (r->result_case != QUOTAD__REPLY__RESULT_HELLO ||
                         r->hello == NULL))
         rc = qci_fail(c, QC_ERR_PROTOCOL, "HELLO answered without hello");
@@ -291,14 +300,13 @@ static int connect_hello(qc_ctx *c, const char *client_name,
         c->ws_scope = r->hello->workspace_id;
     }
     qc_reply_free(r);
+    if (rc != QC_OK)
+        c->broken = true;
     return rc;
 }
 
-int qc_connect(const qc_options *opt, qc_ctx **out)
+static int connect_check(const qc_options *opt)
 {
-    if (out == NULL)
-        return QC_ERR_ARG;
-    *out = NULL;
     if (opt == NULL || opt->host == NULL || opt->port == 0)
         return QC_ERR_ARG;
     if (opt->client_name != NULL &&
@@ -308,19 +316,92 @@ int qc_connect(const qc_options *opt, qc_ctx **out)
         strnlen(opt->credential, QC_CREDENTIAL_CHARS_MAX + 1) >
             QC_CREDENTIAL_CHARS_MAX)
         return QC_ERR_ARG;
+    return QC_OK;
+}
+
+/* Both connects: a new context, connected (wait) or connecting, with
+ * HELLO queued; *out is NULL on failure. */
+static int connect_open(const qc_options *opt, bool wait, qc_ctx **out,
+                        hello_msg *m)
+{
+    int rc = connect_check(opt);
+    if (rc != QC_OK)
+        return rc;
     uint32_t timeout_ms =
         opt->timeout_ms ? opt->timeout_ms : QC_TIMEOUT_MS_DEFAULT;
     qc_ctx *c = qci_ctx_new(timeout_ms);
     if (c == NULL)
         return QC_ERR_NOMEM;
-    c->nonblocking = opt->nonblocking;
-    int rc = qci_open(c, opt->host, opt->port, qci_deadline(c));
-    if (rc == QC_OK)
-        rc = connect_hello(c, opt->client_name, opt->credential);
+    c->nonblocking = opt->nonblocking || !wait;
+    rc = qci_open(c, opt->host, opt->port,
+                  wait ? qci_deadline(c) : QCI_NO_WAIT);
+    hello_build(m, opt);
     if (rc != QC_OK) {
         qc_free(c);
         return rc;
     }
     *out = c;
     return QC_OK;
+}
+
+int qc_connect(const qc_options *opt, qc_ctx **out)
+{
+    if (out == NULL)
+        return QC_ERR_ARG;
+    *out = NULL;
+    hello_msg m;
+    qc_ctx *c = NULL;
+    int rc = connect_open(opt, true, &c, &m);
+    if (rc != QC_OK)
+        return rc;
+    Quotad__Reply *r = NULL;
+    rc = qci_roundtrip(c, &m.req, &r);
+    rc = hello_accept(c, rc, r);
+    if (rc != QC_OK) {
+        qc_free(c);
+        return rc;
+    }
+    *out = c;
+    return QC_OK;
+}
+
+int qc_connect_start(const qc_options *opt, qc_ctx **out)
+{
+    if (out == NULL)
+        return QC_ERR_ARG;
+    *out = NULL;
+    hello_msg m;
+    qc_ctx *c = NULL;
+    int rc = connect_open(opt, false, &c, &m);
+    if (rc != QC_OK)
+        return rc;
+    Quotad__Request *req = &m.req;
+    rc = qci_send(c, &req, 1);     /* queued: far below the auto-flush */
+    if (rc != QC_OK) {
+        qc_free(c);
+        return rc;
+    }
+    c->handshaking = true;
+    *out = c;
+    return QC_OK;
+}
+
+int qc_connect_poll(qc_ctx *c)
+{
+    if (c == NULL)
+        return QC_ERR_ARG;
+    if (c->broken)
+        return QC_ERR_IO;
+    if (!c->handshaking)
+        return QC_OK;
+    int rc = qci_connect_poll(c);
+    if (rc != QC_OK)
+        return rc;
+    Quotad__Reply *r = NULL;
+    rc = qci_read_nowait(c, &r);    /* sends HELLO first, as far as it can */
+    if (rc == QC_ERR_AGAIN)
+        return rc;
+    rc = hello_accept(c, rc, r);
+    c->handshaking = rc != QC_OK;
+    return rc;
 }

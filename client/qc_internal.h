@@ -55,6 +55,9 @@ struct qc_ctx {
     bool broken;                 /* after IO/TIMEOUT/PROTOCOL: unusable */
     bool eof;                    /* peer closed its side */
     bool nonblocking;            /* qc_options.nonblocking: appends never wait */
+    bool tcp;                    /* not a Unix socket: TCP_NODELAY */
+    bool connecting;             /* TCP connect still in progress */
+    bool handshaking;            /* qc_connect_start: HELLO not answered */
     uint64_t next_id;            /* id of the next request, from 1 up */
     size_t in_flight;            /* requests queued/sent, reply not read */
     uint64_t last_seq;           /* Reply.seq of the last reply read */
@@ -87,13 +90,21 @@ int64_t qci_deadline(const qc_ctx *c);
  * Returns rc so callers can `return qci_fail(...)`. */
 int qci_fail(qc_ctx *c, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* QC_ERR_ARG for NULL, QC_ERR_IO if broken, else QC_OK. */
+/* QC_ERR_ARG for NULL, QC_ERR_IO if broken, QC_ERR_STATE while the
+ * handshake of qc_connect_start runs, else QC_OK. */
 int qci_usable(const qc_ctx *c);
 /* New unconnected context (fd -1), or NULL when out of memory. */
 qc_ctx *qci_ctx_new(uint32_t timeout_ms);
-/* Resolve host and connect (non-blocking connect + poll) before deadline. */
+/* Resolve host and connect (non-blocking connect + poll) before deadline;
+ * with deadline QCI_NO_WAIT the connect may be left in progress
+ * (c->connecting, finished by qci_connect_poll). */
+#define QCI_NO_WAIT INT64_C(-1)
 __attribute__((warn_unused_result))
 int qci_open(qc_ctx *c, const char *host, uint16_t port, int64_t deadline);
+/* A connect left in progress: QC_ERR_AGAIN while it still is, QC_OK once
+ * it is done (at once when none was), or the error it ended with. */
+__attribute__((warn_unused_result))
+int qci_connect_poll(qc_ctx *c);
 /* Append one length-prefixed message to the output buffer. QC_ERR_ARG
  * (c stays usable) if it is empty or larger than FRAME_BYTES_MAX. */
 __attribute__((warn_unused_result))

@@ -57,7 +57,9 @@ int qci_usable(const qc_ctx *c)
 {
     if (c == NULL)
         return QC_ERR_ARG;
-    return c->broken ? QC_ERR_IO : QC_OK;
+    if (c->broken)
+        return QC_ERR_IO;
+    return c->handshaking ? QC_ERR_STATE : QC_OK;
 }
 
 qc_ctx *qci_ctx_new(uint32_t timeout_ms)
@@ -136,7 +138,25 @@ static int net_wait(qc_ctx *c, short events, int64_t deadline,
     }
 }
 
-/* Finish a non-blocking connect of c->fd to one address. */
+/* The outcome of a connect that was in progress on c->fd. */
+static int net_connect_result(qc_ctx *c)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0)
+        return qci_fail(c, QC_ERR_IO, "connect: %s", strerror(err));
+    c->connecting = false;
+    int one = 1;
+    if (c->tcp &&
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        return qci_fail(c, QC_ERR_IO, "TCP_NODELAY: %s", strerror(errno));
+    return QC_OK;
+}
+
+/* Connect c->fd to one address: finish before deadline, or with
+ * deadline QCI_NO_WAIT leave it in progress (c->connecting). */
 static int net_connect_one(qc_ctx *c, const struct addrinfo *ai,
                            int64_t deadline)
 {
@@ -145,25 +165,33 @@ static int net_connect_one(qc_ctx *c, const struct addrinfo *ai,
     if (fd < 0)
         return qci_fail(c, QC_ERR_IO, "socket: %s", strerror(errno));
     c->fd = fd;
+    c->tcp = ai->ai_family != AF_UNIX;
+    c->connecting = true;
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
         if (errno != EINPROGRESS)
             return qci_fail(c, QC_ERR_IO, "connect: %s", strerror(errno));
+        if (deadline == QCI_NO_WAIT)
+            return QC_OK;
         short rev = 0;
         int rc = net_wait(c, POLLOUT, deadline, &rev);
         if (rc != QC_OK)
             return rc;
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-            err = errno;
-        if (err != 0)
-            return qci_fail(c, QC_ERR_IO, "connect: %s", strerror(err));
     }
-    int one = 1;
-    if (ai->ai_family != AF_UNIX &&
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-        return qci_fail(c, QC_ERR_IO, "TCP_NODELAY: %s", strerror(errno));
-    return QC_OK;
+    return net_connect_result(c);
+}
+
+int qci_connect_poll(qc_ctx *c)
+{
+    assert(c != NULL && c->fd >= 0);
+    if (!c->connecting)
+        return QC_OK;
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+    int n = poll(&p, 1, 0);
+    if (n < 0 && errno != EINTR)
+        return qci_fail(c, QC_ERR_IO, "poll: %s", strerror(errno));
+    if (n <= 0)
+        return QC_ERR_AGAIN;
+    return net_connect_result(c);
 }
 
 /* A host that starts with '/' is the path of the server's Unix socket. */

@@ -211,6 +211,16 @@ int qc_settle_read(qc_ctx *c, uint64_t *req_id, qc_settle_res *rs);
  * Without opt.nonblocking an append that finds 64 KiB queued waits until
  * it is sent; with it, it sends what the socket takes and queues the rest
  * (qc_want_write). Timeouts are the caller's: the event loop's timer. */
+/* An event loop's connect, which never waits either (resolving a host
+ * name may; give a numeric address or a Unix socket path): *out is a
+ * context whose connect may still be in progress, with HELLO queued
+ * (opt.nonblocking is implied). Call qc_connect_poll when qc_fd(c) is
+ * writable (qc_want_write) or readable: QC_ERR_AGAIN until HELLO is
+ * answered, then QC_OK and the context is ready; any other code: the
+ * connect or HELLO failed, free the context. Until then every other call
+ * on it returns QC_ERR_STATE. The timeout is the caller's. */
+int qc_connect_start(const qc_options *opt, qc_ctx **out);
+int qc_connect_poll(qc_ctx *c);
 int qc_fd(const qc_ctx *c);                   /* -1 when unusable */
 bool qc_want_write(const qc_ctx *c);          /* output still queued */
 int qc_flush_nowait(qc_ctx *c);

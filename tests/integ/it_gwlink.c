@@ -36,6 +36,9 @@
 #define GL_REPLY_WAIT_MS 20000       /* any request, whatever the fault */
 #define GL_HEALTH_WAIT_MS 1000       /* a worker that never waits on quotad */
 #define GL_POLL_MS 20
+#define GL_UP_TIMEOUT_MS "2000"
+#define GL_HOLD_TIMEOUT_MS "2500"       /* a lost hold is released soon */
+#define GL_HOLD_TIMEOUT_MS_N 2500
 #define GL_MANY 64                   /* requests in flight at once */
 #define GL_FEW 8
 #define GL_BALANCE (1000 * FX_UNIT)
@@ -234,6 +237,8 @@ static void test_start(void)
     const char *gw[] = {"--mode", "proxy", "--quotad-port", qport,
                         "--quotad-timeout-ms", GL_TIMEOUT_MS,
                         "--upstream", up, "--prices", GL_PRICES,
+                        "--upstream-timeout-ms", GL_UP_TIMEOUT_MS,
+                        "--hold-timeout-ms", GL_HOLD_TIMEOUT_MS,
                         "--log-level", "1", NULL};
     T_REQUIRE(gl_start(&g_gw, gw) == 0);
     qc_ctx *c = td_connect(&g_qd);
@@ -287,6 +292,50 @@ static void test_stalled_quotad_does_not_stall_the_worker(void)
     T_EQ_I64(ok, GL_FEW);
     T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
     T_EQ_I64(gl_reserved(), 0);
+}
+
+/* Wait (bounded) until no hold is left in the workspace. */
+static int64_t gl_reserved_settles(int64_t wait_ms)
+{
+    int64_t end = td_now_ms() + wait_ms, r = gl_reserved();
+    while (r != 0 && td_now_ms() < end) {
+        td_sleep_ms(GL_POLL_MS * 5);
+        r = gl_reserved();
+    }
+    return r;
+}
+
+/* quotad stopped for longer than the timeout: the reply is late, so the
+ * call goes to a new connection, whose HELLO a stopped quotad never
+ * answers either; the worker keeps serving all along (a waiting connect
+ * would hold it for the whole timeout) and the request fails closed.
+ * Resumed, quotad runs the check it had buffered: its hold is released
+ * after hold_timeout_ms, and nothing is charged. */
+static void test_long_stall_fails_closed_worker_serves(void)
+{
+    int64_t before = gl_balance();
+    T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
+    int64_t t0 = td_now_ms();
+    int fd = gl_send_chat();
+    td_sleep_ms(GL_TIMEOUT_MS_N + 500);   /* now reconnecting */
+    int64_t h0 = td_now_ms();
+    int h = gl_send("GET", "/healthz", NULL);
+    int hs = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, NULL, 0) : -1;
+    int64_t htook = td_now_ms() - h0;
+    char body[GL_REPLY_BYTES];
+    int st = fd >= 0 ? gl_status(fd, GL_REPLY_WAIT_MS, body, sizeof body)
+                     : -1;
+    int64_t took = td_now_ms() - t0;
+    T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
+    T_EQ_I64(hs, 200);
+    T_CHECK(htook < GL_HEALTH_WAIT_MS);
+    T_EQ_I64(st, 503);
+    T_CHECK(strstr(body, "quota_service_unavailable") != NULL);
+    T_CHECK(took < 3 * GL_TIMEOUT_MS_N);
+    T_EQ_I64(gl_reserved_settles(4 * GL_HOLD_TIMEOUT_MS_N), 0);
+    T_EQ_I64(gl_balance(), before);
+    T_EQ_I64(gl_burst(GL_FEW, GL_REPLY_WAIT_MS), GL_FEW);
+    T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
 }
 
 /* quotad killed with requests in flight and started again within the
@@ -353,6 +402,7 @@ int main(void)
     T_RUN(test_start);
     T_RUN(test_one_worker_many_in_flight);
     T_RUN(test_stalled_quotad_does_not_stall_the_worker);
+    T_RUN(test_long_stall_fails_closed_worker_serves);
     T_RUN(test_quotad_restart_loses_no_request);
     T_RUN(test_quotad_gone_fails_closed_then_recovers);
     T_RUN(test_clean_stop);

@@ -362,6 +362,83 @@ static void test_connect_refused(void)
     T_EQ_I64(qc_connect(NULL, &c2), QC_ERR_ARG);
 }
 
+/* Drive qc_connect_poll from poll() on qc_fd until it is not AGAIN or
+ * wait_ms passed. */
+static int connect_drive(qc_ctx *c, int64_t wait_ms)
+{
+    int64_t end = now_ms() + wait_ms;
+    int rc;
+    while ((rc = qc_connect_poll(c)) == QC_ERR_AGAIN && now_ms() < end) {
+        struct pollfd p = {.fd = qc_fd(c),
+                           .events = qc_want_write(c) ? POLLOUT : POLLIN};
+        (void)poll(&p, 1, 10);
+    }
+    return rc;
+}
+
+/* The event-loop connect: nothing but qc_connect_poll until HELLO is
+ * answered, then an ordinary context. */
+static void test_connect_start(void)
+{
+    fake_srv s;
+    T_REQUIRE(fake_start(&s, FAKE_ECHO) == 0);
+    qc_options o = qc_options_default();
+    o.port = s.port;
+    o.client_name = CLIENT_NAME;
+    qc_ctx *c = NULL;
+    T_REQUIRE(qc_connect_start(&o, &c) == QC_OK);
+    T_REQUIRE(c != NULL);
+    T_CHECK(qc_fd(c) >= 0);
+    qc_check_req rq = {.secret = "sk-abc", .amount = 1};
+    T_EQ_I64(qc_check_append(c, &rq, NULL), QC_ERR_STATE);
+    T_EQ_I64(qc_ping(c), QC_ERR_STATE);
+    T_EQ_I64(connect_drive(c, 2000), QC_OK);
+    T_EQ_I64(qc_connect_poll(c), QC_OK);      /* done stays done */
+    T_EQ_I64(qc_ping(c), QC_OK);
+    qc_free(c);
+    fake_join(&s);
+    T_EQ_I64(s.hello_version, 1);
+    T_EQ_STR(s.client_name, CLIENT_NAME);
+}
+
+/* A server that never answers HELLO (here: a listener nobody accepts
+ * on; the kernel completes the TCP handshake): every poll returns at
+ * once, the caller's timer decides. A closed port fails, at the start or
+ * at a poll. */
+static void test_connect_start_never_waits(void)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    T_REQUIRE(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              listen(lfd, 4) == 0 &&
+              getsockname(lfd, (struct sockaddr *)&a, &al) == 0);
+    qc_options o = qc_options_default();
+    o.port = ntohs(a.sin_port);
+    o.timeout_ms = SHORT_TIMEOUT_MS;
+    qc_ctx *c = NULL;
+    T_REQUIRE(qc_connect_start(&o, &c) == QC_OK);
+    int64_t t0 = now_ms();
+    int again = 0;
+    for (int i = 0; i < 100; i++)
+        again += qc_connect_poll(c) == QC_ERR_AGAIN;
+    T_EQ_I64(again, 100);
+    T_CHECK(now_ms() - t0 < SHORT_TIMEOUT_MS);
+    T_EQ_I64(connect_drive(c, 3 * SHORT_TIMEOUT_MS), QC_ERR_AGAIN);
+    qc_free(c);
+    close(lfd);
+    /* The port is closed now. */
+    c = NULL;
+    int rc = qc_connect_start(&o, &c);
+    if (rc == QC_OK)
+        rc = connect_drive(c, 2000);
+    T_EQ_I64(rc, QC_ERR_IO);
+    qc_free(c);
+    T_EQ_I64(qc_connect_start(NULL, &c), QC_ERR_ARG);
+    T_CHECK(c == NULL);
+}
+
 static void test_check_maps_every_field(void)
 {
     fake_srv s;
@@ -803,6 +880,8 @@ int main(void)
     T_RUN(test_strings);
     T_RUN(test_connect_hello_ping);
     T_RUN(test_connect_refused);
+    T_RUN(test_connect_start);
+    T_RUN(test_connect_start_never_waits);
     T_RUN(test_check_maps_every_field);
     T_RUN(test_pipeline_in_order);
     T_RUN(test_pipeline_flood_no_deadlock);

@@ -196,7 +196,9 @@ typedef struct gw_qlink {
     gw_qcall *todo, *todo_tail;   /* not yet sent on this connection */
     gw_qcall *sent, *sent_tail;   /* sent; replies come in this order */
     size_t n_todo, n_sent;
+    bool ready;                /* c connected and HELLO answered */
     bool down;                 /* the last connect failed (logged once) */
+    int64_t connect_due_ms;    /* c not ready: give up on it then */
     unsigned worker;
     uint64_t boot_ms;
     uint64_t next_id;

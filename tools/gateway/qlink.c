@@ -22,8 +22,9 @@
  * they were made, so a quotad restart shorter than that costs clients
  * only time. A call out of tries or time fails with the error, and the
  * caller fails closed (503): no request passes unchecked.
- * The connect itself (and HELLO) still waits, as qc_connect does; on
- * loopback a refused connect returns at once.
+ * Connecting does not wait either (qc_connect_start: the TCP connect
+ * and HELLO advance on the socket's events; a HELLO unanswered after
+ * quotad_timeout_ms drops the attempt). Only shutdown's drain waits.
  */
 #include "gw.h"
 
@@ -90,7 +91,8 @@ int gw_qlink_start(gw_qlink *q, struct event_base *base)
 static void qlink_arm_tick(gw_qlink *q)
 {
     struct timeval tick = {0, QLINK_TICK_MS * 1000};
-    bool need = q->sent != NULL || (q->todo != NULL && q->c == NULL);
+    bool need = q->sent != NULL || (q->todo != NULL && q->c == NULL) ||
+                (q->c != NULL && !q->ready);
     if (need && !evtimer_pending(q->tick, NULL) &&
         evtimer_add(q->tick, &tick) != 0)
         gw_log(GW_LOG_ERROR, "cannot arm the quotad timer");
@@ -185,45 +187,91 @@ static void qlink_drop(gw_qlink *q)
     if (q->c != NULL)
         qc_free(q->c);
     q->c = NULL;
+    q->ready = false;
 }
 
-static int qlink_connect_once(gw_qlink *q)
+static void qlink_options(const gw_qlink *q, qc_options *o)
 {
-    qc_options o = qc_options_default();
-    o.host = q->cfg->quotad_host;
-    o.port = (uint16_t)q->cfg->quotad_port;
-    o.timeout_ms = q->cfg->quotad_timeout_ms;
-    o.client_name = QLINK_CLIENT_NAME;
-    o.credential = q->cfg->quotad_credential[0] != '\0'
-                       ? q->cfg->quotad_credential
-                       : NULL;
-    o.nonblocking = true;
-    int rc = qc_connect(&o, &q->c);
-    if (rc != QC_OK) {
-        if (!q->down)   /* once per outage, not once per retry */
-            gw_log(GW_LOG_ERROR, "quotad %s:%u: %s; retrying", o.host,
-                   (unsigned)o.port, qc_strerror(rc));
-        q->down = true;
-        q->c = NULL;
-        return rc;
-    }
-    if (q->down)
-        gw_log(GW_LOG_WARN, "quotad %s:%u: connected again", o.host,
-               (unsigned)o.port);
-    q->down = false;
+    *o = qc_options_default();
+    o->host = q->cfg->quotad_host;
+    o->port = (uint16_t)q->cfg->quotad_port;
+    o->timeout_ms = q->cfg->quotad_timeout_ms;
+    o->client_name = QLINK_CLIENT_NAME;
+    o->credential = q->cfg->quotad_credential[0] != '\0'
+                        ? q->cfg->quotad_credential
+                        : NULL;
+    o->nonblocking = true;
+}
+
+/* A connect failed: said once per outage, not once per retry. */
+static void qlink_connect_failed(gw_qlink *q, int rc)
+{
+    if (!q->down)
+        gw_log(GW_LOG_ERROR, "quotad %s:%u: %s; retrying",
+               q->cfg->quotad_host, (unsigned)q->cfg->quotad_port,
+               qc_strerror(rc));
+    q->down = true;
+    qlink_drop(q);
+}
+
+/* Watch the new context's socket. */
+static int qlink_attach(gw_qlink *q)
+{
     q->io = event_new(q->base, qc_fd(q->c), EV_READ | EV_PERSIST,
                       qlink_io_cb, q);
     q->wr = event_new(q->base, qc_fd(q->c), EV_WRITE, qlink_io_cb, q);
-    if (q->io == NULL || q->wr == NULL || event_add(q->io, NULL) != 0) {
-        qlink_drop(q);
+    if (q->io == NULL || q->wr == NULL || event_add(q->io, NULL) != 0)
         return QC_ERR_NOMEM;
-    }
     return QC_OK;
 }
 
+static void qlink_ready(gw_qlink *q)
+{
+    if (q->down)
+        gw_log(GW_LOG_WARN, "quotad %s:%u: connected again",
+               q->cfg->quotad_host, (unsigned)q->cfg->quotad_port);
+    q->down = false;
+    q->ready = true;
+}
+
+/* Start connecting without waiting (qc_connect_start): QC_ERR_AGAIN
+ * while the connect and HELLO run (qlink_handshake finishes them), QC_OK
+ * when ready, or the error. */
 static int qlink_connect(gw_qlink *q)
 {
-    return q->c != NULL ? QC_OK : qlink_connect_once(q);
+    if (q->c != NULL)
+        return q->ready ? QC_OK : QC_ERR_AGAIN;
+    qc_options o;
+    qlink_options(q, &o);
+    int rc = qc_connect_start(&o, &q->c);
+    if (rc == QC_OK)
+        rc = qlink_attach(q);
+    if (rc == QC_OK && event_add(q->wr, NULL) != 0)
+        rc = QC_ERR_NOMEM;
+    if (rc != QC_OK) {
+        qlink_connect_failed(q, rc);
+        return rc;
+    }
+    q->ready = false;
+    q->connect_due_ms = gw_mono_ms() + (int64_t)q->cfg->quotad_timeout_ms;
+    return QC_ERR_AGAIN;
+}
+
+/* Shutdown's connect, which may wait (the event loop has stopped). */
+static int qlink_connect_blocking(gw_qlink *q)
+{
+    if (q->c != NULL && q->ready)
+        return QC_OK;
+    qlink_drop(q);
+    qc_options o;
+    qlink_options(q, &o);
+    int rc = qc_connect(&o, &q->c);
+    if (rc != QC_OK) {
+        qlink_connect_failed(q, rc);
+        return rc;
+    }
+    qlink_ready(q);
+    return QC_OK;
 }
 
 /* No connection: fail the todo calls that waited quotad_timeout_ms. */
@@ -310,6 +358,10 @@ static void qlink_send_todo(gw_qlink *q)
     if (q->todo == NULL)
         return;
     int rc = qlink_connect(q);
+    if (rc == QC_ERR_AGAIN) {
+        qlink_arm_tick(q);      /* the handshake's deadline */
+        return;
+    }
     if (rc != QC_OK) {
         qlink_expire_todo(q, rc);
         return;
@@ -466,10 +518,32 @@ static int qlink_read_one(gw_qlink *q, bool wait)
     return QC_OK;
 }
 
+/* The connect and HELLO of qlink_connect, one step per wake-up. */
+static void qlink_handshake(gw_qlink *q)
+{
+    int rc = qc_connect_poll(q->c);
+    if (rc == QC_ERR_AGAIN) {
+        if (qc_want_write(q->c) && event_add(q->wr, NULL) != 0)
+            qlink_connect_failed(q, QC_ERR_NOMEM);
+        return;
+    }
+    if (rc != QC_OK) {
+        qlink_connect_failed(q, rc);
+        qlink_expire_todo(q, rc);
+        return;
+    }
+    qlink_ready(q);
+    qlink_send_todo(q);
+}
+
 static void qlink_io_cb(evutil_socket_t fd, short what, void *arg)
 {
     gw_qlink *q = arg;
     (void)fd;
+    if (q->c != NULL && !q->ready) {
+        qlink_handshake(q);
+        return;
+    }
     if ((what & EV_WRITE) && q->c != NULL) {
         int rc = qlink_flush(q);
         if (rc != QC_OK) {
@@ -489,10 +563,15 @@ static void qlink_tick_cb(evutil_socket_t fd, short what, void *arg)
     gw_qlink *q = arg;
     (void)fd;
     (void)what;
-    if (q->sent != NULL && gw_mono_ms() >= q->sent->deadline_ms)
+    int64_t now = gw_mono_ms();
+    if (q->sent != NULL && now >= q->sent->deadline_ms) {
         qlink_reset(q, QC_ERR_TIMEOUT);
-    else if (q->c == NULL && q->todo != NULL)
+    } else if (q->c != NULL && !q->ready && now >= q->connect_due_ms) {
+        qlink_connect_failed(q, QC_ERR_TIMEOUT);    /* HELLO unanswered */
+        qlink_expire_todo(q, QC_ERR_TIMEOUT);
+    } else if (q->c == NULL && q->todo != NULL) {
         qlink_send_todo(q);
+    }
     qlink_arm_tick(q);
 }
 
@@ -504,12 +583,14 @@ void gw_qlink_drain(gw_qlink *q)
     int64_t end = gw_mono_ms() +
                   QLINK_DRAIN_TIMEOUTS * (int64_t)q->cfg->quotad_timeout_ms;
     while (gw_qlink_pending(q) > 0 && gw_mono_ms() < end) {
-        qlink_send_todo(q);
-        if (q->c == NULL) {     /* quotad away: connect again shortly */
-            if (q->todo != NULL)
-                usleep(QLINK_TICK_MS * 1000);
+        if (q->todo != NULL && qlink_connect_blocking(q) != QC_OK) {
+            qlink_expire_todo(q, QC_ERR_IO);
+            usleep(QLINK_TICK_MS * 1000);   /* quotad away: again shortly */
             continue;
         }
+        qlink_send_todo(q);
+        if (q->c == NULL)
+            continue;           /* the send broke it: todo again */
         if (q->sent != NULL && qc_flush(q->c) != QC_OK) {
             qlink_reset(q, QC_ERR_IO);
             continue;
