@@ -41,6 +41,9 @@
 #define GL_HOLD_TIMEOUT_MS_N 2500
 #define GL_MANY 64                   /* requests in flight at once */
 #define GL_FEW 8
+#define GL_CALLS_MAX "4"                /* g_small's quotad_calls_max */
+#define GL_CALLS_MAX_N 4
+#define GL_OVER 2                       /* requests past it */
 #define GL_BALANCE (1000 * FX_UNIT)
 #define GL_BODY                                                            \
     "{\"model\":\"gpt-4o\",\"max_tokens\":16,\"messages\":"                \
@@ -57,6 +60,7 @@ static char g_dir[GL_PATH_BYTES];
 static td_daemon g_qd;
 static gl_proc g_fake = {.name = "fake-upstream"};
 static gl_proc g_gw = {.name = "gateway"};
+static gl_proc g_small = {.name = "gateway-small"};   /* calls max 4 */
 static fx_key g_key;
 static int64_t g_unit;      /* what one request costs */
 
@@ -134,7 +138,8 @@ static int gl_stop(gl_proc *p)
 }
 
 /* Send one request (Connection: close); the socket, or -1. */
-static int gl_send(const char *method, const char *path, const char *body)
+static int gl_send_to(uint16_t port, const char *method, const char *path,
+                      const char *body)
 {
     char req[GL_REPLY_BYTES];
     size_t bl = body != NULL ? strlen(body) : 0;
@@ -144,7 +149,7 @@ static int gl_send(const char *method, const char *path, const char *body)
                      "Content-Type: application/json\r\n"
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
                      method, path, g_key.secret, bl, body != NULL ? body : "");
-    int fd = gl_connect(g_gw.port);
+    int fd = gl_connect(port);
     if (fd < 0 || n < 0 || (size_t)n >= sizeof req ||
         write(fd, req, (size_t)n) != n) {
         if (fd >= 0)
@@ -152,6 +157,11 @@ static int gl_send(const char *method, const char *path, const char *body)
         return -1;
     }
     return fd;
+}
+
+static int gl_send(const char *method, const char *path, const char *body)
+{
+    return gl_send_to(g_gw.port, method, path, body);
 }
 
 static int gl_send_chat(void)
@@ -241,6 +251,11 @@ static void test_start(void)
                         "--hold-timeout-ms", GL_HOLD_TIMEOUT_MS,
                         "--log-level", "1", NULL};
     T_REQUIRE(gl_start(&g_gw, gw) == 0);
+    const char *small[] = {"--mode", "proxy", "--quotad-port", qport,
+                           "--quotad-calls-max", GL_CALLS_MAX,
+                           "--upstream", up, "--prices", GL_PRICES,
+                           "--log-level", "1", NULL};
+    T_REQUIRE(gl_start(&g_small, small) == 0);
     qc_ctx *c = td_connect(&g_qd);
     T_REQUIRE(c != NULL);
     uint32_t ws = 0;
@@ -338,6 +353,39 @@ static void test_long_stall_fails_closed_worker_serves(void)
     T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
 }
 
+/* quotad_calls_max bounds what a worker keeps for a slow quotad: past
+ * it a request is refused at once (503 quota_service_busy, Retry-After)
+ * and the others still pass. */
+static void test_calls_max_refuses_at_once(void)
+{
+    int64_t before = gl_balance();
+    int fds[GL_CALLS_MAX_N + GL_OVER], busy = 0, ok = 0;
+    T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
+    for (int i = 0; i < GL_CALLS_MAX_N + GL_OVER; i++)
+        fds[i] = gl_send_to(g_small.port, "POST", "/v1/chat/completions",
+                            GL_BODY);
+    td_sleep_ms(500);
+    for (int i = 0; i < GL_CALLS_MAX_N + GL_OVER; i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        char body[GL_REPLY_BYTES];
+        if (fds[i] < 0 || poll(&p, 1, 0) != 1)
+            continue;
+        int st = gl_status(fds[i], GL_REPLY_WAIT_MS, body, sizeof body);
+        fds[i] = -1;
+        busy += st == 503 && strstr(body, "quota_service_busy") != NULL &&
+                strstr(body, "Retry-After: 1") != NULL;
+    }
+    T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
+    for (int i = 0; i < GL_CALLS_MAX_N + GL_OVER; i++)
+        if (fds[i] >= 0 &&
+            gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) == 200)
+            ok++;
+    T_EQ_I64(busy, GL_OVER);
+    T_EQ_I64(ok, GL_CALLS_MAX_N);
+    T_EQ_I64(before - gl_balance(), GL_CALLS_MAX_N * g_unit);
+    T_EQ_I64(gl_reserved(), 0);
+}
+
 /* quotad killed with requests in flight and started again within the
  * timeout: the calls are sent again on a new connection, and every
  * request succeeds and is charged exactly once. */
@@ -388,6 +436,7 @@ static void test_clean_stop(void)
 {
     char log[GL_REPLY_BYTES * 8];
     T_EQ_I64(gl_stop(&g_gw), 0);
+    T_EQ_I64(gl_stop(&g_small), 0);
     T_EQ_I64(gl_stop(&g_fake), 0);
     tr_read(g_gw.log, log, sizeof log);
     T_CHECK(strstr(log, "Sanitizer") == NULL);
@@ -403,11 +452,14 @@ int main(void)
     T_RUN(test_one_worker_many_in_flight);
     T_RUN(test_stalled_quotad_does_not_stall_the_worker);
     T_RUN(test_long_stall_fails_closed_worker_serves);
+    T_RUN(test_calls_max_refuses_at_once);
     T_RUN(test_quotad_restart_loses_no_request);
     T_RUN(test_quotad_gone_fails_closed_then_recovers);
     T_RUN(test_clean_stop);
     if (g_gw.pid > 0)
         (void)gl_stop(&g_gw);
+    if (g_small.pid > 0)
+        (void)gl_stop(&g_small);
     if (g_fake.pid > 0)
         (void)gl_stop(&g_fake);
     if (g_qd.pid > 0)

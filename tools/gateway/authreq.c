@@ -138,6 +138,15 @@ static void auth_closed(struct evhttp_connection *conn, void *arg)
     a->req = NULL;
 }
 
+/* Fail closed; X-Quotad-Status carries the status for nginx. */
+static void auth_quotad_error(struct evhttp_request *req, int rc)
+{
+    char st[AUTH_STATUS_BYTES];
+    snprintf(st, sizeof st, "%d", gw_quotad_error_status(rc));
+    auth_set(req, "X-Quotad-Status", st);
+    gw_reply_quotad_error(req, rc);
+}
+
 /* quotad answered (from the event loop). */
 static void auth_checked(void *arg, int rc, const qc_check_res *rs)
 {
@@ -149,11 +158,7 @@ static void auth_checked(void *arg, int rc, const qc_check_res *rs)
         return;
     }
     if (rc != QC_OK) {
-        gw_log(GW_LOG_ERROR, "quotad check failed: %s", qc_strerror(rc));
-        auth_set(req, "X-Quotad-Status", "503");
-        gw_reply_error(req, HTTP_SERVUNAVAIL,
-                       "The quota service is unavailable; try again.",
-                       "server_error", "quota_service_unavailable");
+        auth_quotad_error(req, rc);
     } else if (rs->decision == QC_ALLOWED) {
         auth_log(req, HTTP_NOCONTENT, rs);
         auth_allow(req, rs);
@@ -181,9 +186,7 @@ static void auth_check(gw_worker *w, struct evhttp_request *req,
                        : QC_ERR_NOMEM;
     if (rc != QC_OK) {
         free(a);
-        gw_log(GW_LOG_ERROR, "quotad check not sent: %s", qc_strerror(rc));
-        gw_reply_error(req, HTTP_INTERNAL, "The request cannot be checked.",
-                       "server_error", NULL);
+        auth_quotad_error(req, rc);
         return;
     }
     a->w = w;

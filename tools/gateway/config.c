@@ -29,6 +29,7 @@
 #define CFG_BODY_BYTES_MAX (64 * 1024 * 1024)
 #define CFG_BODY_BYTES_MIN 1024
 #define CFG_POOL_MAX 1024
+#define CFG_QUOTAD_CALLS_MAX (1024u * 1024u)
 #define CFG_AMOUNT_MAX INT64_C(1000000000000000)   /* quotad's 1e15 micro */
 #define CFG_FAKE_TOKENS_MAX 100000
 #define CFG_FAKE_CHUNKS_MAX 10000
@@ -74,6 +75,9 @@ static const cfg_opt cfg_opts[] = {
      "quotad port"},
     {"quotad_timeout_ms", CFG_U32, F(quotad_timeout_ms), 2000, NULL, 1,
      CFG_TIMEOUT_MS_MAX, "per-call timeout towards quotad"},
+    {"quotad_calls_max", CFG_U32, F(quotad_calls_max), 4096, NULL, 1,
+     CFG_QUOTAD_CALLS_MAX, "quotad calls in flight per worker; a request "
+     "that would pass it is refused with 503 quota_service_busy"},
     {"quotad_credential_file", CFG_STR, F(quotad_credential_file), 0, "",
      0, SMAX(quotad_credential_file),
      "file (mode 0600) with the gateway credential; empty = open server"},

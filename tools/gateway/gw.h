@@ -64,6 +64,7 @@ typedef struct gw_config {
     char quotad_host[GW_HOST_BYTES];
     uint32_t quotad_port;
     uint32_t quotad_timeout_ms;
+    uint32_t quotad_calls_max;
     char quotad_credential_file[GW_PATH_BYTES];
     char upstream[GW_URL_BYTES];
     char upstream_key[GW_UPSTREAM_KEY_BYTES];
@@ -219,7 +220,9 @@ void gw_qlink_idem(gw_qlink *q, char *idem, size_t cap);
  * logged). Strings are copied. A transport error reconnects and sends
  * again with the same idempotency id, so a retry never moves money twice;
  * a void answered NOT_FOUND (already released) counts as done. Returns
- * QC_OK, or QC_ERR_NOMEM / QC_ERR_ARG with nothing queued. */
+ * QC_OK, or QC_ERR_NOMEM / QC_ERR_ARG with nothing queued; a check also
+ * QC_ERR_AGAIN when quotad_calls_max calls are in flight already (settles
+ * and voids close holds, so they are always taken). */
 int gw_q_check(gw_qlink *q, const qc_check_req *rq, gw_q_check_fn fn,
                void *arg);
 int gw_q_settle(gw_qlink *q, uint64_t hold_id, int64_t amount,
@@ -265,6 +268,12 @@ void gw_reply_error(struct evhttp_request *req, int status,
 /* Send a JSON body with status (body may be NULL = empty). */
 void gw_reply_json(struct evhttp_request *req, int status,
                    struct evbuffer *body);
+/* A quotad call that failed (not a denial) fails closed: 503 with
+ * Retry-After (quota_service_busy when quotad_calls_max calls were in
+ * flight, quota_service_unavailable otherwise), or 400 for a request
+ * quotad finds out of range. The status that sends: */
+int gw_quotad_error_status(int rc);
+void gw_reply_quotad_error(struct evhttp_request *req, int rc);
 /* HTTP status for a denied decision under this config. */
 int gw_deny_status(const gw_config *cfg, qc_decision d);
 /* Add the deny headers (Retry-After, x-should-retry) for rs to req. */

@@ -142,20 +142,6 @@ static struct evbuffer *proxy_body_out(struct evhttp_request *req,
     return out;
 }
 
-/* A non-deny failure talking to quotad: fail closed. */
-static void proxy_quotad_error(struct evhttp_request *req, int rc)
-{
-    gw_log(GW_LOG_ERROR, "quotad check failed: %s", qc_strerror(rc));
-    if (rc == QC_CODE_INVALID_ARGUMENT || rc == QC_ERR_ARG)
-        gw_reply_error(req, HTTP_BADREQUEST,
-                       "The request is outside the quota service's limits.",
-                       "invalid_request_error", "invalid_request");
-    else
-        gw_reply_error(req, HTTP_SERVUNAVAIL,
-                       "The quota service is unavailable; try again.",
-                       "server_error", "quota_service_unavailable");
-}
-
 /* Log a denied or failed request; the secret never appears. */
 static void proxy_log_deny(const gw_call *c, const qc_check_res *rs,
                            int status)
@@ -205,7 +191,7 @@ static void proxy_checked(void *arg, int rc, const qc_check_res *rs)
     }
     proxy_call_disarm(c);
     if (rc != QC_OK) {
-        proxy_quotad_error(c->req, rc);
+        gw_reply_quotad_error(c->req, rc);
     } else {
         int status = gw_deny_status(c->w->cfg, rs->decision);
         proxy_log_deny(c, rs, status);
@@ -227,7 +213,7 @@ static void proxy_check(gw_call *c, const proxy_ask *a)
                        .hold_timeout_ms = w->cfg->hold_timeout_ms};
     int rc = gw_q_check(&w->q, &rq, proxy_checked, c);
     if (rc != QC_OK) {
-        proxy_quotad_error(c->req, rc);
+        gw_reply_quotad_error(c->req, rc);
         proxy_call_free(c);
         return;
     }

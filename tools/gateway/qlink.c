@@ -435,6 +435,8 @@ static int qcall_str(const char *s, char *out, size_t cap, const char **to)
 int gw_q_check(gw_qlink *q, const qc_check_req *rq, gw_q_check_fn fn,
                void *arg)
 {
+    if (gw_qlink_pending(q) >= q->cfg->quotad_calls_max)
+        return QC_ERR_AGAIN;    /* bounded memory while quotad is slow */
     gw_qcall *k = qcall_new(QOP_CHECK, arg);
     if (k == NULL)
         return QC_ERR_NOMEM;

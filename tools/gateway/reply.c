@@ -113,6 +113,39 @@ void gw_reply_error(struct evhttp_request *req, int status,
     evbuffer_free(b);
 }
 
+#define REPLY_RETRY_AFTER_BUSY_S "1"
+
+int gw_quotad_error_status(int rc)
+{
+    return rc == QC_CODE_INVALID_ARGUMENT || rc == QC_ERR_ARG
+               ? HTTP_BADREQUEST
+               : HTTP_SERVUNAVAIL;
+}
+
+void gw_reply_quotad_error(struct evhttp_request *req, int rc)
+{
+    gw_log(rc == QC_ERR_AGAIN ? GW_LOG_WARN : GW_LOG_ERROR,
+           "quotad check failed: %s", rc == QC_ERR_AGAIN
+                                          ? "quotad_calls_max in flight"
+                                          : qc_strerror(rc));
+    if (gw_quotad_error_status(rc) == HTTP_BADREQUEST) {
+        gw_reply_error(req, HTTP_BADREQUEST,
+                       "The request is outside the quota service's limits.",
+                       "invalid_request_error", "invalid_request");
+        return;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                      REPLY_RETRY_AFTER_BUSY_S);
+    if (rc == QC_ERR_AGAIN)
+        gw_reply_error(req, HTTP_SERVUNAVAIL,
+                       "The quota service is busy; try again.",
+                       "server_error", "quota_service_busy");
+    else
+        gw_reply_error(req, HTTP_SERVUNAVAIL,
+                       "The quota service is unavailable; try again.",
+                       "server_error", "quota_service_unavailable");
+}
+
 /* What each denied decision looks like to an OpenAI client. */
 typedef struct deny_info {
     const char *type;
