@@ -12,7 +12,8 @@
  *                                 event already arrived, settle with it)
  *  - client aborts mid-request    cancel upstream, void (not charged)
  *  - gateway shutdown             cancel upstream, void
- * The hold is settled before the last byte of the reply is sent, so a
+ * The hold is settled or voided before the reply (or a stream's last
+ * chunk) is sent: the reply waits for quotad's answer (up_account), so a
  * client that reads its balance after the reply sees the final charge.
  */
 #include "proxy.h"
