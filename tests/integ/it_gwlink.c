@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -386,6 +387,45 @@ static void test_calls_max_refuses_at_once(void)
     T_EQ_I64(gl_reserved(), 0);
 }
 
+/* quotad refuses the gateway's credential: no request waits for a
+ * connection that will never be granted (503 at once, not after the
+ * timeout), and the gateway still stops cleanly. */
+static void test_refused_credential_fails_at_once(void)
+{
+    char cred[GL_PATH_BYTES], qport[GL_PORT_TEXT], up[GL_PATH_BYTES];
+    char body[GL_REPLY_BYTES];
+    gl_proc bad = {.name = "gateway-badcred"};
+    int n = snprintf(cred, sizeof cred, "%.256s/bad.cred", g_dir);
+    T_REQUIRE(n > 0 && (size_t)n < sizeof cred);
+    FILE *f = fopen(cred, "w");
+    T_REQUIRE(f != NULL);
+    fputs("0123456789abcdef0123456789abcdef0123456789abcdef\n", f);
+    T_REQUIRE(fclose(f) == 0 && chmod(cred, 0600) == 0);
+    snprintf(qport, sizeof qport, "%u", (unsigned)g_qd.port);
+    snprintf(up, sizeof up, "http://127.0.0.1:%u", (unsigned)g_fake.port);
+    const char *args[] = {"--mode", "proxy", "--quotad-port", qport,
+                          "--quotad-timeout-ms", GL_TIMEOUT_MS,
+                          "--quotad-credential-file", cred,
+                          "--upstream", up, "--prices", GL_PRICES,
+                          "--log-level", "1", NULL};
+    T_REQUIRE(gl_start(&bad, args) == 0);
+    int64_t before = gl_balance();
+    int64_t t0 = td_now_ms();
+    int fd = gl_send_to(bad.port, "POST", "/v1/chat/completions", GL_BODY);
+    int st = fd >= 0 ? gl_status(fd, GL_REPLY_WAIT_MS, body, sizeof body)
+                     : -1;
+    int64_t took = td_now_ms() - t0;
+    T_EQ_I64(st, 503);
+    T_CHECK(strstr(body, "quota_service_unavailable") != NULL);
+    T_CHECK(took < GL_TIMEOUT_MS_N / 2);
+    T_EQ_I64(gl_balance(), before);
+    T_EQ_I64(gl_stop(&bad), 0);
+    char log[GL_REPLY_BYTES];
+    tr_read(bad.log, log, sizeof log);
+    T_CHECK(strstr(log, "permission_denied") != NULL ||
+            strstr(log, "permission denied") != NULL);
+}
+
 /* quotad killed with requests in flight and started again within the
  * timeout: the calls are sent again on a new connection, and every
  * request succeeds and is charged exactly once. */
@@ -453,6 +493,7 @@ int main(void)
     T_RUN(test_stalled_quotad_does_not_stall_the_worker);
     T_RUN(test_long_stall_fails_closed_worker_serves);
     T_RUN(test_calls_max_refuses_at_once);
+    T_RUN(test_refused_credential_fails_at_once);
     T_RUN(test_quotad_restart_loses_no_request);
     T_RUN(test_quotad_gone_fails_closed_then_recovers);
     T_RUN(test_clean_stop);

@@ -274,10 +274,15 @@ static int qlink_connect_blocking(gw_qlink *q)
     return QC_OK;
 }
 
-/* No connection: fail the todo calls that waited quotad_timeout_ms. */
+/* No connection (rc): fail the todo calls that waited quotad_timeout_ms,
+ * or all of them when quotad refused us (a bad credential, another
+ * protocol version): waiting would not help, and clients should know at
+ * once. */
 static void qlink_expire_todo(gw_qlink *q, int rc)
 {
     int64_t now = gw_mono_ms(), wait = (int64_t)q->cfg->quotad_timeout_ms;
+    if (rc != QC_ERR_IO && rc != QC_ERR_TIMEOUT)
+        wait = 0;
     gw_qcall *keep = NULL, *keep_tail = NULL, *failed = NULL,
              *failed_tail = NULL;
     size_t kept = 0;
@@ -509,9 +514,11 @@ static int qlink_read_one(gw_qlink *q, bool wait)
                   : qc_settle_read_nowait(q->c, NULL, &srs);
     if (rc == QC_ERR_AGAIN)
         return rc;
-    if (rc < 0) {
-        qlink_reset(q, rc);
-        return rc;
+    if (rc < 0 || qc_fd(q->c) < 0) {
+        /* A transport error, or quotad gave up on the connection (an
+         * id-0 error): not this call's answer, so it is sent again. */
+        qlink_reset(q, rc < 0 ? rc : QC_ERR_IO);
+        return rc < 0 ? rc : QC_ERR_IO;
     }
     qq_pop(&q->sent, &q->sent_tail);
     q->n_sent--;
