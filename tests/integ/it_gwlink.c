@@ -294,12 +294,16 @@ static void test_stalled_quotad_does_not_stall_the_worker(void)
         fds[i] = gl_send_chat();
     td_sleep_ms(200);
     int64_t t0 = td_now_ms();
+    char health[GL_REPLY_BYTES];
     int h = gl_send("GET", "/healthz", NULL);
-    int hs = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, NULL, 0) : -1;
+    int hs = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, health, sizeof health)
+                    : -1;
     int64_t took = td_now_ms() - t0;
     T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
     T_EQ_I64(hs, 200);
     T_CHECK(took < GL_HEALTH_WAIT_MS);
+    T_CHECK(strstr(health, "\"quotad\":\"connected\",\"quotad_calls\":8}") !=
+            NULL);
     int ok = 0;
     for (int i = 0; i < GL_FEW; i++)
         if (fds[i] >= 0 && gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) ==
@@ -335,8 +339,10 @@ static void test_long_stall_fails_closed_worker_serves(void)
     int fd = gl_send_chat();
     td_sleep_ms(GL_TIMEOUT_MS_N + 500);   /* now reconnecting */
     int64_t h0 = td_now_ms();
+    char health[GL_REPLY_BYTES];
     int h = gl_send("GET", "/healthz", NULL);
-    int hs = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, NULL, 0) : -1;
+    int hs = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, health, sizeof health)
+                    : -1;
     int64_t htook = td_now_ms() - h0;
     char body[GL_REPLY_BYTES];
     int st = fd >= 0 ? gl_status(fd, GL_REPLY_WAIT_MS, body, sizeof body)
@@ -345,6 +351,7 @@ static void test_long_stall_fails_closed_worker_serves(void)
     T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
     T_EQ_I64(hs, 200);
     T_CHECK(htook < GL_HEALTH_WAIT_MS);
+    T_CHECK(strstr(health, "\"quotad\":\"connecting\"") != NULL);
     T_EQ_I64(st, 503);
     T_CHECK(strstr(body, "quota_service_unavailable") != NULL);
     T_CHECK(took < 3 * GL_TIMEOUT_MS_N);
@@ -466,6 +473,10 @@ static void test_quotad_gone_fails_closed_then_recovers(void)
     T_CHECK(strstr(body, "quota_service_unavailable") != NULL);
     T_CHECK(took >= GL_TIMEOUT_MS_N - GL_POLL_MS * 5);
     T_CHECK(took < 2 * GL_TIMEOUT_MS_N);
+    int h = gl_send("GET", "/healthz", NULL);
+    T_EQ_I64(h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, body, sizeof body)
+                    : -1, 200);
+    T_CHECK(strstr(body, "\"quotad\":\"down\",\"quotad_calls\":0}") != NULL);
     T_REQUIRE(td_restart(&g_qd) == 0);
     T_EQ_I64(gl_burst(GL_FEW, GL_REPLY_WAIT_MS), GL_FEW);
     T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);

@@ -213,6 +213,9 @@ void gw_qlink_close(gw_qlink *q);
 /* Wait (bounded) until every queued call has run its callback. */
 void gw_qlink_drain(gw_qlink *q);
 size_t gw_qlink_pending(const gw_qlink *q);
+/* "connected", "connecting", "down" (the last connect failed) or "idle"
+ * (not connected yet, or dropped with nothing to send). */
+const char *gw_qlink_state(const gw_qlink *q);
 /* Fill idem with a process-unique idempotency id. */
 void gw_qlink_idem(gw_qlink *q, char *idem, size_t cap);
 /* Queue a check / settle / void; fn(arg, ...) runs later from the event

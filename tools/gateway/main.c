@@ -33,15 +33,26 @@
     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | \
      EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH)
 
-/* Any mode answers GET /healthz without a key (for load balancers). */
-static bool main_health(struct evhttp_request *req)
+/* Any mode answers GET /healthz without a key (for load balancers):
+ * 200 while the process serves; in proxy and auth_request mode the body
+ * also says how this worker's quotad link is and how many calls wait on
+ * it (the answer is the worker's that took the connection). */
+static bool main_health(gw_worker *w, struct evhttp_request *req)
 {
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     const char *path = u != NULL ? evhttp_uri_get_path(u) : NULL;
     if (path == NULL || strcmp(path, "/healthz") != 0)
         return false;
     struct evbuffer *b = evbuffer_new();
-    if (b != NULL && evbuffer_add_printf(b, "{\"status\":\"ok\"}") > 0)
+    int n = -1;
+    if (b != NULL && w->cfg->mode_id == GW_MODE_FAKE)
+        n = evbuffer_add_printf(b, "{\"status\":\"ok\"}");
+    else if (b != NULL)
+        n = evbuffer_add_printf(b, "{\"status\":\"ok\",\"quotad\":\"%s\","
+                                "\"quotad_calls\":%zu}",
+                                gw_qlink_state(&w->q),
+                                gw_qlink_pending(&w->q));
+    if (n > 0)
         gw_reply_json(req, HTTP_OK, b);
     else
         evhttp_send_reply(req, HTTP_INTERNAL, NULL, NULL);
@@ -53,7 +64,7 @@ static bool main_health(struct evhttp_request *req)
 static void main_request(struct evhttp_request *req, void *arg)
 {
     gw_worker *w = arg;
-    if (main_health(req))
+    if (main_health(w, req))
         return;
     switch (w->cfg->mode_id) {
     case GW_MODE_AUTH:

@@ -110,6 +110,13 @@ size_t gw_qlink_pending(const gw_qlink *q)
     return q->n_todo + q->n_sent;
 }
 
+const char *gw_qlink_state(const gw_qlink *q)
+{
+    if (q->c != NULL)
+        return q->ready ? "connected" : "connecting";
+    return q->down ? "down" : "idle";
+}
+
 /* ---- queues -------------------------------------------------------------- */
 
 static void qq_push(gw_qcall **head, gw_qcall **tail, gw_qcall *k)
