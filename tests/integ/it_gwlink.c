@@ -45,6 +45,9 @@
 #define GL_CALLS_MAX "4"                /* g_small's quotad_calls_max */
 #define GL_CALLS_MAX_N 4
 #define GL_OVER 2                       /* requests past it */
+#define GL_BURST 32
+#define GL_KILL_ROUNDS 5
+#define GL_KILL_AFTER_MS_MAX 30
 #define GL_BALANCE (1000 * FX_UNIT)
 #define GL_BODY                                                            \
     "{\"model\":\"gpt-4o\",\"max_tokens\":16,\"messages\":"                \
@@ -250,7 +253,7 @@ static void test_start(void)
                         "--upstream", up, "--prices", GL_PRICES,
                         "--upstream-timeout-ms", GL_UP_TIMEOUT_MS,
                         "--hold-timeout-ms", GL_HOLD_TIMEOUT_MS,
-                        "--log-level", "1", NULL};
+                        "--log-level", "2", NULL};
     T_REQUIRE(gl_start(&g_gw, gw) == 0);
     const char *small[] = {"--mode", "proxy", "--quotad-port", qport,
                            "--quotad-calls-max", GL_CALLS_MAX,
@@ -456,6 +459,59 @@ static void test_quotad_restart_loses_no_request(void)
     T_EQ_I64(gl_reserved(), 0);
 }
 
+/* Lines of a log that contain text. */
+static int gl_log_count(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    char line[GL_REPLY_BYTES];
+    int n = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, text) != NULL;
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+/* kill -9 in the middle of bursts, without stopping quotad first: some
+ * checks and settles were logged and applied but their replies lost, and
+ * the gateway sends them again under the same idempotency ids to the
+ * restarted quotad, which must answer them from its log. Every request
+ * that got 200 is charged exactly once, and nothing else is: holds of
+ * requests that failed are released. */
+static void test_kill9_mid_burst_charges_each_success_once(void)
+{
+    int ok_all = 0;
+    int retried0 = gl_log_count(g_gw.log, "will be retried");
+    int replayed0 = gl_log_count(g_gw.log, "answered it from its first try");
+    srand(7);
+    for (int round = 0; round < GL_KILL_ROUNDS; round++) {
+        int64_t before = gl_balance();
+        int fds[GL_BURST];
+        for (int i = 0; i < GL_BURST; i++)
+            fds[i] = gl_send_chat();
+        td_sleep_ms(rand() % GL_KILL_AFTER_MS_MAX);
+        T_REQUIRE(td_kill9(&g_qd) == 0);
+        T_REQUIRE(td_restart(&g_qd) == 0);
+        int ok = 0;
+        for (int i = 0; i < GL_BURST; i++)
+            if (fds[i] >= 0 &&
+                gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) == 200)
+                ok++;
+        T_EQ_I64(gl_reserved_settles(4 * GL_HOLD_TIMEOUT_MS_N), 0);
+        T_EQ_I64(before - gl_balance(), ok * g_unit);
+        ok_all += ok;
+    }
+    int retried = gl_log_count(g_gw.log, "will be retried") - retried0;
+    int replayed =
+        gl_log_count(g_gw.log, "answered it from its first try") - replayed0;
+    printf("  %d of %d requests through %d kill -9 restarts got 200; "
+           "%d reconnects with calls in flight, %d calls answered from "
+           "quotad's log\n", ok_all, GL_KILL_ROUNDS * GL_BURST,
+           GL_KILL_ROUNDS, retried, replayed);
+    T_CHECK(ok_all >= GL_KILL_ROUNDS * GL_BURST / 2);
+    T_CHECK(retried > 0);
+}
+
 /* quotad gone: a request fails closed (503) once it waited the timeout,
  * not sooner than the gateway promised and not much later; after quotad
  * is back the next request passes. */
@@ -506,6 +562,7 @@ int main(void)
     T_RUN(test_calls_max_refuses_at_once);
     T_RUN(test_refused_credential_fails_at_once);
     T_RUN(test_quotad_restart_loses_no_request);
+    T_RUN(test_kill9_mid_burst_charges_each_success_once);
     T_RUN(test_quotad_gone_fails_closed_then_recovers);
     T_RUN(test_clean_stop);
     if (g_gw.pid > 0)

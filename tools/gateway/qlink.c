@@ -154,6 +154,13 @@ static void qcall_done(gw_qcall *k, int rc, const qc_check_res *crs,
 {
     if (k->op == QOP_VOID && rc == QC_CODE_NOT_FOUND)
         rc = QC_OK;     /* a retried void whose first try went through */
+    bool replayed = (crs != NULL && crs->replayed) ||
+                    (srs != NULL && srs->replayed);
+    if (rc == QC_OK && replayed && k->tries > 1)
+        gw_log(GW_LOG_INFO, "%s %s: sent again after a lost reply; quotad "
+               "answered it from its first try", k->op == QOP_CHECK ? "check"
+                                                                 : "settle",
+               k->idem);
     if (k->op != QOP_CHECK && rc != QC_OK)
         gw_log(GW_LOG_ERROR, "%s hold %llu failed: %s; quotad releases it "
                "after hold_timeout_ms", k->op == QOP_VOID ? "void" : "settle",
