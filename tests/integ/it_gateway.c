@@ -51,6 +51,7 @@
 #define GWT_SDK_MARKER "tests/gateway/node_modules/openai/package.json"
 #define GWT_UPSTREAM_KEY "test-upstream-key"
 #define GWT_AUTH_AMOUNT "1000"
+#define GWT_GRACE_MS "1000"      /* SIGTERM cuts a hung stream after this */
 #define GWT_PATH_BYTES 512
 #define GWT_TEXT_BYTES 4096
 #define GWT_ARGV_MAX 48
@@ -212,6 +213,7 @@ static int gwt_start_gateways(void)
         return -1;
     snprintf(up, sizeof up, "http://127.0.0.1:%u", (unsigned)g_p[P_FAKE].port);
     const char *proxy[] = {"--mode", "proxy", "--quotad-port", qport,
+                           "--shutdown-grace-ms", GWT_GRACE_MS,
                            "--quotad-credential-file", g_gw_cred,
                            "--upstream", up, "--upstream-key",
                            GWT_UPSTREAM_KEY, "--prices", GWT_PRICES, NULL};

@@ -46,6 +46,11 @@
 #define GL_CALLS_MAX_N 4
 #define GL_OVER 2                       /* requests past it */
 #define GL_BURST 32
+#define GL_STREAM_DELAY_MS "300"        /* slow-stream: ~6 events */
+#define GL_GRACE_MS_N 10000             /* the default shutdown_grace_ms */
+#define GL_STREAM_BODY                                                     \
+    "{\"model\":\"slow-stream\",\"stream\":true,\"max_tokens\":16,"       \
+    "\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}"
 #define GL_KILL_ROUNDS 5
 #define GL_KILL_AFTER_MS_MAX 30
 #define GL_BALANCE (1000 * FX_UNIT)
@@ -245,7 +250,8 @@ static void test_start(void)
     T_REQUIRE(td_start(&g_qd, qargs) == 0);
     T_REQUIRE(g_qd.port == port);
     snprintf(g_dir, sizeof g_dir, "%s", g_qd.dir);
-    const char *fake[] = {"--mode", "fake_upstream", NULL};
+    const char *fake[] = {"--mode", "fake_upstream", "--fake-stream-delay-ms",
+                          GL_STREAM_DELAY_MS, NULL};
     T_REQUIRE(gl_start(&g_fake, fake) == 0);
     snprintf(up, sizeof up, "http://127.0.0.1:%u", (unsigned)g_fake.port);
     const char *gw[] = {"--mode", "proxy", "--quotad-port", qport,
@@ -539,10 +545,39 @@ static void test_quotad_gone_fails_closed_then_recovers(void)
     T_EQ_I64(gl_reserved(), 0);
 }
 
+/* SIGTERM with a stream in flight: the listener closes at once (new
+ * connections are refused), the stream runs to its end and is settled,
+ * and the gateway then exits by itself, well within shutdown_grace_ms. */
+static void test_sigterm_drains_in_flight(void)
+{
+    char reply[GL_REPLY_BYTES];
+    int64_t before = gl_balance();
+    int fd = gl_send("POST", "/v1/chat/completions", GL_STREAM_BODY);
+    T_REQUIRE(fd >= 0);
+    td_sleep_ms(300);
+    int64_t t0 = td_now_ms();
+    T_REQUIRE(kill(g_gw.pid, SIGTERM) == 0);
+    td_sleep_ms(200);
+    int late = gl_connect(g_gw.port);
+    T_CHECK(late < 0);
+    if (late >= 0)
+        close(late);
+    int st = gl_status(fd, GL_REPLY_WAIT_MS, reply, sizeof reply);
+    int code = tr_wait(g_gw.pid, GL_STOP_WAIT_MS);
+    int64_t took = td_now_ms() - t0;
+    g_gw.pid = 0;
+    T_EQ_I64(st, 200);
+    T_CHECK(strstr(reply, "[DONE]") != NULL);
+    T_EQ_I64(code, 0);
+    T_CHECK(took < GL_GRACE_MS_N / 2);
+    T_EQ_I64(gl_reserved(), 0);
+    T_CHECK(before - gl_balance() > 0);     /* settled: charged its usage */
+}
+
 static void test_clean_stop(void)
 {
     char log[GL_REPLY_BYTES * 8];
-    T_EQ_I64(gl_stop(&g_gw), 0);
+    T_CHECK(g_gw.pid == 0);     /* stopped by the drain test */
     T_EQ_I64(gl_stop(&g_small), 0);
     T_EQ_I64(gl_stop(&g_fake), 0);
     tr_read(g_gw.log, log, sizeof log);
@@ -564,6 +599,7 @@ int main(void)
     T_RUN(test_quotad_restart_loses_no_request);
     T_RUN(test_kill9_mid_burst_charges_each_success_once);
     T_RUN(test_quotad_gone_fails_closed_then_recovers);
+    T_RUN(test_sigterm_drains_in_flight);
     T_RUN(test_clean_stop);
     if (g_gw.pid > 0)
         (void)gl_stop(&g_gw);

@@ -75,6 +75,9 @@ static const cfg_opt cfg_opts[] = {
      "quotad port"},
     {"quotad_timeout_ms", CFG_U32, F(quotad_timeout_ms), 2000, NULL, 1,
      CFG_TIMEOUT_MS_MAX, "per-call timeout towards quotad"},
+    {"shutdown_grace_ms", CFG_U32, F(shutdown_grace_ms), 10000, NULL, 0,
+     CFG_TIMEOUT_MS_MAX, "on SIGTERM/SIGINT: stop accepting, let requests "
+     "in flight finish this long, then cut the rest (holds voided)"},
     {"quotad_calls_max", CFG_U32, F(quotad_calls_max), 4096, NULL, 1,
      CFG_QUOTAD_CALLS_MAX, "quotad calls in flight per worker; a request "
      "that would pass it is refused with 503 quota_service_busy"},

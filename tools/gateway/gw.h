@@ -65,6 +65,7 @@ typedef struct gw_config {
     uint32_t quotad_port;
     uint32_t quotad_timeout_ms;
     uint32_t quotad_calls_max;
+    uint32_t shutdown_grace_ms;
     char quotad_credential_file[GW_PATH_BYTES];
     char upstream[GW_URL_BYTES];
     char upstream_key[GW_UPSTREAM_KEY_BYTES];
@@ -242,6 +243,10 @@ typedef struct gw_worker {
     const gw_prices *prices;
     struct event_base *base;
     struct evhttp *http;
+    struct evhttp_bound_socket *bound;   /* listener; NULL once draining */
+    bool draining;                     /* stop signal: finish, take none */
+    int64_t drain_end_ms;
+    struct event *drain_tick;
     gw_qlink q;
     struct evhttp_connection **pool;   /* idle upstream connections */
     size_t pool_n;

@@ -26,6 +26,7 @@
 #define MAIN_LISTEN_BACKLOG 1024
 #define MAIN_HEADERS_BYTES_MAX (64 * 1024)
 #define MAIN_CLIENT_TIMEOUT_S 60
+#define MAIN_DRAIN_TICK_MS 50
 #define MAIN_PORT_TEXT_BYTES 16
 #define MAIN_EXIT_RUNTIME 1
 #define MAIN_EXIT_CONFIG 2
@@ -64,6 +65,14 @@ static bool main_health(gw_worker *w, struct evhttp_request *req)
 static void main_request(struct evhttp_request *req, void *arg)
 {
     gw_worker *w = arg;
+    if (w->draining) {      /* a keep-alive client's next request */
+        evhttp_add_header(evhttp_request_get_output_headers(req),
+                          "Connection", "close");
+        gw_reply_error(req, HTTP_SERVUNAVAIL,
+                       "The gateway is shutting down; retry.",
+                       "server_error", "gateway_shutting_down");
+        return;
+    }
     if (main_health(w, req))
         return;
     switch (w->cfg->mode_id) {
@@ -156,7 +165,9 @@ static int main_worker_init(gw_worker *w, int listen_fd)
     evhttp_set_default_content_type(w->http, "application/json");
     evhttp_set_gencb(w->http, main_request, w);
     int fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0 || evhttp_accept_socket(w->http, fd) != 0) {
+    w->bound = fd >= 0 ? evhttp_accept_socket_with_handle(w->http, fd)
+                       : NULL;
+    if (w->bound == NULL) {
         if (fd >= 0)
             close(fd);
         return -1;
@@ -167,19 +178,66 @@ static int main_worker_init(gw_worker *w, int listen_fd)
     return w->cfg->mode_id == GW_MODE_FAKE ? gw_fake_init(w) : 0;
 }
 
-/* Teardown order: evhttp first (its close callbacks void holds and
- * cancel upstream requests), then leftovers, pool, quotad, base. */
+/* Teardown order: requests still in flight first (upstream cancelled,
+ * holds voided and quotad's answers awaited, so a client whose
+ * connection closes next finds its hold already released), then evhttp,
+ * pool, quotad, base. */
 static void main_worker_free(gw_worker *w)
 {
+    if (w->base != NULL)
+        gw_proxy_shutdown(w);
+    if (w->drain_tick != NULL)
+        event_free(w->drain_tick);
     if (w->http != NULL)
         evhttp_free(w->http);
-    gw_proxy_shutdown(w);
     gw_fake_shutdown(w);
     if (w->base != NULL)
         gw_pool_shutdown(w);
     gw_qlink_close(&w->q);
     if (w->base != NULL)
         event_base_free(w->base);
+}
+
+/* Drained: no request in flight and no quotad call waiting. */
+static bool main_drained(const gw_worker *w)
+{
+    return w->calls == NULL && gw_qlink_pending(&w->q) == 0;
+}
+
+static void main_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    gw_worker *w = arg;
+    struct timeval tick = {0, MAIN_DRAIN_TICK_MS * 1000};
+    (void)fd;
+    (void)what;
+    if (main_drained(w) || gw_mono_ms() >= w->drain_end_ms ||
+        evtimer_add(w->drain_tick, &tick) != 0) {
+        if (!main_drained(w))
+            gw_log(GW_LOG_WARN, "worker %u: shutdown_grace_ms passed with "
+                   "requests in flight; cutting them (holds voided)",
+                   w->index);
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+/* In the worker's thread after a stop signal: accept no more
+ * connections, answer new requests 503, let those in flight finish for
+ * up to shutdown_grace_ms, then leave the loop. */
+static void main_drain_start(evutil_socket_t fd, short what, void *arg)
+{
+    gw_worker *w = arg;
+    (void)fd;
+    (void)what;
+    w->draining = true;
+    if (w->bound != NULL)
+        evhttp_del_accept_socket(w->http, w->bound);
+    w->bound = NULL;
+    w->drain_end_ms = gw_mono_ms() + (int64_t)w->cfg->shutdown_grace_ms;
+    w->drain_tick = evtimer_new(w->base, main_drain_tick, w);
+    if (w->cfg->mode_id == GW_MODE_FAKE || w->drain_tick == NULL)
+        event_base_loopexit(w->base, NULL);
+    else
+        main_drain_tick(-1, 0, w);
 }
 
 static void *main_worker_run(void *arg)
@@ -201,8 +259,11 @@ static int main_signals(sigset_t *set)
     return pthread_sigmask(SIG_BLOCK, set, NULL) == 0 ? 0 : -1;
 }
 
-/* Run n workers until a stop signal; returns 0 or -1. */
-static int main_run(gw_worker *ws, unsigned n, const sigset_t *set)
+/* Run n workers until a stop signal, then drain them (the listening
+ * socket closes at once, so a load balancer sees new connections
+ * refused); returns 0 or -1. */
+static int main_run(gw_worker *ws, unsigned n, const sigset_t *set,
+                    int *listen_fd)
 {
     pthread_t tid[GW_THREADS_MAX];
     unsigned started = 0;
@@ -212,9 +273,15 @@ static int main_run(gw_worker *ws, unsigned n, const sigset_t *set)
             break;
     int sig = 0, rc = started == n ? 0 : -1;
     if (rc == 0 && sigwait(set, &sig) == 0)
-        gw_log(GW_LOG_INFO, "signal %d: stopping", sig);
+        gw_log(GW_LOG_INFO, "signal %d: stopping (up to %u ms for requests "
+               "in flight)", sig, ws[0].cfg->shutdown_grace_ms);
+    close(*listen_fd);
+    *listen_fd = -1;
+    struct timeval now = {0, 0};
     for (unsigned i = 0; i < started; i++)
-        event_base_loopexit(ws[i].base, NULL);
+        if (rc != 0 || event_base_once(ws[i].base, -1, EV_TIMEOUT,
+                                       main_drain_start, &ws[i], &now) != 0)
+            event_base_loopexit(ws[i].base, NULL);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tid[i], NULL);
     return rc;
@@ -244,14 +311,15 @@ static int main_serve(const gw_config *cfg, const gw_prices *prices,
         gw_log(GW_LOG_INFO, "quotad-gateway %s listening on %s port %u, %u "
                "threads", cfg->mode, cfg->host, (unsigned)port,
                cfg->threads);
-        rc = main_run(ws, cfg->threads, set);
+        rc = main_run(ws, cfg->threads, set, &fd);
     } else {
         gw_log(GW_LOG_ERROR, "cannot start the workers");
     }
     for (unsigned i = 0; ws != NULL && i < cfg->threads; i++)
         main_worker_free(&ws[i]);
     free(ws);
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     return rc == 0 ? 0 : MAIN_EXIT_RUNTIME;
 }
 

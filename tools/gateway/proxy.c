@@ -358,15 +358,17 @@ void gw_proxy_handle(gw_worker *w, struct evhttp_request *req)
     explicit_bzero(secret, sizeof secret);
 }
 
-/* Workers stop. evhttp_free already ran the close callbacks: a call
- * with a quotad call in flight lost its client and ends in that call's
- * callback; the rest are cancelled and voided. The drain waits until
- * every check, settle and void has its answer. */
+/* Workers stop, before evhttp is freed. Every call is detached from
+ * its client (close callback disarmed); one with a quotad call in
+ * flight ends in that call's callback, the rest are cancelled upstream
+ * and voided. The drains wait until quotad has answered every check,
+ * settle and void, so the client connections evhttp_free closes next
+ * have their holds released already. */
 void gw_proxy_shutdown(gw_worker *w)
 {
     for (gw_call *c = w->calls; c != NULL; c = c->next) {
-        c->req = NULL;      /* freed with evhttp */
-        c->client = NULL;
+        proxy_call_disarm(c);
+        c->req = NULL;      /* evhttp frees it with its connection */
     }
     gw_qlink_drain(&w->q);
     while (w->calls != NULL) {
@@ -377,9 +379,9 @@ void gw_proxy_shutdown(gw_worker *w)
         c->up = NULL;
         gw_pool_give(w, c->up_conn);
         c->up_conn = NULL;
-        c->client = NULL;
-        c->req = NULL;
         proxy_call_void(c);
+        c->status = 499;
+        proxy_call_log(c, "gateway_stopped");
         proxy_call_free(c);
     }
     gw_qlink_drain(&w->q);
