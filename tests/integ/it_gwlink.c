@@ -574,11 +574,36 @@ static void test_sigterm_drains_in_flight(void)
     T_CHECK(before - gl_balance() > 0);     /* settled: charged its usage */
 }
 
+/* A second SIGTERM cuts the grace short: the stream in flight is cut,
+ * its hold voided (nothing charged), and the gateway exits at once. */
+static void test_second_sigterm_cuts_at_once(void)
+{
+    int64_t before = gl_balance();
+    int fd = gl_send_to(g_small.port, "POST", "/v1/chat/completions",
+                        GL_STREAM_BODY);
+    T_REQUIRE(fd >= 0);
+    td_sleep_ms(300);
+    int64_t t0 = td_now_ms();
+    T_REQUIRE(kill(g_small.pid, SIGTERM) == 0);
+    td_sleep_ms(100);
+    T_REQUIRE(kill(g_small.pid, SIGTERM) == 0);
+    int code = tr_wait(g_small.pid, GL_STOP_WAIT_MS);
+    int64_t took = td_now_ms() - t0;
+    g_small.pid = 0;
+    char reply[GL_REPLY_BYTES];
+    (void)gl_status(fd, GL_REPLY_WAIT_MS, reply, sizeof reply);
+    T_EQ_I64(code, 0);
+    T_CHECK(took < 1000);      /* the stream alone runs ~1.8 s */
+    T_CHECK(strstr(reply, "[DONE]") == NULL);
+    T_EQ_I64(gl_reserved(), 0);
+    T_EQ_I64(gl_balance(), before);
+}
+
 static void test_clean_stop(void)
 {
     char log[GL_REPLY_BYTES * 8];
-    T_CHECK(g_gw.pid == 0);     /* stopped by the drain test */
-    T_EQ_I64(gl_stop(&g_small), 0);
+    T_CHECK(g_gw.pid == 0);     /* stopped by the drain tests */
+    T_CHECK(g_small.pid == 0);
     T_EQ_I64(gl_stop(&g_fake), 0);
     tr_read(g_gw.log, log, sizeof log);
     T_CHECK(strstr(log, "Sanitizer") == NULL);
@@ -600,6 +625,7 @@ int main(void)
     T_RUN(test_kill9_mid_burst_charges_each_success_once);
     T_RUN(test_quotad_gone_fails_closed_then_recovers);
     T_RUN(test_sigterm_drains_in_flight);
+    T_RUN(test_second_sigterm_cuts_at_once);
     T_RUN(test_clean_stop);
     if (g_gw.pid > 0)
         (void)gl_stop(&g_gw);

@@ -245,6 +245,7 @@ typedef struct gw_worker {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;   /* listener; NULL once draining */
     bool draining;                     /* stop signal: finish, take none */
+    bool loop_done;                    /* its thread left the loop (atomic) */
     int64_t drain_end_ms;
     struct event *drain_tick;
     gw_qlink q;

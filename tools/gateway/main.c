@@ -245,7 +245,32 @@ static void *main_worker_run(void *arg)
     gw_worker *w = arg;
     if (event_base_dispatch(w->base) < 0)
         gw_log(GW_LOG_ERROR, "worker %u: event loop failed", w->index);
+    __atomic_store_n(&w->loop_done, true, __ATOMIC_RELEASE);
     return NULL;
+}
+
+static bool main_all_done(const gw_worker *ws, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!__atomic_load_n(&ws[i].loop_done, __ATOMIC_ACQUIRE))
+            return false;
+    return true;
+}
+
+/* While the workers drain, a second stop signal cuts the grace short. */
+static void main_wait_drained(gw_worker *ws, unsigned n, const sigset_t *set)
+{
+    struct timespec tick = {0, MAIN_DRAIN_TICK_MS * 1000000L};
+    while (!main_all_done(ws, n)) {
+        int sig = sigtimedwait(set, NULL, &tick);
+        if (sig <= 0)
+            continue;
+        gw_log(GW_LOG_WARN, "signal %d again: cutting the requests in "
+               "flight now (holds voided)", sig);
+        for (unsigned i = 0; i < n; i++)
+            event_base_loopexit(ws[i].base, NULL);
+        return;
+    }
 }
 
 /* Block the stop signals in every thread; main waits for them. */
@@ -282,6 +307,7 @@ static int main_run(gw_worker *ws, unsigned n, const sigset_t *set,
         if (rc != 0 || event_base_once(ws[i].base, -1, EV_TIMEOUT,
                                        main_drain_start, &ws[i], &now) != 0)
             event_base_loopexit(ws[i].base, NULL);
+    main_wait_drained(ws, started, set);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tid[i], NULL);
     return rc;
