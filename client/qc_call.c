@@ -344,19 +344,27 @@ static int connect_open(const qc_options *opt, bool wait, qc_ctx **out,
     return QC_OK;
 }
 
-int qc_connect(const qc_options *opt, qc_ctx **out)
+/* qc_connect (wait: connect and HELLO round trip) and qc_connect_start
+ * (neither waits: HELLO is queued, qc_connect_poll finishes). */
+static int connect_any(const qc_options *opt, bool wait, qc_ctx **out)
 {
     if (out == NULL)
         return QC_ERR_ARG;
     *out = NULL;
     hello_msg m;
     qc_ctx *c = NULL;
-    int rc = connect_open(opt, true, &c, &m);
+    int rc = connect_open(opt, wait, &c, &m);
     if (rc != QC_OK)
         return rc;
-    Quotad__Reply *r = NULL;
-    rc = qci_roundtrip(c, &m.req, &r);
-    rc = hello_accept(c, rc, r);
+    if (wait) {
+        Quotad__Reply *r = NULL;
+        rc = qci_roundtrip(c, &m.req, &r);
+        rc = hello_accept(c, rc, r);
+    } else {
+        Quotad__Request *req = &m.req;
+        rc = qci_send(c, &req, 1);  /* queued: far below the auto-flush */
+        c->handshaking = rc == QC_OK;
+    }
     if (rc != QC_OK) {
         qc_free(c);
         return rc;
@@ -365,25 +373,14 @@ int qc_connect(const qc_options *opt, qc_ctx **out)
     return QC_OK;
 }
 
+int qc_connect(const qc_options *opt, qc_ctx **out)
+{
+    return connect_any(opt, true, out);
+}
+
 int qc_connect_start(const qc_options *opt, qc_ctx **out)
 {
-    if (out == NULL)
-        return QC_ERR_ARG;
-    *out = NULL;
-    hello_msg m;
-    qc_ctx *c = NULL;
-    int rc = connect_open(opt, false, &c, &m);
-    if (rc != QC_OK)
-        return rc;
-    Quotad__Request *req = &m.req;
-    rc = qci_send(c, &req, 1);     /* queued: far below the auto-flush */
-    if (rc != QC_OK) {
-        qc_free(c);
-        return rc;
-    }
-    c->handshaking = true;
-    *out = c;
-    return QC_OK;
+    return connect_any(opt, false, out);
 }
 
 int qc_connect_poll(qc_ctx *c)

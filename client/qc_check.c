@@ -254,8 +254,22 @@ int qc_check_append(qc_ctx *c, const qc_check_req *rq, uint64_t *req_id)
     return append_one(c, &m.req, req_id);
 }
 
-/* qc_check_read and its event-loop twin; read is qci_read or
- * qci_read_nowait. */
+/* The next reply for a typed reader (read is qci_read or its nowait
+ * twin); *req_id (may be NULL) gets its id. */
+static int typed_read(qc_ctx *c, uint64_t *req_id, Quotad__Reply **r,
+                      int (*read)(qc_ctx *, Quotad__Reply **))
+{
+    *r = NULL;
+    int rc = qci_usable(c);
+    if (rc != QC_OK)
+        return rc;
+    rc = read(c, r);
+    if (req_id != NULL && *r != NULL)
+        *req_id = (*r)->id;
+    return rc;
+}
+
+/* qc_check_read and its event-loop twin. */
 static int check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs,
                       int (*read)(qc_ctx *, Quotad__Reply **))
 {
@@ -263,14 +277,8 @@ static int check_read(qc_ctx *c, uint64_t *req_id, qc_check_res *rs,
         *req_id = 0;
     if (rs == NULL)
         return QC_ERR_ARG;
-    check_res_clear(rs);
-    int rc = qci_usable(c);
-    if (rc != QC_OK)
-        return rc;
     Quotad__Reply *r = NULL;
-    rc = read(c, &r);
-    if (req_id != NULL && r != NULL)
-        *req_id = r->id;
+    int rc = typed_read(c, req_id, &r, read);
     rc = check_map(c, rc, r, rs);
     qc_reply_free(r);
     return rc;
@@ -294,14 +302,8 @@ static int settle_read(qc_ctx *c, uint64_t *req_id, qc_settle_res *rs,
         *req_id = 0;
     if (rs == NULL)
         return QC_ERR_ARG;
-    memset(rs, 0, sizeof *rs);
-    int rc = qci_usable(c);
-    if (rc != QC_OK)
-        return rc;
     Quotad__Reply *r = NULL;
-    rc = read(c, &r);
-    if (req_id != NULL && r != NULL)
-        *req_id = r->id;
+    int rc = typed_read(c, req_id, &r, read);
     rc = settle_map(c, rc, r, rs);
     qc_reply_free(r);
     return rc;

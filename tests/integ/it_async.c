@@ -181,29 +181,30 @@ static void test_nowait_semantics(void)
 }
 
 /* One poll() pass over every connection. */
-/* Read the next reply with the settle reader, polling (bounded). */
-static int as_settle_wait(qc_ctx *c, uint64_t *id, qc_settle_res *rs)
+/* Read the next reply with the check reader (crs) or the settle reader
+ * (srs), polling (bounded). */
+static int as_read_wait(qc_ctx *c, uint64_t *id, qc_check_res *crs,
+                        qc_settle_res *srs)
 {
     int64_t end = td_now_ms() + AS_TIMEOUT_MS;
-    int rc;
-    while ((rc = qc_settle_read_nowait(c, id, rs)) == QC_ERR_AGAIN &&
-           td_now_ms() < end) {
+    for (;;) {
+        int rc = crs != NULL ? qc_check_read_nowait(c, id, crs)
+                             : qc_settle_read_nowait(c, id, srs);
+        if (rc != QC_ERR_AGAIN || td_now_ms() >= end)
+            return rc;
         struct pollfd p = {.fd = qc_fd(c), .events = POLLIN};
         (void)poll(&p, 1, AS_POLL_MS);
     }
-    return rc;
 }
 
 static int as_check_wait(qc_ctx *c, uint64_t *id, qc_check_res *rs)
 {
-    int64_t end = td_now_ms() + AS_TIMEOUT_MS;
-    int rc;
-    while ((rc = qc_check_read_nowait(c, id, rs)) == QC_ERR_AGAIN &&
-           td_now_ms() < end) {
-        struct pollfd p = {.fd = qc_fd(c), .events = POLLIN};
-        (void)poll(&p, 1, AS_POLL_MS);
-    }
-    return rc;
+    return as_read_wait(c, id, rs, NULL);
+}
+
+static int as_settle_wait(qc_ctx *c, uint64_t *id, qc_settle_res *rs)
+{
+    return as_read_wait(c, id, NULL, rs);
 }
 
 /* Holds, settles and voids pipelined on one connection, in one flush:

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "lib/daemon.h"
+#include "lib/rawsock.h"
 #include "lib/toolrun.h"
 #include "t.h"
 
@@ -148,15 +149,13 @@ static uint16_t gwt_read_port(const char *path)
     return v > 0 && v <= UINT16_MAX ? (uint16_t)v : 0;
 }
 
+/* Does something accept on 127.0.0.1:port? */
 static bool gwt_accepts(uint16_t port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    int fd = rs_connect(port);
     if (fd >= 0)
         close(fd);
-    return ok;
+    return fd >= 0;
 }
 
 /* Wait until p listens: its port file (port_file != NULL) or p->port. */
@@ -226,22 +225,6 @@ static int gwt_start_gateways(void)
     return gwt_gateway(&g_p[P_AUTH], auth);
 }
 
-/* A port the kernel just handed out (nginx cannot take port 0). */
-static uint16_t gwt_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    uint16_t port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &l) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 /* Replace every @NAME@ of the template; writes DIR/nginx.conf. */
 static int gwt_nginx_conf(const char *conf)
 {
@@ -278,7 +261,7 @@ static int gwt_start_nginx(void)
 {
     gwt_proc *p = &g_p[P_NGINX];
     char conf[GWT_PATH_BYTES], err[GWT_PATH_BYTES];
-    p->port = gwt_free_port();
+    p->port = rs_free_port();
     if (p->port == 0 || gwt_path(conf, "nginx.conf") != 0 ||
         gwt_path(err, "nginx-error.log") != 0 ||
         gwt_path(p->log, "nginx.log") != 0 || gwt_nginx_conf(conf) != 0)

@@ -22,6 +22,7 @@
 
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
+#include "lib/rawsock.h"
 #include "lib/toolrun.h"
 #include "t.h"
 
@@ -73,34 +74,6 @@ static gl_proc g_small = {.name = "gateway-small"};   /* calls max 4 */
 static fx_key g_key;
 static int64_t g_unit;      /* what one request costs */
 
-/* A port the kernel just handed out (quotad must keep it on restart). */
-static uint16_t gl_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    uint16_t port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &l) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static int gl_connect(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
-        return fd;
-    if (fd >= 0)
-        close(fd);
-    return -1;
-}
-
 /* Start the gateway binary with args; wait for its port file. */
 static int gl_start(gl_proc *p, const char *const extra[])
 {
@@ -124,7 +97,7 @@ static int gl_start(gl_proc *p, const char *const extra[])
         char text[GL_PORT_TEXT];
         long v = tr_read(port_file, text, sizeof text) > 0
                      ? strtol(text, NULL, 10) : 0;
-        int fd = v > 0 && v <= UINT16_MAX ? gl_connect((uint16_t)v) : -1;
+        int fd = v > 0 && v <= UINT16_MAX ? rs_connect((uint16_t)v) : -1;
         if (fd >= 0) {
             close(fd);
             p->port = (uint16_t)v;
@@ -158,7 +131,7 @@ static int gl_send_to(uint16_t port, const char *method, const char *path,
                      "Content-Type: application/json\r\n"
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
                      method, path, g_key.secret, bl, body != NULL ? body : "");
-    int fd = gl_connect(port);
+    int fd = rs_connect(port);
     if (fd < 0 || n < 0 || (size_t)n >= sizeof req ||
         write(fd, req, (size_t)n) != n) {
         if (fd >= 0)
@@ -227,23 +200,47 @@ static int64_t gl_reserved(void)
     return st.reserved;
 }
 
-/* n requests sent at once (all before any is read); how many got 200. */
-static int gl_burst(int n, int64_t wait_ms)
+static void gl_send_many(int *fds, int n)
 {
-    int fds[GL_MANY], ok = 0;
-    T_CHECK(n <= GL_MANY);
     for (int i = 0; i < n; i++)
         fds[i] = gl_send_chat();
+}
+
+/* Read every reply of fds[0..n) (-1 = already read or never sent); how
+ * many were 200. */
+static int gl_count_ok(const int *fds, int n)
+{
+    int ok = 0;
     for (int i = 0; i < n; i++)
-        if (fds[i] >= 0 && gl_status(fds[i], wait_ms, NULL, 0) == 200)
+        if (fds[i] >= 0 && gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) == 200)
             ok++;
     return ok;
+}
+
+/* n requests sent at once (all before any is read); how many got 200. */
+static int gl_burst(int n)
+{
+    int fds[GL_MANY];
+    T_CHECK(n <= GL_MANY);
+    gl_send_many(fds, n);
+    return gl_count_ok(fds, n);
+}
+
+/* Stop quotad, then send n requests it cannot answer yet (and give the
+ * gateway time to pass them on); 0 or -1. */
+static int gl_send_to_stopped_quotad(int *fds, int n)
+{
+    if (kill(g_qd.pid, SIGSTOP) != 0)
+        return -1;
+    gl_send_many(fds, n);
+    td_sleep_ms(200);
+    return 0;
 }
 
 static void test_start(void)
 {
     char qport[GL_PORT_TEXT], up[GL_PATH_BYTES];
-    uint16_t port = gl_free_port();
+    uint16_t port = rs_free_port();
     T_REQUIRE(port != 0);
     snprintf(qport, sizeof qport, "%u", (unsigned)port);
     const char *qargs[] = {"--port", qport, NULL};
@@ -286,7 +283,7 @@ static void test_start(void)
 static void test_one_worker_many_in_flight(void)
 {
     int64_t before = gl_balance();
-    T_EQ_I64(gl_burst(GL_MANY, GL_REPLY_WAIT_MS), GL_MANY);
+    T_EQ_I64(gl_burst(GL_MANY), GL_MANY);
     T_EQ_I64(before - gl_balance(), GL_MANY * g_unit);
     T_EQ_I64(gl_reserved(), 0);
 }
@@ -298,10 +295,7 @@ static void test_stalled_quotad_does_not_stall_the_worker(void)
 {
     int64_t before = gl_balance();
     int fds[GL_FEW];
-    T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
-    for (int i = 0; i < GL_FEW; i++)
-        fds[i] = gl_send_chat();
-    td_sleep_ms(200);
+    T_REQUIRE(gl_send_to_stopped_quotad(fds, GL_FEW) == 0);
     int64_t t0 = td_now_ms();
     char health[GL_REPLY_BYTES];
     int h = gl_send("GET", "/healthz", NULL);
@@ -313,12 +307,7 @@ static void test_stalled_quotad_does_not_stall_the_worker(void)
     T_CHECK(took < GL_HEALTH_WAIT_MS);
     T_CHECK(strstr(health, "\"quotad\":\"connected\",\"quotad_calls\":8}") !=
             NULL);
-    int ok = 0;
-    for (int i = 0; i < GL_FEW; i++)
-        if (fds[i] >= 0 && gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) ==
-                               200)
-            ok++;
-    T_EQ_I64(ok, GL_FEW);
+    T_EQ_I64(gl_count_ok(fds, GL_FEW), GL_FEW);
     T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
     T_EQ_I64(gl_reserved(), 0);
 }
@@ -366,7 +355,7 @@ static void test_long_stall_fails_closed_worker_serves(void)
     T_CHECK(took < 3 * GL_TIMEOUT_MS_N);
     T_EQ_I64(gl_reserved_settles(4 * GL_HOLD_TIMEOUT_MS_N), 0);
     T_EQ_I64(gl_balance(), before);
-    T_EQ_I64(gl_burst(GL_FEW, GL_REPLY_WAIT_MS), GL_FEW);
+    T_EQ_I64(gl_burst(GL_FEW), GL_FEW);
     T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
 }
 
@@ -376,7 +365,7 @@ static void test_long_stall_fails_closed_worker_serves(void)
 static void test_calls_max_refuses_at_once(void)
 {
     int64_t before = gl_balance();
-    int fds[GL_CALLS_MAX_N + GL_OVER], busy = 0, ok = 0;
+    int fds[GL_CALLS_MAX_N + GL_OVER], busy = 0;
     T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
     for (int i = 0; i < GL_CALLS_MAX_N + GL_OVER; i++)
         fds[i] = gl_send_to(g_small.port, "POST", "/v1/chat/completions",
@@ -393,12 +382,8 @@ static void test_calls_max_refuses_at_once(void)
                 strstr(body, "Retry-After: 1") != NULL;
     }
     T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
-    for (int i = 0; i < GL_CALLS_MAX_N + GL_OVER; i++)
-        if (fds[i] >= 0 &&
-            gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) == 200)
-            ok++;
     T_EQ_I64(busy, GL_OVER);
-    T_EQ_I64(ok, GL_CALLS_MAX_N);
+    T_EQ_I64(gl_count_ok(fds, GL_CALLS_MAX_N + GL_OVER), GL_CALLS_MAX_N);
     T_EQ_I64(before - gl_balance(), GL_CALLS_MAX_N * g_unit);
     T_EQ_I64(gl_reserved(), 0);
 }
@@ -449,18 +434,10 @@ static void test_quotad_restart_loses_no_request(void)
 {
     int64_t before = gl_balance();
     int fds[GL_FEW];
-    T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
-    for (int i = 0; i < GL_FEW; i++)
-        fds[i] = gl_send_chat();
-    td_sleep_ms(200);
+    T_REQUIRE(gl_send_to_stopped_quotad(fds, GL_FEW) == 0);
     T_REQUIRE(td_kill9(&g_qd) == 0);
     T_REQUIRE(td_restart(&g_qd) == 0);
-    int ok = 0;
-    for (int i = 0; i < GL_FEW; i++)
-        if (fds[i] >= 0 && gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) ==
-                               200)
-            ok++;
-    T_EQ_I64(ok, GL_FEW);
+    T_EQ_I64(gl_count_ok(fds, GL_FEW), GL_FEW);
     T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
     T_EQ_I64(gl_reserved(), 0);
 }
@@ -493,16 +470,11 @@ static void test_kill9_mid_burst_charges_each_success_once(void)
     for (int round = 0; round < GL_KILL_ROUNDS; round++) {
         int64_t before = gl_balance();
         int fds[GL_BURST];
-        for (int i = 0; i < GL_BURST; i++)
-            fds[i] = gl_send_chat();
+        gl_send_many(fds, GL_BURST);
         td_sleep_ms(rand() % GL_KILL_AFTER_MS_MAX);
         T_REQUIRE(td_kill9(&g_qd) == 0);
         T_REQUIRE(td_restart(&g_qd) == 0);
-        int ok = 0;
-        for (int i = 0; i < GL_BURST; i++)
-            if (fds[i] >= 0 &&
-                gl_status(fds[i], GL_REPLY_WAIT_MS, NULL, 0) == 200)
-                ok++;
+        int ok = gl_count_ok(fds, GL_BURST);
         T_EQ_I64(gl_reserved_settles(4 * GL_HOLD_TIMEOUT_MS_N), 0);
         T_EQ_I64(before - gl_balance(), ok * g_unit);
         ok_all += ok;
@@ -540,7 +512,7 @@ static void test_quotad_gone_fails_closed_then_recovers(void)
                     : -1, 200);
     T_CHECK(strstr(body, "\"quotad\":\"down\",\"quotad_calls\":0}") != NULL);
     T_REQUIRE(td_restart(&g_qd) == 0);
-    T_EQ_I64(gl_burst(GL_FEW, GL_REPLY_WAIT_MS), GL_FEW);
+    T_EQ_I64(gl_burst(GL_FEW), GL_FEW);
     T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
     T_EQ_I64(gl_reserved(), 0);
 }
@@ -558,7 +530,7 @@ static void test_sigterm_drains_in_flight(void)
     int64_t t0 = td_now_ms();
     T_REQUIRE(kill(g_gw.pid, SIGTERM) == 0);
     td_sleep_ms(200);
-    int late = gl_connect(g_gw.port);
+    int late = rs_connect(g_gw.port);
     T_CHECK(late < 0);
     if (late >= 0)
         close(late);

@@ -22,6 +22,11 @@ int rs_connect(uint16_t port);
  * and send (SO_SNDTIMEO). */
 int rs_connect_opts(uint16_t port, int rcvbuf, int send_timeout_ms);
 
+/* A loopback port the kernel just handed out and that is free again (for
+ * a process that cannot take port 0, or must keep its port over a
+ * restart); 0 on failure. */
+uint16_t rs_free_port(void);
+
 /* Send all n bytes (no SIGPIPE). Returns 0 or -1. */
 int rs_send_all(int fd, const void *buf, size_t n);
 
