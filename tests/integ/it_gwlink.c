@@ -178,6 +178,17 @@ static int gl_status(int fd, int64_t wait_ms, char *out, size_t cap)
     return sscanf(buf, "HTTP/1.1 %d", &status) == 1 ? status : -1;
 }
 
+/* GET /healthz: its status, the body in body, the time it took in
+ * *took_ms. */
+static int gl_health(char *body, size_t cap, int64_t *took_ms)
+{
+    int64_t t0 = td_now_ms();
+    int h = gl_send("GET", "/healthz", NULL);
+    int st = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, body, cap) : -1;
+    *took_ms = td_now_ms() - t0;
+    return st;
+}
+
 static int64_t gl_balance(void)
 {
     qc_ctx *c = td_connect(&g_qd);
@@ -296,12 +307,9 @@ static void test_stalled_quotad_does_not_stall_the_worker(void)
     int64_t before = gl_balance();
     int fds[GL_FEW];
     T_REQUIRE(gl_send_to_stopped_quotad(fds, GL_FEW) == 0);
-    int64_t t0 = td_now_ms();
     char health[GL_REPLY_BYTES];
-    int h = gl_send("GET", "/healthz", NULL);
-    int hs = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, health, sizeof health)
-                    : -1;
-    int64_t took = td_now_ms() - t0;
+    int64_t took = 0;
+    int hs = gl_health(health, sizeof health, &took);
     T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
     T_EQ_I64(hs, 200);
     T_CHECK(took < GL_HEALTH_WAIT_MS);
@@ -336,12 +344,9 @@ static void test_long_stall_fails_closed_worker_serves(void)
     int64_t t0 = td_now_ms();
     int fd = gl_send_chat();
     td_sleep_ms(GL_TIMEOUT_MS_N + 500);   /* now reconnecting */
-    int64_t h0 = td_now_ms();
     char health[GL_REPLY_BYTES];
-    int h = gl_send("GET", "/healthz", NULL);
-    int hs = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, health, sizeof health)
-                    : -1;
-    int64_t htook = td_now_ms() - h0;
+    int64_t htook = 0;
+    int hs = gl_health(health, sizeof health, &htook);
     char body[GL_REPLY_BYTES];
     int st = fd >= 0 ? gl_status(fd, GL_REPLY_WAIT_MS, body, sizeof body)
                      : -1;
@@ -507,9 +512,8 @@ static void test_quotad_gone_fails_closed_then_recovers(void)
     T_CHECK(strstr(body, "quota_service_unavailable") != NULL);
     T_CHECK(took >= GL_TIMEOUT_MS_N - GL_POLL_MS * 5);
     T_CHECK(took < 2 * GL_TIMEOUT_MS_N);
-    int h = gl_send("GET", "/healthz", NULL);
-    T_EQ_I64(h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, body, sizeof body)
-                    : -1, 200);
+    int64_t htook = 0;
+    T_EQ_I64(gl_health(body, sizeof body, &htook), 200);
     T_CHECK(strstr(body, "\"quotad\":\"down\",\"quotad_calls\":0}") != NULL);
     T_REQUIRE(td_restart(&g_qd) == 0);
     T_EQ_I64(gl_burst(GL_FEW), GL_FEW);
