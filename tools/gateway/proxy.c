@@ -179,10 +179,7 @@ static void proxy_checked(void *arg, int rc, const qc_check_res *rs)
     bool hold = c->price != NULL;
     if (c->req == NULL) {   /* the client left while quotad answered */
         c->hold_id = allowed && hold ? rs->hold_id : 0;
-        proxy_call_void(c);
-        c->status = 499;
-        proxy_call_log(c, "client_aborted");
-        proxy_call_free(c);
+        proxy_call_abandon(c, "client_aborted");
         return;
     }
     if (allowed) {
@@ -379,10 +376,7 @@ void gw_proxy_shutdown(gw_worker *w)
         c->up = NULL;
         gw_pool_give(w, c->up_conn);
         c->up_conn = NULL;
-        proxy_call_void(c);
-        c->status = 499;
-        proxy_call_log(c, "gateway_stopped");
-        proxy_call_free(c);
+        proxy_call_abandon(c, "gateway_stopped");
     }
     gw_qlink_drain(&w->q);
 }

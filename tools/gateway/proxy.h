@@ -73,6 +73,9 @@ void proxy_call_free(gw_call *c);
 void proxy_call_arm(gw_call *c);
 /* Stop watching (before answering: a reply may end the connection). */
 void proxy_call_disarm(gw_call *c);
+/* A call that will get no answer (client gone, gateway stopping): void
+ * its hold without waiting, log it as 499 with outcome, free it. */
+void proxy_call_abandon(gw_call *c, const char *outcome);
 /* One access-log line; never the secret. */
 void proxy_call_log(const gw_call *c, const char *outcome);
 

@@ -106,6 +106,14 @@ void proxy_call_log(const gw_call *c, const char *outcome)
            (long long)(gw_mono_ms() - c->started_ms));
 }
 
+void proxy_call_abandon(gw_call *c, const char *outcome)
+{
+    proxy_call_void(c);
+    c->status = 499;    /* nginx's "client closed request" */
+    proxy_call_log(c, outcome);
+    proxy_call_free(c);
+}
+
 /* The hold is closed (from the event loop): answer the client, or end a
  * call whose client left meanwhile. */
 static void up_accounted(void *arg, int rc, const qc_settle_res *rs)
@@ -116,9 +124,7 @@ static void up_accounted(void *arg, int rc, const qc_settle_res *rs)
     if (rc == QC_OK && c->settling)
         c->charged = rs->charged;
     if (c->req == NULL) {
-        c->status = 499;
-        proxy_call_log(c, "client_aborted");
-        proxy_call_free(c);
+        proxy_call_abandon(c, "client_aborted");
         return;
     }
     c->then(c);
@@ -410,12 +416,8 @@ static void up_client_closed(struct evhttp_connection *conn, void *arg)
     if (c->req != NULL && evhttp_request_get_connection(c->req) == NULL)
         evhttp_request_free(c->req);
     c->req = NULL;
-    if (c->q_busy)
-        return;
-    proxy_call_void(c);
-    c->status = 499;    /* nginx's "client closed request" */
-    proxy_call_log(c, "client_aborted");
-    proxy_call_free(c);
+    if (!c->q_busy)
+        proxy_call_abandon(c, "client_aborted");
 }
 
 /* Host header value; IPv6 literals need brackets. */
