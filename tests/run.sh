@@ -6,6 +6,7 @@
 set -u
 passed=0
 failed=0
+recap=$(mktemp)
 per_test_timeout_s=${TEST_TIMEOUT_S:-300}
 for bin in "$@"; do
     name=$(basename "$bin")
@@ -24,10 +25,24 @@ for bin in "$@"; do
         echo "[$name] FAIL $name (exit $rc after ${secs}s)"
         f=1
     fi
+    if [ "$f" -gt 0 ]; then
+        {
+            sed -e "s/^/[$name] /" "$out" | grep -E '^\[[^]]*\] FAIL'
+            [ "$rc" -ne 0 ] && echo "[$name] exit $rc after ${secs}s"
+            sed -e "s/^/[$name] stderr: /" "$out.err" | tail -n 12
+        } >>"$recap"
+    fi
     echo "[$name] ${secs}s"
     passed=$((passed + p))
     failed=$((failed + f))
     rm -f "$out" "$out.err"
 done
+# CI keeps only the tail of the output: repeat what failed just above
+# the total so the cause is never scrolled away.
+if [ -s "$recap" ]; then
+    echo "--- failures ---"
+    cat "$recap"
+fi
+rm -f "$recap"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
