@@ -262,7 +262,9 @@ static void test_start(void)
                           GL_STREAM_DELAY_MS, NULL};
     T_REQUIRE(gl_start(&g_fake, fake) == 0);
     snprintf(up, sizeof up, "http://127.0.0.1:%u", (unsigned)g_fake.port);
-    const char *gw[] = {"--mode", "proxy", "--quotad-port", qport,
+    /* quotad_host as a name: resolved once at start, never per connect. */
+    const char *gw[] = {"--mode", "proxy", "--quotad-host", "localhost",
+                        "--quotad-port", qport,
                         "--quotad-timeout-ms", GL_TIMEOUT_MS,
                         "--upstream", up, "--prices", GL_PRICES,
                         "--upstream-timeout-ms", GL_UP_TIMEOUT_MS,
@@ -584,6 +586,7 @@ static void test_clean_stop(void)
     tr_read(g_gw.log, log, sizeof log);
     T_CHECK(strstr(log, "Sanitizer") == NULL);
     T_CHECK(strstr(log, g_key.secret) == NULL);
+    T_CHECK(strstr(log, "localhost (127.0.0.1) port") != NULL);
     T_CHECK(strstr(log, "connected again") != NULL);
     T_EQ_I64(td_stop(&g_qd), 0);
 }

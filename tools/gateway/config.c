@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,6 +318,56 @@ static int cfg_credential(const char *path, char *out, size_t cap)
 }
 
 /* Cross-field checks and derived values. */
+/* Keep one more resolved address unless it is already kept or no room. */
+static void cfg_addr_keep(gw_config *cfg, const struct addrinfo *ai)
+{
+    char text[GW_HOST_BYTES];
+    if (cfg->quotad_addrs_n >= GW_QUOTAD_ADDRS_MAX ||
+        getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        return;
+    for (uint32_t i = 0; i < cfg->quotad_addrs_n; i++)
+        if (strcmp(cfg->quotad_addrs[i], text) == 0)
+            return;
+    memcpy(cfg->quotad_addrs[cfg->quotad_addrs_n++], text, strlen(text) + 1);
+}
+
+/* Resolve quotad_host once, here, where waiting is harmless: a worker's
+ * connect must never block its event loop on DNS. A name gives up to
+ * GW_QUOTAD_ADDRS_MAX addresses, tried in turn on failed connects (so
+ * "localhost" works whether quotad listens on ::1 or 127.0.0.1). A unix
+ * socket path is kept as it is. The name is not looked up again: restart
+ * the gateway after moving quotad to another address. */
+static int cfg_quotad_addrs(gw_config *cfg)
+{
+    cfg->quotad_addrs_n = 0;
+    if (cfg->quotad_host[0] == '/') {
+        memcpy(cfg->quotad_addrs[0], cfg->quotad_host,
+               strlen(cfg->quotad_host) + 1);
+        cfg->quotad_addrs_n = 1;
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_ADDRCONFIG};
+    struct addrinfo *res = NULL;
+    int e = getaddrinfo(cfg->quotad_host, NULL, &hints, &res);
+    if (e != 0) {
+        fprintf(stderr, "quotad_host: '%s': %s\n", cfg->quotad_host,
+                gai_strerror(e));
+        return -1;
+    }
+    for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
+        cfg_addr_keep(cfg, ai);
+    freeaddrinfo(res);
+    if (cfg->quotad_addrs_n == 0) {
+        fprintf(stderr, "quotad_host: '%s': no usable address\n",
+                cfg->quotad_host);
+        return -1;
+    }
+    return 0;
+}
+
 static int cfg_finish(gw_config *cfg)
 {
     if (strcmp(cfg->mode, "proxy") == 0)
@@ -345,6 +396,8 @@ static int cfg_finish(gw_config *cfg)
         if (env != NULL && strlen(env) < sizeof cfg->upstream_key)
             memcpy(cfg->upstream_key, env, strlen(env) + 1);
     }
+    if (cfg_quotad_addrs(cfg) != 0)
+        return -1;
     if (cfg->mode_id != GW_MODE_FAKE &&
         cfg_credential(cfg->quotad_credential_file, cfg->quotad_credential,
                        sizeof cfg->quotad_credential) != 0)

@@ -44,6 +44,7 @@
 #define GW_IP_BYTES 64u            /* textual v4/v6 address */
 #define GW_IDEM_BYTES 64u          /* our ids are far below quotad's 128 */
 #define GW_THREADS_MAX 64u
+#define GW_QUOTAD_ADDRS_MAX 4u     /* addresses kept from quotad_host */
 #define GW_MICRO_PER_UNIT INT64_C(1000000)
 #define GW_MS_PER_S 1000
 
@@ -92,6 +93,10 @@ typedef struct gw_config {
     uint16_t up_port;
     char up_base_path[GW_PATH_BYTES];   /* "" or "/prefix" (no trailing /) */
     char quotad_credential[QC_CREDENTIAL_CHARS_MAX + 1];   /* never logged */
+    /* quotad_host resolved once at start (numeric, or a unix socket path):
+     * a worker's connect never waits on DNS and tries these in turn. */
+    char quotad_addrs[GW_QUOTAD_ADDRS_MAX][GW_HOST_BYTES];
+    uint32_t quotad_addrs_n;
 } gw_config;
 
 /* Parse argv (a --config FILE first, then flags) into cfg. Returns 0, 1
@@ -200,6 +205,7 @@ typedef struct gw_qlink {
     size_t n_todo, n_sent;
     bool ready;                /* c connected and HELLO answered */
     bool down;                 /* the last connect failed (logged once) */
+    uint32_t addr_ix;          /* cfg->quotad_addrs: the one to try next */
     int64_t connect_due_ms;    /* c not ready: give up on it then */
     unsigned worker;
     uint64_t boot_ms;

@@ -28,6 +28,7 @@
  */
 #include "gw.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,7 +208,8 @@ static void qlink_drop(gw_qlink *q)
 static void qlink_options(const gw_qlink *q, qc_options *o)
 {
     *o = qc_options_default();
-    o->host = q->cfg->quotad_host;
+    assert(q->addr_ix < q->cfg->quotad_addrs_n);
+    o->host = q->cfg->quotad_addrs[q->addr_ix];
     o->port = (uint16_t)q->cfg->quotad_port;
     o->timeout_ms = q->cfg->quotad_timeout_ms;
     o->client_name = QLINK_CLIENT_NAME;
@@ -217,14 +219,16 @@ static void qlink_options(const gw_qlink *q, qc_options *o)
     o->nonblocking = true;
 }
 
-/* A connect failed: said once per outage, not once per retry. */
+/* A connect failed: said once per outage, not once per retry. The next
+ * try goes to quotad_host's next address, if it has more than one. */
 static void qlink_connect_failed(gw_qlink *q, int rc)
 {
     if (!q->down)
-        gw_log(GW_LOG_ERROR, "quotad %s:%u: %s; retrying",
-               q->cfg->quotad_host, (unsigned)q->cfg->quotad_port,
-               qc_strerror(rc));
+        gw_log(GW_LOG_ERROR, "quotad %s (%s) port %u: %s; retrying",
+               q->cfg->quotad_host, q->cfg->quotad_addrs[q->addr_ix],
+               (unsigned)q->cfg->quotad_port, qc_strerror(rc));
     q->down = true;
+    q->addr_ix = (q->addr_ix + 1) % q->cfg->quotad_addrs_n;
     qlink_drop(q);
 }
 
@@ -242,8 +246,9 @@ static int qlink_attach(gw_qlink *q)
 static void qlink_ready(gw_qlink *q)
 {
     if (q->down)
-        gw_log(GW_LOG_WARN, "quotad %s:%u: connected again",
-               q->cfg->quotad_host, (unsigned)q->cfg->quotad_port);
+        gw_log(GW_LOG_WARN, "quotad %s (%s) port %u: connected again",
+               q->cfg->quotad_host, q->cfg->quotad_addrs[q->addr_ix],
+               (unsigned)q->cfg->quotad_port);
     q->down = false;
     q->ready = true;
 }
