@@ -37,6 +37,7 @@
 #define GL_STOP_WAIT_MS 15000
 #define GL_REPLY_WAIT_MS 20000       /* any request, whatever the fault */
 #define GL_HEALTH_WAIT_MS 1000       /* a worker that never waits on quotad */
+#define GL_STATE_WAIT_MS 1500        /* a state the gateway reaches "at once" */
 #define GL_POLL_MS 20
 #define GL_UP_TIMEOUT_MS "2000"
 #define GL_HOLD_TIMEOUT_MS "2500"       /* a lost hold is released soon */
@@ -178,15 +179,43 @@ static int gl_status(int fd, int64_t wait_ms, char *out, size_t cap)
     return sscanf(buf, "HTTP/1.1 %d", &status) == 1 ? status : -1;
 }
 
-/* GET /healthz: its status, the body in body, the time it took in
- * *took_ms. */
-static int gl_health(char *body, size_t cap, int64_t *took_ms)
+/* GET /healthz from the gateway on port: its status, the body in body,
+ * the time it took in *took_ms. */
+static int gl_health_at(uint16_t port, char *body, size_t cap,
+                        int64_t *took_ms)
 {
     int64_t t0 = td_now_ms();
-    int h = gl_send("GET", "/healthz", NULL);
+    int h = gl_send_to(port, "GET", "/healthz", NULL);
     int st = h >= 0 ? gl_status(h, GL_HEALTH_WAIT_MS, body, cap) : -1;
     *took_ms = td_now_ms() - t0;
     return st;
+}
+
+static int gl_health(char *body, size_t cap, int64_t *took_ms)
+{
+    return gl_health_at(g_gw.port, body, cap, took_ms);
+}
+
+/* Poll the gateway's /healthz until its body holds text, for at most
+ * wait_ms: a fixed sleep would guess how fast a loaded machine runs.
+ * 0 once seen, -1 if not; *worst_ms gets the slowest /healthz (each
+ * must answer at once: the worker never waits on quotad). */
+static int gl_health_until(uint16_t port, const char *text, int64_t wait_ms,
+                           int64_t *worst_ms)
+{
+    int64_t end = td_now_ms() + wait_ms;
+    *worst_ms = 0;
+    for (;;) {
+        char body[GL_REPLY_BYTES];
+        int64_t took = 0;
+        int st = gl_health_at(port, body, sizeof body, &took);
+        *worst_ms = took > *worst_ms ? took : *worst_ms;
+        if (st == 200 && strstr(body, text) != NULL)
+            return 0;
+        if (td_now_ms() >= end)
+            return -1;
+        td_sleep_ms(GL_POLL_MS);
+    }
 }
 
 static int64_t gl_balance(void)
@@ -237,15 +266,16 @@ static int gl_burst(int n)
     return gl_count_ok(fds, n);
 }
 
-/* Stop quotad, then send n requests it cannot answer yet (and give the
- * gateway time to pass them on); 0 or -1. */
-static int gl_send_to_stopped_quotad(int *fds, int n)
+/* Stop quotad, then send n requests it cannot answer yet, and wait
+ * until the gateway holds all n as calls to quotad; 0 or -1. */
+static int gl_send_to_stopped_quotad(int *fds, int n, int64_t *worst_ms)
 {
+    char want[64];
     if (kill(g_qd.pid, SIGSTOP) != 0)
         return -1;
     gl_send_many(fds, n);
-    td_sleep_ms(200);
-    return 0;
+    snprintf(want, sizeof want, "\"quotad_calls\":%d}", n);
+    return gl_health_until(g_gw.port, want, GL_STATE_WAIT_MS, worst_ms);
 }
 
 static void test_start(void)
@@ -273,6 +303,7 @@ static void test_start(void)
     T_REQUIRE(gl_start(&g_gw, gw) == 0);
     const char *small[] = {"--mode", "proxy", "--quotad-port", qport,
                            "--quotad-calls-max", GL_CALLS_MAX,
+                           "--quotad-timeout-ms", GL_TIMEOUT_MS,
                            "--upstream", up, "--prices", GL_PRICES,
                            "--log-level", "1", NULL};
     T_REQUIRE(gl_start(&g_small, small) == 0);
@@ -308,13 +339,15 @@ static void test_stalled_quotad_does_not_stall_the_worker(void)
 {
     int64_t before = gl_balance();
     int fds[GL_FEW];
-    T_REQUIRE(gl_send_to_stopped_quotad(fds, GL_FEW) == 0);
+    int64_t worst = 0;
+    int queued = gl_send_to_stopped_quotad(fds, GL_FEW, &worst);
     char health[GL_REPLY_BYTES];
     int64_t took = 0;
     int hs = gl_health(health, sizeof health, &took);
     T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
+    T_EQ_I64(queued, 0);
     T_EQ_I64(hs, 200);
-    T_CHECK(took < GL_HEALTH_WAIT_MS);
+    T_CHECK(took < GL_HEALTH_WAIT_MS && worst < GL_HEALTH_WAIT_MS);
     T_CHECK(strstr(health, "\"quotad\":\"connected\",\"quotad_calls\":8}") !=
             NULL);
     T_EQ_I64(gl_count_ok(fds, GL_FEW), GL_FEW);
@@ -345,18 +378,17 @@ static void test_long_stall_fails_closed_worker_serves(void)
     T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
     int64_t t0 = td_now_ms();
     int fd = gl_send_chat();
-    td_sleep_ms(GL_TIMEOUT_MS_N + 500);   /* now reconnecting */
-    char health[GL_REPLY_BYTES];
+    /* The reply is overdue after the timeout: the link reconnects. */
     int64_t htook = 0;
-    int hs = gl_health(health, sizeof health, &htook);
+    int hs = gl_health_until(g_gw.port, "\"quotad\":\"connecting\"",
+                             2 * GL_TIMEOUT_MS_N, &htook);
     char body[GL_REPLY_BYTES];
     int st = fd >= 0 ? gl_status(fd, GL_REPLY_WAIT_MS, body, sizeof body)
                      : -1;
     int64_t took = td_now_ms() - t0;
     T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
-    T_EQ_I64(hs, 200);
+    T_EQ_I64(hs, 0);
     T_CHECK(htook < GL_HEALTH_WAIT_MS);
-    T_CHECK(strstr(health, "\"quotad\":\"connecting\"") != NULL);
     T_EQ_I64(st, 503);
     T_CHECK(strstr(body, "quota_service_unavailable") != NULL);
     T_CHECK(took < 3 * GL_TIMEOUT_MS_N);
@@ -372,24 +404,35 @@ static void test_long_stall_fails_closed_worker_serves(void)
 static void test_calls_max_refuses_at_once(void)
 {
     int64_t before = gl_balance();
-    int fds[GL_CALLS_MAX_N + GL_OVER], busy = 0;
+    int fds[GL_CALLS_MAX_N + GL_OVER], busy = 0, answered = 0;
     T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
     for (int i = 0; i < GL_CALLS_MAX_N + GL_OVER; i++)
         fds[i] = gl_send_to(g_small.port, "POST", "/v1/chat/completions",
                             GL_BODY);
-    td_sleep_ms(500);
-    for (int i = 0; i < GL_CALLS_MAX_N + GL_OVER; i++) {
-        struct pollfd p = {.fd = fds[i], .events = POLLIN};
-        char body[GL_REPLY_BYTES];
-        if (fds[i] < 0 || poll(&p, 1, 0) != 1)
-            continue;
-        int st = gl_status(fds[i], GL_REPLY_WAIT_MS, body, sizeof body);
-        fds[i] = -1;
-        busy += st == 503 && strstr(body, "quota_service_busy") != NULL &&
-                strstr(body, "Retry-After: 1") != NULL;
+    /* The requests past the cap are answered without quotad; wait
+     * (bounded) for them rather than guess how fast this machine is. */
+    int64_t end = td_now_ms() + GL_STATE_WAIT_MS;
+    while (answered < GL_OVER && td_now_ms() < end) {
+        for (int i = 0; i < GL_CALLS_MAX_N + GL_OVER; i++) {
+            struct pollfd p = {.fd = fds[i], .events = POLLIN};
+            char body[GL_REPLY_BYTES];
+            if (fds[i] < 0 || poll(&p, 1, 0) != 1)
+                continue;
+            int st = gl_status(fds[i], GL_REPLY_WAIT_MS, body, sizeof body);
+            fds[i] = -1;
+            answered++;
+            busy += st == 503 && strstr(body, "quota_service_busy") != NULL &&
+                    strstr(body, "Retry-After: 1") != NULL;
+        }
+        td_sleep_ms(GL_POLL_MS);
     }
+    int64_t worst = 0;
+    int held = gl_health_until(g_small.port, "\"quotad_calls\":4}",
+                               GL_STATE_WAIT_MS, &worst);
     T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
+    T_EQ_I64(answered, GL_OVER);
     T_EQ_I64(busy, GL_OVER);
+    T_EQ_I64(held, 0);
     T_EQ_I64(gl_count_ok(fds, GL_CALLS_MAX_N + GL_OVER), GL_CALLS_MAX_N);
     T_EQ_I64(before - gl_balance(), GL_CALLS_MAX_N * g_unit);
     T_EQ_I64(gl_reserved(), 0);
@@ -441,7 +484,8 @@ static void test_quotad_restart_loses_no_request(void)
 {
     int64_t before = gl_balance();
     int fds[GL_FEW];
-    T_REQUIRE(gl_send_to_stopped_quotad(fds, GL_FEW) == 0);
+    int64_t worst = 0;
+    T_CHECK(gl_send_to_stopped_quotad(fds, GL_FEW, &worst) == 0);
     T_REQUIRE(td_kill9(&g_qd) == 0);
     T_REQUIRE(td_restart(&g_qd) == 0);
     T_EQ_I64(gl_count_ok(fds, GL_FEW), GL_FEW);
@@ -535,8 +579,12 @@ static void test_sigterm_drains_in_flight(void)
     td_sleep_ms(300);
     int64_t t0 = td_now_ms();
     T_REQUIRE(kill(g_gw.pid, SIGTERM) == 0);
-    td_sleep_ms(200);
-    int late = rs_connect(g_gw.port);
+    int late = rs_connect(g_gw.port);   /* refused once the listener shut */
+    for (int64_t end = t0 + GL_STATE_WAIT_MS; late >= 0 && td_now_ms() < end;
+         late = rs_connect(g_gw.port)) {
+        close(late);
+        td_sleep_ms(GL_POLL_MS);
+    }
     T_CHECK(late < 0);
     if (late >= 0)
         close(late);
