@@ -298,6 +298,9 @@ static int hello_accept(qc_ctx *c, int rc, Quotad__Reply *r)
     if (rc == QC_OK) {
         c->role = (int)r->hello->role;
         c->ws_scope = r->hello->workspace_id;
+        c->clock_offset_ms = r->hello->has_server_time_ms
+                                 ? r->hello->server_time_ms - qci_wall_ms()
+                                 : 0;
     }
     qc_reply_free(r);
     if (rc != QC_OK)

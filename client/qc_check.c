@@ -35,9 +35,11 @@ static int check_validate(const qc_check_req *rq)
     return QC_OK;
 }
 
-/* Zero in the C struct means "not set" for amount_min and the hold
- * timeout, so the server applies its defaults (amount, 5 min). */
-static void check_build(check_msg *m, const qc_check_req *rq)
+/* Zero in the C struct means "not set" for amount_min, the hold timeout
+ * and the deadline, so the server applies its defaults (amount, 5 min,
+ * none). The deadline goes out in the server's clock (c's HELLO offset). */
+static void check_build(check_msg *m, const qc_check_req *rq,
+                        const qc_ctx *c)
 {
     quotad__check__init(&m->ck);
     m->ck.secret = (char *)rq->secret;
@@ -54,6 +56,10 @@ static void check_build(check_msg *m, const qc_check_req *rq)
     m->ck.hold = rq->hold;
     m->ck.has_hold_timeout_ms = rq->hold_timeout_ms != 0;
     m->ck.hold_timeout_ms = rq->hold_timeout_ms;
+    m->ck.has_deadline_ms = rq->deadline_ms != 0;
+    m->ck.deadline_ms = rq->deadline_ms != 0
+                            ? rq->deadline_ms + c->clock_offset_ms
+                            : 0;
     quotad__request__init(&m->req);
     m->req.op_case = QUOTAD__REQUEST__OP_CHECK;
     m->req.check = &m->ck;
@@ -129,7 +135,7 @@ int qc_check(qc_ctx *c, const qc_check_req *rq, qc_check_res *rs)
     if (rc != QC_OK)
         return rc;
     check_msg m;
-    check_build(&m, rq);
+    check_build(&m, rq, c);
     Quotad__Reply *r = NULL;
     rc = qci_roundtrip(c, &m.req, &r);
     rc = check_map(c, rc, r, rs);
@@ -250,7 +256,7 @@ int qc_check_append(qc_ctx *c, const qc_check_req *rq, uint64_t *req_id)
     if (rc != QC_OK)
         return rc;
     check_msg m;
-    check_build(&m, rq);
+    check_build(&m, rq, c);
     return append_one(c, &m.req, req_id);
 }
 
@@ -370,7 +376,7 @@ int qc_check_batch(qc_ctx *c, const qc_check_req *rq, qc_check_res *rs,
         return QC_ERR_NOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        check_build(&m[i], &rq[i]);
+        check_build(&m[i], &rq[i], c);
         reqs[i] = &m[i].req;
         rcs[i] = QC_ERR_STATE; /* until its reply is read */
         check_res_clear(&rs[i]);

@@ -61,6 +61,8 @@ struct qc_ctx {
     uint64_t next_id;            /* id of the next request, from 1 up */
     size_t in_flight;            /* requests queued/sent, reply not read */
     uint64_t last_seq;           /* Reply.seq of the last reply read */
+    int64_t clock_offset_ms;     /* server's wall clock minus ours, as HELLO's
+                                    reply read it (off by its one-way trip) */
     uint64_t watch_id;           /* id of the watch request, 0 = none:
                                     replies with this id are pushed events */
     uint8_t *out;                /* encoded frames [out_off, out_len) */
@@ -84,6 +86,8 @@ static inline bool qci_str_ok(const char *s, size_t max)
 
 /* Monotonic clock in ms; deadlines are absolute values of it. */
 int64_t qci_now_ms(void);
+/* Wall clock (CLOCK_REALTIME) in unix ms: what deadlines are given in. */
+int64_t qci_wall_ms(void);
 /* Deadline timeout_ms from now. */
 int64_t qci_deadline(const qc_ctx *c);
 /* Record an error: sets errstr; IO/TIMEOUT/PROTOCOL also break c.

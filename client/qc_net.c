@@ -25,6 +25,15 @@
 /* Decimal digits of a port plus NUL. */
 #define PORT_STR_BYTES 8u
 
+int64_t qci_wall_ms(void)
+{
+    struct timespec ts;
+    int rc = clock_gettime(CLOCK_REALTIME, &ts);
+    assert(rc == 0);
+    (void)rc;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t qci_now_ms(void)
 {
     struct timespec ts;

@@ -35,7 +35,8 @@
     X(QC_CODE_PERMISSION_DENIED, "permission_denied")                      \
     X(QC_CODE_UNAVAILABLE, "unavailable")                                  \
     X(QC_CODE_INTERNAL, "internal")                                        \
-    X(QC_CODE_IDEMPOTENCY_CONFLICT, "idempotency_conflict")
+    X(QC_CODE_IDEMPOTENCY_CONFLICT, "idempotency_conflict")               \
+    X(QC_CODE_DEADLINE_EXCEEDED, "deadline_exceeded")
 
 /* Check decisions: value, name, HTTP status. 401 = the credential is no
  * good, 403 = good credential but not allowed here, 429 = come back
@@ -59,6 +60,8 @@
 
 _Static_assert((int)QC_CODE_IDEMPOTENCY_CONFLICT ==
                    (int)QUOTAD__CODE__IDEMPOTENCY_CONFLICT &&
+               (int)QC_CODE_DEADLINE_EXCEEDED ==
+                   (int)QUOTAD__CODE__DEADLINE_EXCEEDED &&
                (int)QC_CODE_MALFORMED == (int)QUOTAD__CODE__MALFORMED,
                "qc_code mirrors quotad.Code");
 _Static_assert((int)QC_INSUFFICIENT_CREDITS ==

@@ -71,6 +71,7 @@ enum qc_code {
     QC_CODE_UNAVAILABLE = 12,
     QC_CODE_INTERNAL = 13,
     QC_CODE_IDEMPOTENCY_CONFLICT = 14,
+    QC_CODE_DEADLINE_EXCEEDED = 15,   /* check not run: nothing applied */
 };
 
 /* Check outcomes, in the order the server checks them. */
@@ -137,6 +138,12 @@ typedef struct qc_check_req {
     const char *idempotency_id; /* may be NULL */
     bool hold;
     uint32_t hold_timeout_ms;   /* 0 = server default */
+    int64_t deadline_ms;        /* 0 = none; else this client's wall clock
+                                   (CLOCK_REALTIME, unix ms): a check the
+                                   server has not run by then is refused,
+                                   QC_CODE_DEADLINE_EXCEEDED, with no
+                                   effect. Sent in the server's clock, by
+                                   the offset HELLO measured. */
 } qc_check_req;
 
 typedef struct qc_check_res {

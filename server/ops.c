@@ -128,6 +128,8 @@ static void op_hello(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     hr->has_role = hr->has_workspace_id = 1;
     hr->role = (Quotad__Role)c->sess->role;
     hr->workspace_id = c->sess->ws_id;
+    hr->has_server_time_ms = 1;
+    hr->server_time_ms = c->now_ms;
     rp->hello = hr;
     rp->result_case = QUOTAD__REPLY__RESULT_HELLO;
     op_seq(c, rp, store_current_seq(c->st));

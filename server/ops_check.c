@@ -52,6 +52,7 @@ static int validate_check(const Quotad__Check *ck, int64_t *amount_min)
     return amt >= 0 && amt <= AMOUNT_MICRO_MAX && *amount_min >= 0 &&
            *amount_min <= amt && ck->tokens >= 0 && ck->tokens <= TOKENS_MAX &&
            ck->hold_timeout_ms <= HOLD_TIMEOUT_MS_MAX &&
+           ck->deadline_ms >= 0 &&
            len_ok(ck->model, MODEL_BYTES_MAX) &&
            len_ok(ck->client_ip, IPNET_TEXT_BYTES_MAX) &&
            len_ok(ck->idempotency_id, IDEMPOTENCY_ID_BYTES_MAX);
@@ -290,6 +291,18 @@ static void check_shard(op_ctx *c, check_job *j, Quotad__Reply *rp)
             return;
         }
     }
+    /* After the idempotency lookup: a retry of a check that ran must learn
+     * that it ran, whatever the time. One that has not run and is late is
+     * refused with no effect and nothing remembered, so every later copy
+     * under the same deadline is refused too: the client that gave up on
+     * it is never charged behind its back. */
+    if (j->ck->deadline_ms != 0 && c->now_ms > j->ck->deadline_ms) {
+        store_unlock(sh);
+        STAT_INC(checks_past_deadline);
+        op_fail(c, rp, QUOTAD__CODE__DEADLINE_EXCEEDED,
+                "deadline passed before the check ran; nothing applied");
+        return;
+    }
     hold *placed = NULL;
     Quotad__Code code = check_locked(c, sh, k, is_prev, j, &a, &placed);
     if (code == QUOTAD__CODE__OK && use_idem &&
@@ -361,8 +374,8 @@ void op_check(op_ctx *c, const Quotad__Request *rq, Quotad__Reply *rp)
     int64_t amount_min = 0;
     if (!validate_check(ck, &amount_min)) {
         op_fail(c, rp, QUOTAD__CODE__INVALID_ARGUMENT,
-                "amount, amount_min, tokens, hold_timeout_ms or a string out "
-                "of range");
+                "amount, amount_min, tokens, hold_timeout_ms, deadline_ms or a "
+                "string out of range");
         return;
     }
     ipnet_addr ip;

@@ -26,6 +26,7 @@
     X(auth_failures)       /* refused HELLO credentials */                 \
     X(checks_allowed)                                                      \
     X(checks_denied)                                                       \
+    X(checks_past_deadline) /* refused unrun: deadline_ms had passed */   \
     X(holds_expired)       /* released by the sweeper or on settle */      \
     X(alerts_fired)                                                        \
     X(durable_wakeups)     /* a worker woken to release parked replies */

@@ -145,7 +145,7 @@ static void test_nowait_semantics(void)
     /* a burst far past the auto-flush size to a stalled server, which
      * reads nothing: the sockets fill, and still no append waits (a
      * waiting flush would time out here after AS_TIMEOUT_MS) */
-    T_REQUIRE(kill(g_d.pid, SIGSTOP) == 0);
+    T_REQUIRE(td_pause(&g_d) == 0);
     t0 = td_now_ms();
     int rc = QC_OK;
     for (int i = 0; i < AS_BURST && rc == QC_OK; i++) {
@@ -153,7 +153,7 @@ static void test_nowait_semantics(void)
     }
     int64_t took_ms = td_now_ms() - t0;
     int flushed = qc_flush_nowait(c);
-    T_REQUIRE(kill(g_d.pid, SIGCONT) == 0);
+    T_REQUIRE(td_resume(&g_d) == 0);
     T_EQ_I64(rc, QC_OK);
     T_CHECK(took_ms < AS_TIMEOUT_MS);
     T_EQ_I64(flushed, QC_ERR_AGAIN);   /* the rest is still queued */

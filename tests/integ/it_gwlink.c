@@ -240,6 +240,16 @@ static int64_t gl_reserved(void)
     return st.reserved;
 }
 
+/* One of quotad's stats counters, or -1. */
+static int64_t gl_stat(const char *name)
+{
+    qc_ctx *c = td_connect(&g_qd);
+    int64_t v = c != NULL ? fx_stat(c, name) : -1;
+    if (c != NULL)
+        qc_free(c);
+    return v;
+}
+
 static void gl_send_many(int *fds, int n)
 {
     for (int i = 0; i < n; i++)
@@ -271,7 +281,7 @@ static int gl_burst(int n)
 static int gl_send_to_stopped_quotad(int *fds, int n, int64_t *worst_ms)
 {
     char want[64];
-    if (kill(g_qd.pid, SIGSTOP) != 0)
+    if (td_pause(&g_qd) != 0)
         return -1;
     gl_send_many(fds, n);
     snprintf(want, sizeof want, "\"quotad_calls\":%d}", n);
@@ -344,7 +354,7 @@ static void test_stalled_quotad_does_not_stall_the_worker(void)
     char health[GL_REPLY_BYTES];
     int64_t took = 0;
     int hs = gl_health(health, sizeof health, &took);
-    T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
+    T_REQUIRE(td_resume(&g_qd) == 0);
     T_EQ_I64(queued, 0);
     T_EQ_I64(hs, 200);
     T_CHECK(took < GL_HEALTH_WAIT_MS && worst < GL_HEALTH_WAIT_MS);
@@ -370,12 +380,13 @@ static int64_t gl_reserved_settles(int64_t wait_ms)
  * call goes to a new connection, whose HELLO a stopped quotad never
  * answers either; the worker keeps serving all along (a waiting connect
  * would hold it for the whole timeout) and the request fails closed.
- * Resumed, quotad runs the check it had buffered: its hold is released
- * after hold_timeout_ms, and nothing is charged. */
+ * Resumed, quotad reads the check it had buffered, now past the deadline
+ * the gateway gave it: refused, no hold placed, nothing charged. */
 static void test_long_stall_fails_closed_worker_serves(void)
 {
     int64_t before = gl_balance();
-    T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
+    int64_t late0 = gl_stat("checks_past_deadline");
+    T_REQUIRE(td_pause(&g_qd) == 0);
     int64_t t0 = td_now_ms();
     int fd = gl_send_chat();
     /* The reply is overdue after the timeout: the link reconnects. */
@@ -386,13 +397,19 @@ static void test_long_stall_fails_closed_worker_serves(void)
     int st = fd >= 0 ? gl_status(fd, GL_REPLY_WAIT_MS, body, sizeof body)
                      : -1;
     int64_t took = td_now_ms() - t0;
-    T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
+    T_REQUIRE(td_resume(&g_qd) == 0);
     T_EQ_I64(hs, 0);
     T_CHECK(htook < GL_HEALTH_WAIT_MS);
     T_EQ_I64(st, 503);
     T_CHECK(strstr(body, "quota_service_unavailable") != NULL);
     T_CHECK(took < 3 * GL_TIMEOUT_MS_N);
-    T_EQ_I64(gl_reserved_settles(4 * GL_HOLD_TIMEOUT_MS_N), 0);
+    int64_t late = gl_stat("checks_past_deadline");
+    for (int64_t end = td_now_ms() + GL_STATE_WAIT_MS;
+         late == late0 && td_now_ms() < end;
+         late = gl_stat("checks_past_deadline"))
+        td_sleep_ms(GL_POLL_MS);
+    T_EQ_I64(late - late0, 1);
+    T_EQ_I64(gl_reserved(), 0);   /* at once: no hold to wait out */
     T_EQ_I64(gl_balance(), before);
     T_EQ_I64(gl_burst(GL_FEW), GL_FEW);
     T_EQ_I64(before - gl_balance(), GL_FEW * g_unit);
@@ -405,7 +422,7 @@ static void test_calls_max_refuses_at_once(void)
 {
     int64_t before = gl_balance();
     int fds[GL_CALLS_MAX_N + GL_OVER], busy = 0, answered = 0;
-    T_REQUIRE(kill(g_qd.pid, SIGSTOP) == 0);
+    T_REQUIRE(td_pause(&g_qd) == 0);
     for (int i = 0; i < GL_CALLS_MAX_N + GL_OVER; i++)
         fds[i] = gl_send_to(g_small.port, "POST", "/v1/chat/completions",
                             GL_BODY);
@@ -429,7 +446,7 @@ static void test_calls_max_refuses_at_once(void)
     int64_t worst = 0;
     int held = gl_health_until(g_small.port, "\"quotad_calls\":4}",
                                GL_STATE_WAIT_MS, &worst);
-    T_REQUIRE(kill(g_qd.pid, SIGCONT) == 0);
+    T_REQUIRE(td_resume(&g_qd) == 0);
     T_EQ_I64(answered, GL_OVER);
     T_EQ_I64(busy, GL_OVER);
     T_EQ_I64(held, 0);

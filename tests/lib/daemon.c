@@ -336,6 +336,27 @@ int td_stop(td_daemon *d)
 }
 
 /* SIGKILL and reap; 1 if the daemon's stderr holds a sanitizer report. */
+int td_pause(td_daemon *d)
+{
+    if (d->pid <= 0 || kill(d->pid, SIGSTOP) != 0)
+        return -1;
+    int ws = 0;
+    pid_t r;
+    do {
+        r = waitpid(d->pid, &ws, WUNTRACED);
+    } while (r < 0 && errno == EINTR);
+    if (r == d->pid && WIFSTOPPED(ws))
+        return 0;
+    if (r == d->pid)
+        d->pid = 0;     /* it exited: reaped here */
+    return -1;
+}
+
+int td_resume(td_daemon *d)
+{
+    return d->pid > 0 && kill(d->pid, SIGCONT) == 0 ? 0 : -1;
+}
+
 int td_kill9(td_daemon *d)
 {
     if (d->pid <= 0)

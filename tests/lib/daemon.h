@@ -34,6 +34,12 @@ int td_restart(td_daemon *d);
 int td_stop(td_daemon *d);
 /* SIGKILL and reap. */
 int td_kill9(td_daemon *d);
+/* SIGSTOP, and wait until every thread has stopped (waitpid WUNTRACED):
+ * kill() returns before the stop takes effect, and a worker may still
+ * serve a request sent right after it. 0, or -1 (the daemon is gone). */
+int td_pause(td_daemon *d);
+/* SIGCONT: 0 or -1. */
+int td_resume(td_daemon *d);
 /* Remove the temp dir (after stop). */
 void td_cleanup(td_daemon *d);
 /* Remove dir and everything under it, children first (errors printed). */

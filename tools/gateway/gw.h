@@ -321,6 +321,8 @@ void gw_ratelimit_headers(struct evhttp_request *req, const qc_check_res *rs);
 void gw_log_path(const char *uri, char *out, size_t cap);
 /* Monotonic milliseconds, for durations in the access log. */
 int64_t gw_mono_ms(void);
+/* Unix ms (CLOCK_REALTIME): what quotad deadlines are given in. */
+int64_t gw_wall_ms(void);
 
 /* ---- modes --------------------------------------------------------------- */
 void gw_proxy_handle(gw_worker *w, struct evhttp_request *req);

@@ -465,6 +465,12 @@ int gw_q_check(gw_qlink *q, const qc_check_req *rq, gw_q_check_fn fn,
     if (k == NULL)
         return QC_ERR_NOMEM;
     k->rq = *rq;
+    /* quotad runs the check by the time this call gives up, or never:
+     * a 503 after a stall is not followed by a charge when quotad wakes.
+     * A resend after a late reply is past it, so quotad answers it from
+     * its idempotency table if it ran, and DEADLINE_EXCEEDED if not. */
+    if (k->rq.deadline_ms == 0)
+        k->rq.deadline_ms = gw_wall_ms() + (int64_t)q->cfg->quotad_timeout_ms;
     k->check_fn = fn;
     if (qcall_str(rq->secret, k->secret, sizeof k->secret, &k->rq.secret) ||
         qcall_str(rq->model, k->model, sizeof k->model, &k->rq.model) ||

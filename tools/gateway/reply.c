@@ -60,6 +60,13 @@ void gw_log_path(const char *uri, char *out, size_t cap)
     out[o] = '\0';
 }
 
+int64_t gw_wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * GW_MS_PER_S + t.tv_nsec / REPLY_NS_PER_MS;
+}
+
 int64_t gw_mono_ms(void)
 {
     struct timespec t;
