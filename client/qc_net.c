@@ -25,22 +25,23 @@
 /* Decimal digits of a port plus NUL. */
 #define PORT_STR_BYTES 8u
 
-int64_t qci_wall_ms(void)
+static int64_t clock_ms(clockid_t id)
 {
     struct timespec ts;
-    int rc = clock_gettime(CLOCK_REALTIME, &ts);
+    int rc = clock_gettime(id, &ts);
     assert(rc == 0);
     (void)rc;
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t qci_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
 int64_t qci_now_ms(void)
 {
-    struct timespec ts;
-    int rc = clock_gettime(CLOCK_MONOTONIC, &ts);
-    assert(rc == 0);
-    (void)rc;
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 int64_t qci_deadline(const qc_ctx *c)

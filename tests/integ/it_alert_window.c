@@ -18,20 +18,6 @@
 static td_daemon g_d;
 static qc_ctx *g_c, *g_watch;
 
-static int advance_clock(qc_ctx *c, int64_t ms)
-{
-    Quotad__DebugClock dc = QUOTAD__DEBUG_CLOCK__INIT;
-    dc.has_advance_ms = 1;
-    dc.advance_ms = ms;
-    Quotad__Request rq = QUOTAD__REQUEST__INIT;
-    rq.op_case = QUOTAD__REQUEST__OP_DEBUG_CLOCK;
-    rq.debug_clock = &dc;
-    Quotad__Reply *r = NULL;
-    int rc = qc_call(c, &rq, &r);
-    qc_reply_free(r);
-    return rc;
-}
-
 /* The next event, or NULL after wait_ms. */
 static Quotad__Reply *next_event(uint32_t wait_ms)
 {
@@ -70,7 +56,7 @@ static void test_once_per_window_and_again(void)
     spend(k.secret); /* still over: same window, no second event */
     T_CHECK(next_event(QUIET_MS) == NULL);
 
-    T_REQUIRE(advance_clock(g_c, WIN_DAY_MS) == QC_OK);
+    T_REQUIRE(fx_advance_clock(g_c, WIN_DAY_MS) == QC_OK);
     spend(k.secret); /* new day: 600 */
     T_CHECK(next_event(QUIET_MS) == NULL);
     spend(k.secret); /* 1200 in the new day: fires again */
@@ -85,7 +71,7 @@ static void test_debug_clock_needs_hooks(void)
     td_daemon d;
     T_REQUIRE(td_start(&d, NULL) == 0);
     qc_ctx *c = td_connect(&d);
-    T_CHECK(c != NULL && advance_clock(c, 1000) ==
+    T_CHECK(c != NULL && fx_advance_clock(c, 1000) ==
                              QC_CODE_FAILED_PRECONDITION);
     if (c != NULL) {
         qc_free(c);

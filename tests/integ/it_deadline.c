@@ -118,8 +118,7 @@ static void test_stalled_daemon_refuses_stale_check(void)
     int rc = qc_check_append(g_c, &rq, &id);
     if (rc == QC_OK)
         rc = qc_flush(g_c);
-    struct timespec pause = {.tv_sec = 0, .tv_nsec = DL_STALL_MS * 1000000L};
-    nanosleep(&pause, NULL);
+    td_sleep_ms(DL_STALL_MS);
     T_REQUIRE(td_resume(&g_d) == 0);
     qc_check_res rs;
     T_EQ_I64(rc, QC_OK);
@@ -135,15 +134,7 @@ static void test_deadline_in_server_clock(void)
 {
     fx_key k;
     T_REQUIRE(new_key(&k) == 0);
-    Quotad__DebugClock dc = QUOTAD__DEBUG_CLOCK__INIT;
-    dc.has_advance_ms = 1;
-    dc.advance_ms = DL_SKEW_MS;
-    Quotad__Request rq = QUOTAD__REQUEST__INIT;
-    rq.op_case = QUOTAD__REQUEST__OP_DEBUG_CLOCK;
-    rq.debug_clock = &dc;
-    Quotad__Reply *r = NULL;
-    T_REQUIRE(qc_call(g_c, &rq, &r) == QC_OK);
-    qc_reply_free(r);
+    T_REQUIRE(fx_advance_clock(g_c, DL_SKEW_MS) == QC_OK);
     qc_ctx *c = td_connect(&g_d);   /* its HELLO sees the moved clock */
     T_REQUIRE(c != NULL);
     qc_check_res rs;

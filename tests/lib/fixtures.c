@@ -186,6 +186,17 @@ int fx_call_rc(qc_ctx *c, Quotad__Request *req)
     return rc;
 }
 
+int fx_advance_clock(qc_ctx *c, int64_t ms)
+{
+    Quotad__DebugClock dc = QUOTAD__DEBUG_CLOCK__INIT;
+    dc.has_advance_ms = 1;
+    dc.advance_ms = ms;
+    Quotad__Request rq = QUOTAD__REQUEST__INIT;
+    rq.op_case = QUOTAD__REQUEST__OP_DEBUG_CLOCK;
+    rq.debug_clock = &dc;
+    return fx_call_rc(c, &rq);
+}
+
 /* Rotate and keep the new secret (shown once) for the test. */
 int fx_rotate(qc_ctx *c, uint64_t key_id, int64_t grace_ms, char *secret,
               size_t cap)

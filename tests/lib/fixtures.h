@@ -81,6 +81,10 @@ int fx_decide(qc_ctx *c, const char *secret, int64_t amount);
 /* Run a generic request, free the reply, return the rc. */
 int fx_call_rc(qc_ctx *c, Quotad__Request *req);
 
+/* Move the daemon's clock ms ahead (debug_clock; the daemon needs
+ * --test-hooks 1, else FAILED_PRECONDITION). Returns the rc. */
+int fx_advance_clock(qc_ctx *c, int64_t ms);
+
 /* Copy a rotated secret out of a rotate reply. */
 int fx_rotate(qc_ctx *c, uint64_t key_id, int64_t grace_ms, char *secret,
               size_t cap);

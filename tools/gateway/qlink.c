@@ -70,13 +70,10 @@ static void qlink_tick_cb(evutil_socket_t fd, short what, void *arg);
 
 void gw_qlink_init(gw_qlink *q, const gw_config *cfg, unsigned worker)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
     memset(q, 0, sizeof *q);
     q->cfg = cfg;
     q->worker = worker;
-    q->boot_ms = (uint64_t)t.tv_sec * GW_MS_PER_S +
-                 (uint64_t)t.tv_nsec / 1000000u;
+    q->boot_ms = (uint64_t)gw_wall_ms();
 }
 
 int gw_qlink_start(gw_qlink *q, struct event_base *base)

@@ -60,18 +60,21 @@ void gw_log_path(const char *uri, char *out, size_t cap)
     out[o] = '\0';
 }
 
-int64_t gw_wall_ms(void)
+static int64_t reply_clock_ms(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
+    clock_gettime(id, &t);
     return (int64_t)t.tv_sec * GW_MS_PER_S + t.tv_nsec / REPLY_NS_PER_MS;
+}
+
+int64_t gw_wall_ms(void)
+{
+    return reply_clock_ms(CLOCK_REALTIME);
 }
 
 int64_t gw_mono_ms(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * GW_MS_PER_S + t.tv_nsec / REPLY_NS_PER_MS;
+    return reply_clock_ms(CLOCK_MONOTONIC);
 }
 
 bool gw_client_alive(struct evhttp_request *req)
