@@ -10,8 +10,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,7 +317,6 @@ static int cfg_credential(const char *path, char *out, size_t cap)
     return why == NULL ? 0 : -1;
 }
 
-/* Cross-field checks and derived values. */
 /* Keep one more resolved address unless it is already kept or no room. */
 static void cfg_addr_keep(gw_config *cfg, const struct addrinfo *ai)
 {
@@ -368,6 +367,7 @@ static int cfg_quotad_addrs(gw_config *cfg)
     return 0;
 }
 
+/* Cross-field checks and derived values. */
 static int cfg_finish(gw_config *cfg)
 {
     if (strcmp(cfg->mode, "proxy") == 0)
