@@ -35,6 +35,19 @@ static int check_validate(const qc_check_req *rq)
     return QC_OK;
 }
 
+/* A deadline in the client's clock, moved into the server's. Saturates
+ * instead of overflowing, and a positive deadline stays positive (1 = long
+ * past): only a negative one is the caller's invalid argument. */
+static int64_t check_deadline(int64_t deadline_ms, int64_t offset_ms)
+{
+    if (deadline_ms <= 0)
+        return deadline_ms;
+    if (offset_ms > 0 && deadline_ms > INT64_MAX - offset_ms)
+        return INT64_MAX;
+    int64_t d = deadline_ms + offset_ms;  /* offset < 0: no overflow */
+    return d > 0 ? d : 1;
+}
+
 /* Zero in the C struct means "not set" for amount_min, the hold timeout
  * and the deadline, so the server applies its defaults (amount, 5 min,
  * none). The deadline goes out in the server's clock (c's HELLO offset). */
@@ -57,9 +70,7 @@ static void check_build(check_msg *m, const qc_check_req *rq,
     m->ck.has_hold_timeout_ms = rq->hold_timeout_ms != 0;
     m->ck.hold_timeout_ms = rq->hold_timeout_ms;
     m->ck.has_deadline_ms = rq->deadline_ms != 0;
-    m->ck.deadline_ms = rq->deadline_ms != 0
-                            ? rq->deadline_ms + c->clock_offset_ms
-                            : 0;
+    m->ck.deadline_ms = check_deadline(rq->deadline_ms, c->clock_offset_ms);
     quotad__request__init(&m->req);
     m->req.op_case = QUOTAD__REQUEST__OP_CHECK;
     m->req.check = &m->ck;

@@ -7,6 +7,7 @@
  * moved an hour ahead (--test-hooks 1, debug_clock).
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -143,7 +144,13 @@ static void test_deadline_in_server_clock(void)
     T_EQ_I64(rs.decision, QC_ALLOWED);
     T_EQ_I64(check_by(c, &k, NULL, false, wall_ms() - 1, &rs),
              QC_CODE_DEADLINE_EXCEEDED);
-    T_EQ_I64(balance(k.ws_id), DL_BALANCE - DL_AMOUNT);
+    /* The shift saturates: the latest deadline still runs, the earliest
+     * is long past (not a negative, invalid one). */
+    T_EQ_I64(check_by(c, &k, NULL, false, INT64_MAX, &rs), QC_OK);
+    T_EQ_I64(rs.decision, QC_ALLOWED);
+    T_EQ_I64(check_by(c, &k, NULL, false, 1, &rs),
+             QC_CODE_DEADLINE_EXCEEDED);
+    T_EQ_I64(balance(k.ws_id), DL_BALANCE - 2 * DL_AMOUNT);
     qc_free(c);
 }
 
