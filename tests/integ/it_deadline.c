@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "lib/daemon.h"
 #include "lib/fixtures.h"
@@ -25,13 +24,6 @@
 
 static td_daemon g_d;
 static qc_ctx *g_c;
-
-static int64_t wall_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static int64_t balance(uint32_t ws)
 {
@@ -65,24 +57,24 @@ static void test_late_check_refused_without_effect(void)
     T_REQUIRE(new_key(&k) == 0);
     int64_t n0 = fx_stat(g_c, "checks_past_deadline");
     qc_check_res rs;
-    T_EQ_I64(check_by(g_c, &k, NULL, false, wall_ms() - 1, &rs),
+    T_EQ_I64(check_by(g_c, &k, NULL, false, td_now_ms() - 1, &rs),
              QC_CODE_DEADLINE_EXCEEDED);
     T_CHECK(strstr(qc_errstr(g_c), "nothing applied") != NULL);
-    T_EQ_I64(check_by(g_c, &k, "late-hold", true, wall_ms() - 1, &rs),
+    T_EQ_I64(check_by(g_c, &k, "late-hold", true, td_now_ms() - 1, &rs),
              QC_CODE_DEADLINE_EXCEEDED);
     T_EQ_I64(balance(k.ws_id), DL_BALANCE);
     fx_ws_state st;
     T_REQUIRE(fx_ws_state_get(g_c, k.ws_id, &st) == QC_OK);
     T_EQ_I64(st.reserved, 0);
     T_EQ_I64(fx_stat(g_c, "checks_past_deadline") - n0, 2);
-    T_EQ_I64(check_by(g_c, &k, NULL, false, wall_ms() + DL_AHEAD_MS, &rs),
+    T_EQ_I64(check_by(g_c, &k, NULL, false, td_now_ms() + DL_AHEAD_MS, &rs),
              QC_OK);
     T_EQ_I64(rs.decision, QC_ALLOWED);
     T_EQ_I64(check_by(g_c, &k, NULL, false, 0, &rs), QC_OK);
     T_EQ_I64(balance(k.ws_id), DL_BALANCE - 2 * DL_AMOUNT);
     /* A refused check is not remembered: the same id may run later, with
      * a deadline still ahead, and is charged once. */
-    T_EQ_I64(check_by(g_c, &k, "late-hold", true, wall_ms() + DL_AHEAD_MS,
+    T_EQ_I64(check_by(g_c, &k, "late-hold", true, td_now_ms() + DL_AHEAD_MS,
                       &rs), QC_OK);
     T_EQ_I64(rs.decision, QC_ALLOWED);
     T_CHECK(!rs.replayed && rs.hold_id != 0);
@@ -94,11 +86,11 @@ static void test_retry_after_deadline_replays(void)
 {
     fx_key k;
     T_REQUIRE(new_key(&k) == 0);
-    int64_t deadline = wall_ms() + DL_AHEAD_MS;
+    int64_t deadline = td_now_ms() + DL_AHEAD_MS;
     qc_check_res first, again;
     T_EQ_I64(check_by(g_c, &k, "ran", false, deadline, &first), QC_OK);
     T_EQ_I64(first.decision, QC_ALLOWED);
-    T_EQ_I64(check_by(g_c, &k, "ran", false, wall_ms() - 1, &again), QC_OK);
+    T_EQ_I64(check_by(g_c, &k, "ran", false, td_now_ms() - 1, &again), QC_OK);
     T_CHECK(again.replayed);
     T_EQ_I64(again.decision, QC_ALLOWED);
     T_EQ_I64(again.charged, first.charged);
@@ -113,7 +105,7 @@ static void test_stalled_daemon_refuses_stale_check(void)
     T_REQUIRE(new_key(&k) == 0);
     qc_check_req rq = {.secret = k.secret, .amount = DL_AMOUNT,
                        .idempotency_id = "stalled",
-                       .deadline_ms = wall_ms() + DL_STALL_MS / 2};
+                       .deadline_ms = td_now_ms() + DL_STALL_MS / 2};
     T_REQUIRE(td_pause(&g_d) == 0);
     uint64_t id = 0, got = 0;
     int rc = qc_check_append(g_c, &rq, &id);
@@ -139,10 +131,10 @@ static void test_deadline_in_server_clock(void)
     qc_ctx *c = td_connect(&g_d);   /* its HELLO sees the moved clock */
     T_REQUIRE(c != NULL);
     qc_check_res rs;
-    T_EQ_I64(check_by(c, &k, NULL, false, wall_ms() + DL_AHEAD_MS, &rs),
+    T_EQ_I64(check_by(c, &k, NULL, false, td_now_ms() + DL_AHEAD_MS, &rs),
              QC_OK);
     T_EQ_I64(rs.decision, QC_ALLOWED);
-    T_EQ_I64(check_by(c, &k, NULL, false, wall_ms() - 1, &rs),
+    T_EQ_I64(check_by(c, &k, NULL, false, td_now_ms() - 1, &rs),
              QC_CODE_DEADLINE_EXCEEDED);
     /* The shift saturates: the latest deadline still runs, the earliest
      * is long past (not a negative, invalid one). */

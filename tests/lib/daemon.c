@@ -335,16 +335,22 @@ int td_stop(td_daemon *d)
     return code;
 }
 
-/* SIGKILL and reap; 1 if the daemon's stderr holds a sanitizer report. */
+/* waitpid, resumed after signals. */
+static pid_t td_waitpid(pid_t pid, int *ws, int flags)
+{
+    pid_t r;
+    do {
+        r = waitpid(pid, ws, flags);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
 int td_pause(td_daemon *d)
 {
     if (d->pid <= 0 || kill(d->pid, SIGSTOP) != 0)
         return -1;
     int ws = 0;
-    pid_t r;
-    do {
-        r = waitpid(d->pid, &ws, WUNTRACED);
-    } while (r < 0 && errno == EINTR);
+    pid_t r = td_waitpid(d->pid, &ws, WUNTRACED);
     if (r == d->pid && WIFSTOPPED(ws))
         return 0;
     if (r == d->pid)
@@ -357,16 +363,14 @@ int td_resume(td_daemon *d)
     return d->pid > 0 && kill(d->pid, SIGCONT) == 0 ? 0 : -1;
 }
 
+/* SIGKILL and reap; 1 if the daemon's stderr holds a sanitizer report. */
 int td_kill9(td_daemon *d)
 {
     if (d->pid <= 0)
         return -1;
     (void)kill(d->pid, SIGKILL);
     int ws = 0;
-    pid_t r;
-    do {
-        r = waitpid(d->pid, &ws, 0);
-    } while (r < 0 && errno == EINTR);
+    pid_t r = td_waitpid(d->pid, &ws, 0);
     int san = td_report_stderr(d, 0);
     d->pid = 0;
     if (r < 0)
